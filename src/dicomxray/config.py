@@ -1,0 +1,186 @@
+"""Frozen, keyword-only, validated configuration for every pipeline step.
+
+No I/O happens here. :meth:`PipelineConfig.fingerprint` is a stable hash of
+every option that changes the output bytes; the cache key uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "DecodeConfig",
+    "GeometryConfig",
+    "Normalize",
+    "OutputDType",
+    "PipelineConfig",
+    "RenderConfig",
+    "ResizeMode",
+]
+
+Normalize = Literal["minmax", "window", "percentile"]
+OutputDType = Literal["uint8", "uint16", "float32"]
+ResizeMode = Literal["square", "keep_ratio", "letterbox"]
+
+_NORMALIZE = frozenset({"minmax", "window", "percentile"})
+_DTYPES = frozenset({"uint8", "uint16", "float32"})
+_MODES = frozenset({"square", "keep_ratio", "letterbox"})
+
+#: Default refusal threshold for Rows x Columns x Frames: 8x the largest
+#: radiographs we know of (about 5,000 x 6,000), far below a bomb's 8 GB.
+DEFAULT_MAX_PIXELS = 256 * 1024 * 1024
+
+
+def _check_choice(name: str, value: object, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeConfig:
+    """How stored values are obtained.
+
+    Parameters
+    ----------
+    frame : int
+        Index of the frame to decode in a multi-frame file (0 = first).
+    max_pixels : int
+        Refuse files whose declared Rows x Columns x NumberOfFrames exceeds
+        this, before anything is allocated.
+    backend : str or None
+        Force a decoder backend by name (see ``dicomxray doctor``); ``None``
+        picks the fastest installed one for the transfer syntax.
+    reduced_resolution : bool
+        Let JPEG 2000 / HTJ2K decode at a reduced resolution level when the
+        requested output is at most half the source size (much faster; the
+        final resize is done as usual).  Set ``False`` to force full decoding.
+    """
+
+    frame: int = 0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    backend: str | None = None
+    reduced_resolution: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.frame, int) or self.frame < 0:
+            raise ValueError(f"frame must be a non-negative int, got {self.frame!r}")
+        if not isinstance(self.max_pixels, int) or self.max_pixels <= 0:
+            raise ValueError(f"max_pixels must be a positive int, got {self.max_pixels!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderConfig:
+    """The DICOM display chain (PS3.3 C.11) and the output encoding.
+
+    Parameters
+    ----------
+    voi : bool
+        Apply the VOI transform (VOI LUT Sequence or Window Center/Width).
+    voi_index : int
+        Which window / VOI LUT to use when several are given.
+    prefer_lut : bool
+        When both a VOI LUT Sequence and a window exist, use the LUT.
+    polarity : bool
+        Invert MONOCHROME1 / Presentation LUT Shape INVERSE images (once).
+    normalize : {"minmax", "window", "percentile"}
+        ``minmax`` stretches the image's own range (the classic recipe);
+        ``window`` maps the VOI output range (the window, the VOI LUT's range,
+        or with VOI off the full modality range) to the full output range with
+        no data-dependent stretch; ``percentile`` clips at ``percentiles`` of
+        the image then stretches.
+    percentiles : (float, float)
+        Lower and upper percentiles for ``normalize="percentile"``.
+    dtype : {"uint8", "uint16", "float32"}
+        Output type: integers use the full range, float32 lies in [0, 1].
+    """
+
+    voi: bool = True
+    voi_index: int = 0
+    prefer_lut: bool = True
+    polarity: bool = True
+    normalize: Normalize = "minmax"
+    percentiles: tuple[float, float] = (0.5, 99.5)
+    dtype: OutputDType = "uint8"
+
+    def __post_init__(self) -> None:
+        _check_choice("normalize", self.normalize, _NORMALIZE)
+        _check_choice("dtype", self.dtype, _DTYPES)
+        if not isinstance(self.voi_index, int) or self.voi_index < 0:
+            raise ValueError(f"voi_index must be a non-negative int, got {self.voi_index!r}")
+        lo, hi = self.percentiles
+        if not 0.0 <= lo < hi <= 100.0:
+            raise ValueError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.percentiles!r}")
+        object.__setattr__(self, "percentiles", (float(lo), float(hi)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class GeometryConfig:
+    """Output geometry.
+
+    Parameters
+    ----------
+    size : int, (height, width) or None
+        ``None`` keeps full resolution.  An int is the square side for
+        ``square``/``letterbox`` and the longest side for ``keep_ratio``.
+    mode : {"square", "keep_ratio", "letterbox"}
+        ``square`` stretches to size x size (the classic recipe);
+        ``keep_ratio`` scales the longest side to ``size``; ``letterbox``
+        keeps the ratio and pads, centred, to size x size.
+    pad_value : float
+        Fill value of letterbox padding, in output units of [0, 1].
+    """
+
+    size: int | tuple[int, int] | None = None
+    mode: ResizeMode = "square"
+    pad_value: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("mode", self.mode, _MODES)
+        size = self.size
+        if isinstance(size, list):
+            size = tuple(size)
+            object.__setattr__(self, "size", size)
+        if size is None:
+            return
+        if isinstance(size, bool) or not (
+            (isinstance(size, int) and size > 0)
+            or (
+                isinstance(size, tuple)
+                and len(size) == 2
+                and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+            )
+        ):
+            raise ValueError(f"size must be a positive int or (height, width), got {self.size!r}")
+        if isinstance(size, tuple) and self.mode == "keep_ratio":
+            raise ValueError("mode='keep_ratio' takes an int size (the longest side)")
+        if not 0.0 <= self.pad_value <= 1.0:
+            raise ValueError(f"pad_value must lie in [0, 1], got {self.pad_value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """Everything :func:`dicomxray.read_xray` needs, bundled for the cache key."""
+
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable description of every option."""
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Stable hex digest of every option that changes the output bytes."""
+        data = self.to_dict()
+        # Which backend decodes a lossless stream does not change the pixels,
+        # but lossy decoding and reduced-resolution decoding can: keep both.
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    def replace(self, **changes: Any) -> PipelineConfig:
+        """Return a copy with whole sub-configs replaced (``render=...``)."""
+        return dataclasses.replace(self, **changes)

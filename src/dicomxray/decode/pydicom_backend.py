@@ -1,0 +1,75 @@
+"""pydicom's own decoders (with pylibjpeg / pyjpegls plugins when installed): the fallback.
+
+GDCM is excluded on purpose: it can ``abort()`` the process on hostile JPEG-LS
+data and is slow to hand buffers back (ARCHITECTURE.md, hazards).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydicom import uid
+from pydicom.pixels.decoders.base import get_decoder
+
+if TYPE_CHECKING:
+    from ..header import Header
+
+NAME = "pydicom"
+PACKAGES = ("pydicom",)
+SYNTAXES = frozenset(uid.PrivateTransferSyntaxes) | frozenset(
+    [
+        uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1,
+        uid.JPEGLSLossless, uid.JPEGLSNearLossless, uid.JPEG2000Lossless, uid.JPEG2000,
+        uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K, uid.RLELossless,
+    ]
+)
+_EXCLUDED = frozenset({"gdcm"})
+# What pip would install for each of pydicom's plugins.
+_PLUGIN_PACKAGES = {
+    "pylibjpeg": ["pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle"],
+    "pyjpegls": ["pyjpegls"],
+    "pillow": ["pillow"],
+}
+
+
+def _plugins(syntax: str) -> list[str]:
+    try:
+        dec = get_decoder(uid.UID(syntax))
+    except NotImplementedError:
+        return []
+    return [p for p in dec.available_plugins if p not in _EXCLUDED]
+
+
+def is_available(syntax: str | None = None) -> bool:
+    if syntax is None:
+        return True
+    return bool(_plugins(syntax))
+
+
+def missing_packages(syntax: str | None = None) -> list[str]:
+    if syntax is None or is_available(syntax):
+        return []
+    try:
+        dec = get_decoder(uid.UID(syntax))
+    except NotImplementedError:
+        return []
+    pkgs: list[str] = []
+    for plugin in dec.missing_dependencies:
+        name = plugin.split(" ")[0].rstrip(":")
+        for p in _PLUGIN_PACKAGES.get(name, []):
+            if p not in pkgs:
+                pkgs.append(p)
+    return pkgs
+
+
+def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int]:
+    plugins = _plugins(header.transfer_syntax)
+    if not plugins:
+        raise RuntimeError("no pydicom decoding plugin available")
+    dec = get_decoder(header.transfer_syntax)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arr, _meta = dec.as_array(header.ds, index=frame, raw=True, decoding_plugin=plugins[0])
+    return arr, 0

@@ -1,0 +1,84 @@
+"""The exception tree of dicomxray.
+
+Every error the library raises on purpose derives from :class:`DicomXrayError`
+and also from the closest builtin, so ``except ValueError`` keeps working::
+
+    DicomXrayError (Exception)
+    ├── NotDicomError (ValueError)              the file is not DICOM at all
+    ├── MissingPixelDataError (ValueError)      no (7FE0,0010) Pixel Data
+    ├── CorruptPixelDataError (ValueError)      truncated or undecodable pixels
+    ├── UnsupportedImageError (ValueError)      photometric/bit depth we cannot render
+    ├── ImageTooLargeError (ValueError)          declared size over the limit
+    ├── DecoderUnavailableError (RuntimeError)  no installed backend for the syntax
+    ├── CacheError (OSError)                    the cache directory cannot be used
+    └── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty
+
+Constructors take one message plus keyword-only extras, so instances survive
+``pickle`` and DataLoader workers re-raise them as themselves.
+This module imports nothing from the rest of the package.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CacheError",
+    "CorruptPixelDataError",
+    "DecoderUnavailableError",
+    "DicomXrayError",
+    "ImageTooLargeError",
+    "MissingPixelDataError",
+    "NotDicomError",
+    "SourceFileNotFoundError",
+    "UnsupportedImageError",
+]
+
+
+class DicomXrayError(Exception):
+    """Base class of every error raised by dicomxray.
+
+    ``path`` names the file concerned (or ``None``); it is part of the message
+    too, so a bare ``str(err)`` already says which file failed.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (_rebuild, (type(self), str(self), self.path))
+
+
+def _rebuild(cls: type[DicomXrayError], message: str, path: str | None) -> DicomXrayError:
+    return cls(message, path=path)
+
+
+class NotDicomError(DicomXrayError, ValueError):
+    """Raised when a file cannot be parsed as DICOM (no DICM magic and no sane dataset)."""
+
+
+class MissingPixelDataError(DicomXrayError, ValueError):
+    """Raised when a dataset has no Pixel Data element or lacks the tags needed to read it."""
+
+
+class CorruptPixelDataError(DicomXrayError, ValueError):
+    """Raised when pixel data is truncated or a decoder rejects the stream."""
+
+
+class UnsupportedImageError(DicomXrayError, ValueError):
+    """Raised for images that are not grayscale radiographs we can render (e.g. palette colour)."""
+
+
+class ImageTooLargeError(DicomXrayError, ValueError):
+    """Raised before allocation when Rows x Columns x Frames exceeds the configured limit."""
+
+
+class DecoderUnavailableError(DicomXrayError, RuntimeError):
+    """Raised when no installed backend decodes the transfer syntax; the message names the pip package."""
+
+
+class CacheError(DicomXrayError, OSError):
+    """Raised when the cache directory cannot be written and strict caching was asked for."""
+
+
+class SourceFileNotFoundError(DicomXrayError, FileNotFoundError):
+    """Raised when a DICOM file or a data set root does not exist or holds no DICOM files."""

@@ -1,0 +1,143 @@
+"""Resizing (square, keep-ratio, letterbox) and the mapping of boxes between
+original pixels and output pixels.  Knows nothing of DICOM.
+
+Resizing is anti-aliased: an integer box reduction (Pillow ``reduce``) down to
+at least the target size, then LANCZOS for the rest.  Measured on a
+2500x2048 uint8 image to 512: 2.2 ms against 22 ms for LANCZOS alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .config import GeometryConfig
+
+__all__ = ["Geometry", "plan_geometry", "resize", "boxes_to_output", "boxes_to_original"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How original pixels map to output pixels: ``out = in * scale + pad``.
+
+    ``content_*`` is the size of the resized image inside the output (equal to
+    the output size except in letterbox mode, where padding surrounds it).
+    Coordinates are continuous pixel edges: a box ``(0, 0, W, H)`` covers
+    the whole original image.
+    """
+
+    original_height: int
+    original_width: int
+    height: int
+    width: int
+    content_height: int
+    content_width: int
+    scale_y: float
+    scale_x: float
+    pad_top: int
+    pad_left: int
+
+    @property
+    def is_identity(self) -> bool:
+        return (self.height, self.width) == (self.original_height, self.original_width) and self.pad_top == 0 == self.pad_left
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Geometry:
+        return cls(**data)
+
+
+def plan_geometry(height: int, width: int, cfg: GeometryConfig) -> Geometry:
+    """Compute the output geometry for an ``height x width`` image."""
+    if cfg.size is None:
+        return Geometry(height, width, height, width, height, width, 1.0, 1.0, 0, 0)
+    if cfg.mode == "square":
+        out_h, out_w = (cfg.size, cfg.size) if isinstance(cfg.size, int) else cfg.size
+        return Geometry(height, width, out_h, out_w, out_h, out_w, out_h / height, out_w / width, 0, 0)
+    box_h, box_w = (cfg.size, cfg.size) if isinstance(cfg.size, int) else cfg.size
+    s = min(box_h / height, box_w / width)
+    ch, cw = max(1, round(height * s)), max(1, round(width * s))
+    if cfg.mode == "keep_ratio":
+        return Geometry(height, width, ch, cw, ch, cw, ch / height, cw / width, 0, 0)
+    top, left = (box_h - ch) // 2, (box_w - cw) // 2
+    return Geometry(height, width, box_h, box_w, ch, cw, ch / height, cw / width, top, left)
+
+
+def resize(image: np.ndarray, geom: Geometry, *, pad_value: float = 0.0) -> np.ndarray:
+    """Resize ``image`` (any size: a reduced-resolution decode is fine) to ``geom``'s output.
+
+    uint8 images are resized as 8-bit (like the classic recipe); uint16 and
+    float32 in float32, then converted back.
+    """
+    ch, cw = geom.content_height, geom.content_width
+    if image.shape != (ch, cw):
+        image = _resample(image, ch, cw)
+    if (geom.height, geom.width) == (ch, cw):
+        return image
+    top = 1.0 if image.dtype == np.float32 else float(np.iinfo(image.dtype).max)
+    out = np.full((geom.height, geom.width), pad_value * top, dtype=image.dtype)
+    out[geom.pad_top : geom.pad_top + ch, geom.pad_left : geom.pad_left + cw] = image
+    return out
+
+
+def _resample(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    dtype = image.dtype
+    im = Image.fromarray(image if dtype == np.uint8 else image.astype(np.float32, copy=False))
+    h, w = image.shape
+    kx, ky = max(1, w // out_w), max(1, h // out_h)
+    if kx > 1 or ky > 1:
+        im = im.reduce((kx, ky))
+    if im.size != (out_w, out_h):
+        im = im.resize((out_w, out_h), Image.Resampling.LANCZOS)
+    out = np.asarray(im)
+    if dtype == np.uint8:
+        return out
+    if dtype == np.float32:
+        return np.clip(out, 0.0, 1.0)
+    top = np.iinfo(dtype).max
+    return np.clip(np.rint(out), 0, top).astype(dtype)
+
+
+def _as_boxes(boxes: Any) -> np.ndarray:
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"boxes must be N x 4 (x0, y0, x1, y1), got shape {arr.shape}")
+    return arr
+
+
+def boxes_to_output(boxes: Any, geom: Geometry, *, clip: bool = True) -> np.ndarray:
+    """Map ``N x 4`` xyxy boxes from original pixels to output pixels (clipped to the content)."""
+    b = _as_boxes(boxes).copy()
+    if clip:
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, geom.original_width)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, geom.original_height)
+    b[:, [0, 2]] = b[:, [0, 2]] * geom.scale_x + geom.pad_left
+    b[:, [1, 3]] = b[:, [1, 3]] * geom.scale_y + geom.pad_top
+    return b
+
+
+def boxes_to_original(boxes: Any, geom: Geometry, *, clip: bool = True) -> np.ndarray:
+    """Map ``N x 4`` xyxy boxes from output pixels back to original pixels (for submissions)."""
+    b = _as_boxes(boxes).copy()
+    b[:, [0, 2]] = (b[:, [0, 2]] - geom.pad_left) / geom.scale_x
+    b[:, [1, 3]] = (b[:, [1, 3]] - geom.pad_top) / geom.scale_y
+    if clip:
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, geom.original_width)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, geom.original_height)
+    return b
+
+
+def reduction_for(geom: Geometry, max_levels: int = 5) -> int:
+    """Largest ``r`` such that a ``2**-r`` decode still covers the output content."""
+    if geom.content_height >= geom.original_height or geom.content_width >= geom.original_width:
+        return 0
+    ratio = min(geom.original_height / geom.content_height, geom.original_width / geom.content_width)
+    return max(0, min(max_levels, int(math.floor(math.log2(ratio)))))

@@ -1,0 +1,300 @@
+"""Reading the tags the pipeline needs, with guards, before any pixel is decoded.
+
+The whole file is read with one ``read`` call and parsed from memory, so a
+file replaced while we read it gives either the old or the new bytes, never a
+mix.  Guards run before any pixel buffer is allocated: a missing Pixel Data
+element, a missing transfer syntax on encapsulated data, an unsupported
+photometric interpretation, and a declared Rows x Columns x Frames over the
+configured limit (files exist that declare gigabytes).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from .config import DEFAULT_MAX_PIXELS
+from .errors import (
+    ImageTooLargeError,
+    MissingPixelDataError,
+    NotDicomError,
+    SourceFileNotFoundError,
+    UnsupportedImageError,
+)
+
+__all__ = ["FileIdentity", "Header", "read_header", "file_identity"]
+
+_GRAYSCALE = frozenset({"MONOCHROME1", "MONOCHROME2"})
+#: Bytes a Pixel Data element may exceed its declared need by before we call it suspicious.
+_MAX_FILE_OVERHEAD = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What identifies a file's content cheaply: resolved path, size and mtime (ns)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def file_identity(path: str | os.PathLike[str]) -> FileIdentity:
+    """Return the :class:`FileIdentity` of ``path`` or raise ``SourceFileNotFoundError``."""
+    p = os.path.abspath(os.fspath(path))
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
+    return FileIdentity(p, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class Header:
+    """The pixel-describing tags of one file plus its parsed dataset.
+
+    ``ds`` still holds the raw (encoded) Pixel Data bytes; decoding is the
+    job of :mod:`dicomxray.decode`.
+    """
+
+    path: str
+    ds: Dataset
+    transfer_syntax: UID
+    rows: int
+    columns: int
+    frames: int
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int
+    photometric: str
+    identity: FileIdentity
+
+    @property
+    def signed(self) -> bool:
+        return self.pixel_representation == 1
+
+    @property
+    def frame_pixels(self) -> int:
+        return self.rows * self.columns * self.samples_per_pixel
+
+
+def _fallback_syntax(ds: Dataset) -> UID:
+    implicit, little = ds.original_encoding
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def _int_tag(ds: Dataset, name: str, path: str, default: int | None = None) -> int:
+    value = ds.get(name, default)
+    if value is None or value == "":
+        raise MissingPixelDataError(f"{path}: required tag {name} is missing", path=path)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise MissingPixelDataError(f"{path}: tag {name} has a non-integer value {value!r}", path=path) from None
+
+
+def parse_dataset(data: bytes, path: str) -> Dataset:
+    """Parse DICOM bytes (preamble optional) into a dataset, or raise ``NotDicomError``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, OverflowError) as exc:
+            raise NotDicomError(f"{path}: not a readable DICOM file ({exc})", path=path) from None
+        except Exception as exc:  # pydicom raises many kinds on garbage; name the file
+            raise NotDicomError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path) from None
+    if data[128:132] != b"DICM" and len(ds) == 0:
+        raise NotDicomError(f"{path}: not a DICOM file (no DICM magic and no data elements)", path=path)
+    return ds
+
+
+def read_header(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
+    """Read ``path`` and validate everything needed to decode its pixels.
+
+    Raises
+    ------
+    SourceFileNotFoundError, NotDicomError, MissingPixelDataError,
+    UnsupportedImageError, ImageTooLargeError
+    """
+    identity = file_identity(path)
+    p = identity.path
+    if identity.size > max_pixels * 4 + _MAX_FILE_OVERHEAD:
+        raise ImageTooLargeError(
+            f"{p}: file is {identity.size} bytes, more than an image of max_pixels={max_pixels} can need",
+            path=p,
+        )
+    try:
+        data = Path(p).read_bytes()
+    except FileNotFoundError:
+        raise SourceFileNotFoundError(f"{p}: file disappeared while reading", path=p) from None
+    ds = parse_dataset(data, p)
+    # Decoding pixels needs the byte length of Pixel Data as the file holds it;
+    # re-stat is not needed: the bytes are in memory now.
+    identity = FileIdentity(p, len(data), identity.mtime_ns)
+    return header_from_dataset(ds, p, identity=identity, max_pixels=max_pixels)
+
+
+def header_from_dataset(
+    ds: Dataset, path: str, *, identity: FileIdentity, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Header:
+    """Validate a parsed dataset (see :func:`read_header`)."""
+    if "PixelData" not in ds:
+        kinds = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
+        what = f"only {kinds[0]}, which radiographs do not use" if kinds else "no Pixel Data (7FE0,0010)"
+        raise MissingPixelDataError(f"{path}: {what}", path=path)
+
+    meta = getattr(ds, "file_meta", None)
+    tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not tsyntax:
+        if ds["PixelData"].is_undefined_length:
+            raise MissingPixelDataError(
+                f"{path}: compressed Pixel Data but the file meta has no Transfer Syntax UID",
+                path=path,
+            )
+        tsyntax = _fallback_syntax(ds)  # what viewers do: trust the dataset encoding
+    tsyntax = UID(str(tsyntax))
+
+    rows = _int_tag(ds, "Rows", path)
+    cols = _int_tag(ds, "Columns", path)
+    bits_allocated = _int_tag(ds, "BitsAllocated", path)
+    bits_stored = _int_tag(ds, "BitsStored", path, bits_allocated)
+    pixel_rep = _int_tag(ds, "PixelRepresentation", path, 0)
+    spp = _int_tag(ds, "SamplesPerPixel", path, 1)
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+
+    if rows <= 0 or cols <= 0 or frames <= 0:
+        raise MissingPixelDataError(f"{path}: declared image size {rows}x{cols}x{frames} is empty", path=path)
+    declared = rows * cols * frames * spp
+    if declared > max_pixels:
+        raise ImageTooLargeError(
+            f"{path}: declares {rows}x{cols} pixels x {frames} frame(s) x {spp} sample(s) = {declared}, "
+            f"over max_pixels={max_pixels}; refusing before allocation",
+            path=path,
+        )
+    if photometric not in _GRAYSCALE or spp != 1:
+        raise UnsupportedImageError(
+            f"{path}: PhotometricInterpretation {photometric} with {spp} sample(s) per pixel is not a "
+            "grayscale radiograph; dicomxray renders MONOCHROME1/MONOCHROME2 only",
+            path=path,
+        )
+    if bits_allocated not in (8, 16, 32) or not 1 <= bits_stored <= bits_allocated:
+        raise UnsupportedImageError(
+            f"{path}: BitsAllocated={bits_allocated}, BitsStored={bits_stored} is not supported",
+            path=path,
+        )
+    if pixel_rep not in (0, 1):
+        raise UnsupportedImageError(f"{path}: PixelRepresentation={pixel_rep} is not 0 or 1", path=path)
+    return Header(
+        path=path,
+        ds=ds,
+        transfer_syntax=tsyntax,
+        rows=rows,
+        columns=cols,
+        frames=frames,
+        samples_per_pixel=spp,
+        bits_allocated=bits_allocated,
+        bits_stored=bits_stored,
+        pixel_representation=pixel_rep,
+        photometric=photometric,
+        identity=identity,
+    )
+
+
+# --------------------------------------------------------------------------
+# Display tags: the Modality LUT, VOI and Presentation LUT modules as plain values.
+
+
+@dataclass(frozen=True)
+class Lut:
+    """A LUT from a Modality or VOI LUT Sequence item (PS3.3 C.11.1, C.11.2).
+
+    ``data[i]`` is the output for input ``first_mapped + i``; inputs below or
+    above the table take its first or last entry.
+    """
+
+    first_mapped: int
+    data: object  # np.ndarray of the LUT entries
+    bits: int
+
+
+@dataclass(frozen=True)
+class DisplayTags:
+    """Everything the renderer needs from the header besides the pixel format."""
+
+    modality_lut: Lut | None
+    rescale: tuple[float, float] | None
+    voi_luts: tuple[Lut, ...]
+    windows: tuple[tuple[float, float], ...]
+    voi_function: str
+    invert: bool  # MONOCHROME1 or Presentation LUT Shape INVERSE: invert exactly once
+
+
+def _lut_from_item(item: Dataset, *, little_endian: bool, signed: bool, path: str) -> Lut:
+    import numpy as np
+
+    try:
+        n, first, bits = (int(v) for v in item.LUTDescriptor)
+        raw = item.LUTData
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise UnsupportedImageError(f"{path}: LUT Sequence item lacks a valid LUT Descriptor / LUT Data", path=path) from None
+    n = n or 65536
+    if signed and first >= 32768:  # descriptor read as US although the first mapped value is signed
+        first -= 65536
+    if isinstance(raw, (bytes, bytearray)):
+        dtype: np.dtype = np.dtype("u1") if bits <= 8 and len(raw) == n else np.dtype("<u2" if little_endian else ">u2")
+        data = np.frombuffer(raw, dtype=dtype, count=min(n, len(raw) // dtype.itemsize)).astype(np.float64)
+    else:
+        values = raw if isinstance(raw, (list, tuple)) or hasattr(raw, "__len__") else [raw]
+        data = np.asarray(values, dtype=np.float64)[:n]
+    if data.size == 0:
+        raise UnsupportedImageError(f"{path}: LUT Sequence item has no LUT Data", path=path)
+    return Lut(first, data, bits)
+
+
+def _floats(value: object) -> tuple[float, ...]:
+    if value is None or value == "":
+        return ()
+    items: Any = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+    return tuple(float(v) for v in items)
+
+
+def display_tags(header: Header) -> DisplayTags:
+    """Read the Modality LUT, VOI LUT and Presentation LUT modules of ``header``."""
+    ds, path = header.ds, header.path
+    little = header.transfer_syntax != ExplicitVRBigEndian
+    try:
+        mlut = None
+        if ds.get("ModalityLUTSequence"):
+            mlut = _lut_from_item(ds.ModalityLUTSequence[0], little_endian=little, signed=header.signed, path=path)
+        rescale = None
+        if "RescaleSlope" in ds or "RescaleIntercept" in ds:
+            slope = float(ds.get("RescaleSlope", 1) or 1)
+            intercept = float(ds.get("RescaleIntercept", 0) or 0)
+            rescale = (slope, intercept)
+        voi_luts = tuple(
+            _lut_from_item(item, little_endian=little, signed=False, path=path) for item in ds.get("VOILUTSequence", [])
+        )
+        centers = _floats(ds.get("WindowCenter"))
+        widths = _floats(ds.get("WindowWidth"))
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedImageError(f"{path}: malformed display tags ({exc})", path=path) from None
+    windows = tuple(zip(centers, widths, strict=False))  # a missing width drops that window
+    func = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
+    invert = header.photometric == "MONOCHROME1" or shape == "INVERSE"
+    return DisplayTags(mlut, rescale, voi_luts, windows, func, invert)
