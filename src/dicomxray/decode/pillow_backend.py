@@ -53,6 +53,9 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
         mode = im.mode
         if mode == "I;16":
             arr = np.frombuffer(im.tobytes(), dtype="<u2").reshape(im.height, im.width)
+            precision = _precision(data)
+            if 8 < precision < 16:  # Pillow scales samples up to 16 bits by a left shift
+                arr = arr >> (16 - precision)
         elif mode in ("L", "I", "I;16B"):
             arr = np.asarray(im)
         else:
@@ -60,6 +63,14 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     if header.pixel_representation == 1 and arr.dtype == np.int32:
         arr = arr.astype(np.int16)
     return arr, r
+
+
+def _precision(codestream: bytes) -> int:
+    """Bit depth of the first component from the SIZ marker (ISO 15444-1 A.5.1)."""
+    i = codestream.find(b"\xff\x51")
+    if i < 0 or i + 40 >= len(codestream):
+        return 16
+    return (codestream[i + 40] & 0x7F) + 1
 
 
 def _resolution_levels(codestream: bytes) -> int:

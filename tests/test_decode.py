@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom import uid
+
+from dicomxray import DecoderUnavailableError, capability_report
+from dicomxray.decode import SYNTAX_NAMES, backends_for, decode_frame, get_backend
+from dicomxray.header import read_header
+from dicomxray.synth import ENCODABLE_SYNTAXES
+
+LOSSY = {uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLSNearLossless, uid.JPEG2000, uid.HTJ2K}
+
+
+def _reference(path) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(path).pixel_array
+
+
+def _stored(phantom: np.ndarray, syntax: str) -> tuple[np.ndarray, int]:
+    if syntax == uid.JPEGBaseline8Bit:
+        return (phantom >> 4).astype(np.uint8), 8
+    return phantom, 12
+
+
+@pytest.mark.parametrize("syntax", [pytest.param(s, id=SYNTAX_NAMES[s]) for s in ENCODABLE_SYNTAXES])
+def test_default_backend_matches_pydicom(write, phantom, syntax):
+    stored, bits = _stored(phantom, syntax)
+    path = write(stored, syntax=syntax, bits_stored=bits)
+    result = decode_frame(read_header(path))
+    ref = _reference(path)
+    assert result.array.shape == ref.shape
+    diff = np.abs(result.array.astype(np.int64) - ref.astype(np.int64)).max()
+    if syntax in LOSSY:
+        assert diff <= 1  # decoders may round a lossy IDCT/wavelet differently by one
+    else:
+        assert diff == 0
+        assert np.array_equal(result.array, stored)
+
+
+@pytest.mark.parametrize("syntax", sorted((set(ENCODABLE_SYNTAXES) - LOSSY) - {uid.ExplicitVRLittleEndian}))
+def test_every_available_backend_is_bit_identical_on_lossless(write, phantom, syntax):
+    path = write(phantom, syntax=syntax, bits_stored=12)
+    header = read_header(path)
+    tried = 0
+    for name in backends_for(syntax):
+        if get_backend(name).is_available(syntax):
+            tried += 1
+            assert np.array_equal(decode_frame(header, backend=name).array.astype(np.int64), phantom), name
+    assert tried >= 1
+
+
+def test_signed_pixels_roundtrip_through_compression(write):
+    rng = np.random.default_rng(0)
+    stored = rng.integers(-2048, 2047, (40, 50), dtype=np.int16)
+    path = write(stored, syntax=uid.RLELossless, bits_stored=12)
+    arr = decode_frame(read_header(path)).array
+    assert np.array_equal(arr.view(np.int16), stored)
+
+
+def test_multiframe_picks_the_requested_frame(write, phantom):
+    frames = np.stack([phantom, phantom[::-1], 4095 - phantom]).astype(np.uint16)
+    for syntax in (uid.ExplicitVRLittleEndian, uid.JPEGLSLossless):
+        header = read_header(write(frames, syntax=syntax, bits_stored=12))
+        assert header.frames == 3
+        for i in range(3):
+            assert np.array_equal(decode_frame(header, frame=i).array, frames[i])
+
+
+def test_capability_report_covers_every_xray_syntax():
+    report = {row["uid"]: row for row in capability_report()}
+    assert set(report) == {str(s) for s in SYNTAX_NAMES}
+    missing = [row["name"] for row in report.values() if row["backend"] is None]
+    assert missing == [], f"not decodable after install: {missing}"
+    assert report[uid.JPEGLosslessSV1]["backend"] == "imagecodecs"
+
+
+def test_missing_decoder_names_the_pip_package(write, phantom, monkeypatch):
+    path = write(phantom, syntax=uid.JPEGLSLossless, bits_stored=12)
+    header = read_header(path)
+    for name in ("imagecodecs", "pydicom"):
+        monkeypatch.setattr(get_backend(name), "is_available", lambda syntax=None: False)
+    monkeypatch.setattr(get_backend("imagecodecs"), "missing_packages", lambda syntax=None: ["imagecodecs"])
+    with pytest.raises(DecoderUnavailableError) as info:
+        decode_frame(header)
+    assert "pip install imagecodecs" in str(info.value)
+    assert str(path) in str(info.value)
+    assert "JPEG-LS" in str(info.value)
+
+
+def test_failing_backend_falls_back_to_the_next(write, phantom, monkeypatch):
+    path = write(phantom, syntax=uid.JPEGLSLossless, bits_stored=12)
+
+    def boom(header, frame, reduce=0):
+        raise RuntimeError("simulated codec failure")
+
+    monkeypatch.setattr(get_backend("imagecodecs"), "decode", boom)
+    result = decode_frame(read_header(path))
+    assert result.backend == "pydicom"
+    assert np.array_equal(result.array, phantom)
