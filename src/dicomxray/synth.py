@@ -73,8 +73,9 @@ def _encode_frame(arr: np.ndarray, syntax: str, bits_stored: int) -> bytes:
 
 def _lut_item(first: int, data: np.ndarray, bits: int) -> Dataset:
     item = Dataset()
-    item.LUTDescriptor = [len(data) if len(data) < 65536 else 0, int(first), int(bits)]
-    item.LUTData = [int(v) for v in data]
+    descriptor = [len(data) if len(data) < 65536 else 0, int(first), int(bits)]
+    item.add_new(0x00283002, "US" if first >= 0 else "SS", descriptor)  # LUT Descriptor
+    item.add_new(0x00283006, "US", [int(v) for v in data])  # LUT Data
     return item
 
 
