@@ -82,6 +82,12 @@ class Header:
     def signed(self) -> bool:
         return self.pixel_representation == 1
 
+    def tag_text(self, name: str) -> str:
+        """A tag's value as text ('' when absent), without pydicom's validation warnings."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return str(self.ds.get(name, "") or "")
+
     @property
     def frame_pixels(self) -> int:
         return self.rows * self.columns * self.samples_per_pixel
@@ -104,8 +110,21 @@ def _int_tag(ds: Dataset, name: str, path: str, default: int | None = None) -> i
         raise MissingPixelDataError(f"{path}: tag {name} has a non-integer value {value!r}", path=path) from None
 
 
+def _looks_like_bare_dataset(data: bytes) -> bool:
+    """A file without preamble must start with an even group tag of the header modules (0002..0028)."""
+    if len(data) < 8:
+        return False
+    for order in ("little", "big"):
+        group = int.from_bytes(data[:2], order)
+        if group % 2 == 0 and 0x0002 <= group <= 0x0028:
+            return True
+    return False
+
+
 def parse_dataset(data: bytes, path: str) -> Dataset:
     """Parse DICOM bytes (preamble optional) into a dataset, or raise ``NotDicomError``."""
+    if data[128:132] != b"DICM" and not _looks_like_bare_dataset(data):
+        raise NotDicomError(f"{path}: not a DICOM file (no DICM magic at byte 128, no DICOM tag at the start)", path=path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -114,8 +133,8 @@ def parse_dataset(data: bytes, path: str) -> Dataset:
             raise NotDicomError(f"{path}: not a readable DICOM file ({exc})", path=path) from None
         except Exception as exc:  # pydicom raises many kinds on garbage; name the file
             raise NotDicomError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path) from None
-    if data[128:132] != b"DICM" and len(ds) == 0:
-        raise NotDicomError(f"{path}: not a DICOM file (no DICM magic and no data elements)", path=path)
+    if len(ds) == 0:
+        raise NotDicomError(f"{path}: not a DICOM file (no data elements)", path=path)
     return ds
 
 

@@ -171,15 +171,16 @@ def write_dicom(
 def _strip_transfer_syntax(path: Path) -> None:
     """Rewrite ``path`` with a file meta that lacks (0002,0010), as some modalities do."""
     import pydicom
+    from pydicom.filebase import DicomFileLike
+    from pydicom.filewriter import write_dataset, write_file_meta_info
 
     ds = pydicom.dcmread(path)
     del ds.file_meta.TransferSyntaxUID
-    with open(path, "wb") as fh:
+    with open(path, "wb") as raw:
+        fh = DicomFileLike(raw)
         fh.write(b"\0" * 128 + b"DICM")
-        from pydicom.filewriter import write_dataset, write_file_meta_info
-
-        write_file_meta_info(fh, ds.file_meta, enforce_standard=False)  # type: ignore[arg-type]
-        ds.set_original_encoding(True, True)
+        write_file_meta_info(fh, ds.file_meta, enforce_standard=False)
+        fh.is_little_endian, fh.is_implicit_VR = True, True
         write_dataset(fh, ds)
 
 

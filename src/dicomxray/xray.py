@@ -123,12 +123,11 @@ def load_xray(
     except ValueError as exc:
         raise UnsupportedImageError(f"{header.path}: {exc}", path=header.path) from None
     pixels = resize(image, geom, pad_value=cfg.geometry.pad_value)
-    ds = header.ds
     meta = XrayMeta(
         path=header.path,
-        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
-        study_instance_uid=str(ds.get("StudyInstanceUID", "")),
-        series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
+        sop_instance_uid=header.tag_text("SOPInstanceUID"),
+        study_instance_uid=header.tag_text("StudyInstanceUID"),
+        series_instance_uid=header.tag_text("SeriesInstanceUID"),
         transfer_syntax=str(header.transfer_syntax),
         decoder=decoded.backend,
         reduce=decoded.reduce,
