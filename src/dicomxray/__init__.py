@@ -15,7 +15,9 @@ from .errors import (
     SourceFileNotFoundError,
     UnsupportedImageError,
 )
+from ._export import ExportResult, export_folder
 from .geometry import Geometry, boxes_to_original, boxes_to_output
+from .index import find_dicoms
 from .xray import XrayImage, XrayMeta, load_xray, make_config, read_xray
 
 __version__ = "0.1.0"
@@ -26,6 +28,7 @@ __all__ = [
     "DecodeConfig",
     "DecoderUnavailableError",
     "DicomXrayError",
+    "ExportResult",
     "Geometry",
     "GeometryConfig",
     "ImageTooLargeError",
@@ -41,6 +44,8 @@ __all__ = [
     "boxes_to_original",
     "boxes_to_output",
     "capability_report",
+    "export_folder",
+    "find_dicoms",
     "load_xray",
     "make_config",
     "read_xray",

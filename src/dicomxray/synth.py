@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,15 @@ def _lut_item(first: int, data: np.ndarray, bits: int) -> Dataset:
     return item
 
 
-def write_dicom(
+def write_dicom(*args: Any, **kwargs: Any) -> Path:
+    """Write a synthetic DICOM (see :func:`_write_dicom`); pydicom's UID-format warnings are silenced,
+    since SIIM-style 12-hex UIDs are what the real data set holds."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _write_dicom(*args, **kwargs)
+
+
+def _write_dicom(
     path: str | os.PathLike[str],
     pixels: np.ndarray,
     *,
@@ -214,7 +223,7 @@ def chest_phantom(
     ribs = 0.5 + 0.5 * np.sin(2 * np.pi * (y * 9 + 0.8 * np.abs(x - 0.5) ** 1.5 * 4))
     img += 0.05 * ribs * body
     small = np.clip(img, 0, 1).astype(np.float32)
-    big = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), dtype=np.float32)
+    big = np.array(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), dtype=np.float32)
     if opacities:
         yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
         for x0, y0, x1, y1 in opacities:

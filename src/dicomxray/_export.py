@@ -1,0 +1,117 @@
+"""Exporting DICOM files to PNG/JPEG through the pipeline (used by ``dicomxray export``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .config import PipelineConfig
+from .errors import DicomXrayError
+from .xray import read_xray
+
+__all__ = ["ExportResult", "export_one", "write_image_atomic"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    source: str
+    target: str
+    status: str  # "written", "skipped" (up to date), "failed"
+    error: str = ""
+
+
+def write_image_atomic(array: np.ndarray, target: Path, fmt: str, quality: int = 95) -> None:
+    """Write ``array`` as PNG/JPEG to ``target`` via a temp file + ``os.replace`` (never a partial file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if array.dtype == np.uint16:
+        if fmt != "png":
+            raise ValueError("16-bit output needs --format png")
+        im = Image.fromarray(array)
+    else:
+        im = Image.fromarray(array)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if fmt == "png":
+                im.save(fh, format="PNG", compress_level=1)
+            else:
+                im.save(fh, format="JPEG", quality=quality)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def export_one(source: str, target: str, fmt: str, config: PipelineConfig, overwrite: bool) -> ExportResult:
+    """Render ``source`` and write it to ``target``; an up-to-date target is skipped."""
+    src, dst = Path(source), Path(target)
+    try:
+        if not overwrite and dst.exists() and dst.stat().st_mtime_ns >= src.stat().st_mtime_ns:
+            return ExportResult(source, target, "skipped")
+        pixels = read_xray(src, config=config)
+        write_image_atomic(pixels, dst, fmt)
+        return ExportResult(source, target, "written")
+    except (DicomXrayError, OSError, ValueError) as exc:
+        return ExportResult(source, target, "failed", str(exc))
+
+
+def run_export(
+    jobs: list[tuple[str, str]], fmt: str, config: PipelineConfig, *, workers: int, overwrite: bool, progress: bool
+) -> list[ExportResult]:
+    """Export every ``(source, target)`` pair with ``workers`` processes and a progress bar."""
+    from tqdm import tqdm
+
+    results: list[ExportResult] = []
+    bar = tqdm(total=len(jobs), unit="img", desc="export", disable=not progress)
+    if workers <= 1:
+        for s, t in jobs:
+            results.append(export_one(s, t, fmt, config, overwrite))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(export_one, s, t, fmt, config, overwrite) for s, t in jobs]
+            for fut in futures:
+                results.append(fut.result())
+                bar.update()
+    bar.close()
+    return results
+
+
+def export_folder(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    fmt: str = "png",
+    config: PipelineConfig | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[ExportResult]:
+    """Render every DICOM under ``source`` to ``target``, mirroring the folder tree.
+
+    ``a/b/c.dcm`` becomes ``target/a/b/c.png``.  Files are written atomically;
+    targets newer than their source are skipped unless ``overwrite``.  A bad
+    file does not stop the run: its result has ``status="failed"`` and the
+    error text names it.
+    """
+    from .index import find_dicoms
+
+    if fmt not in ("png", "jpg"):
+        raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
+    src = Path(source)
+    files = find_dicoms(src)
+    base = src if src.is_dir() else src.parent
+    dst = Path(target)
+    jobs = [(str(f), str((dst / f.relative_to(base)).with_suffix("." + fmt))) for f in files]
+    return run_export(jobs, fmt, config or PipelineConfig(), workers=workers, overwrite=overwrite, progress=progress)
