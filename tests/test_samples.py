@@ -6,8 +6,8 @@ import csv
 
 import numpy as np
 import pytest
-
 from benchmarks.classic import classic_read_xray
+
 from dicomxray import CorruptPixelDataError, load_xray, read_xray
 
 # Where the classic recipe is itself wrong or cannot run, with the reason.

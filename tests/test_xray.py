@@ -6,9 +6,9 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
+from benchmarks.classic import classic_read_xray
 from pydicom import uid
 
-from benchmarks.classic import classic_read_xray
 from dicomxray import (
     CorruptPixelDataError,
     DecodeConfig,

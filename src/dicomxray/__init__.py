@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._export import ExportResult, export_folder
 from .config import DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig
 from .decode import capability_report
 from .errors import (
@@ -15,7 +16,6 @@ from .errors import (
     SourceFileNotFoundError,
     UnsupportedImageError,
 )
-from ._export import ExportResult, export_folder
 from .geometry import Geometry, boxes_to_original, boxes_to_output
 from .index import find_dicoms
 from .xray import XrayImage, XrayMeta, load_xray, make_config, read_xray

@@ -14,9 +14,8 @@ if TYPE_CHECKING:
 
 def encapsulated_frame(header: Header, frame: int) -> bytes:
     """Return the codestream of ``frame`` from encapsulated Pixel Data (PS3.5 A.4)."""
-    data = header.ds.PixelData
     try:
-        return bytes(get_frame(data, frame, number_of_frames=header.frames))
+        return bytes(get_frame(bytes(header.pixel_data), frame, number_of_frames=header.frames))
     except Exception as exc:  # pydicom raises ValueError/KeyError/struct.error on broken items
         raise CorruptPixelDataError(
             f"{header.path}: encapsulated Pixel Data is broken, cannot find frame {frame} ({exc})",

@@ -36,7 +36,7 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     """Return frame ``frame`` as raw unsigned samples in native byte order."""
     nbytes = header.bits_allocated // 8
     frame_len = header.frame_pixels * nbytes
-    data = header.ds.PixelData
+    data = header.pixel_data
     start = frame * frame_len
     if len(data) < start + frame_len:
         raise CorruptPixelDataError(

@@ -69,7 +69,11 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     if not plugins:
         raise RuntimeError("no pydicom decoding plugin available")
     dec = get_decoder(header.transfer_syntax)
+    ds = header.ds.copy()  # the header's dataset holds no Pixel Data (read zero-copy); give pydicom one
+    ds.PixelData = bytes(header.pixel_data)
+    if header.transfer_syntax.is_encapsulated:
+        ds["PixelData"].is_undefined_length = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        arr, _meta = dec.as_array(header.ds, index=frame, raw=True, decoding_plugin=plugins[0])
+        arr, _meta = dec.as_array(ds, index=frame, raw=True, decoding_plugin=plugins[0])
     return arr, 0
