@@ -15,7 +15,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -119,6 +119,7 @@ def _looks_like_bare_dataset(data: bytes) -> bool:
     """A file without preamble must start with an even group tag of the header modules (0002..0028)."""
     if len(data) < 8:
         return False
+    order: Literal["little", "big"]
     for order in ("little", "big"):
         group = int.from_bytes(data[:2], order)
         if group % 2 == 0 and 0x0002 <= group <= 0x0028:
@@ -131,7 +132,7 @@ _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b
 
 def _pixel_element(data: bytes, offset: int, implicit: bool, little: bool) -> tuple[memoryview, bool] | None:
     """Locate the Pixel Data value at ``offset`` without copying it: (value view, undefined length)."""
-    order = "little" if little else "big"
+    order: Literal["little", "big"] = "little" if little else "big"
     if offset + 8 > len(data):
         return None
     group = int.from_bytes(data[offset : offset + 2], order)

@@ -140,9 +140,9 @@ def _write_dicom(
     ds.HighBit = bits_stored - 1
     ds.PixelRepresentation = int(pixels.dtype.kind == "i")
     if window is not None:
-        wins = [window] if isinstance(window[0], (int, float)) else list(window)  # type: ignore[list-item]
-        ds.WindowCenter = [float(c) for c, _ in wins] if len(wins) > 1 else float(wins[0][0])  # type: ignore[index]
-        ds.WindowWidth = [float(w) for _, w in wins] if len(wins) > 1 else float(wins[0][1])  # type: ignore[index]
+        wins: list[Any] = [window] if isinstance(window[0], (int, float)) else list(window)
+        ds.WindowCenter = [float(c) for c, _ in wins] if len(wins) > 1 else float(wins[0][0])
+        ds.WindowWidth = [float(w) for _, w in wins] if len(wins) > 1 else float(wins[0][1])
     if voi_function:
         ds.VOILUTFunction = voi_function
     if rescale is not None:

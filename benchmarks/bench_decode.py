@@ -1,0 +1,83 @@
+"""read_xray(path, size=512) against the classic recipe and the raw decode, per transfer syntax.
+
+Prints a Markdown table and writes bench_out/decode.json and decode.md.
+Run: python benchmarks/bench_decode.py [--repeat 5] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.classic import classic_read_xray  # noqa: E402
+from benchmarks.common import interleaved, machine, write_report  # noqa: E402
+from benchmarks.data import SYNTAXES, bench_file  # noqa: E402
+from dicomxray import load_xray, read_xray  # noqa: E402
+from dicomxray.decode import decode_frame  # noqa: E402
+from dicomxray.header import read_header  # noqa: E402
+
+
+def monai_case(path: Path, size: int):  # pragma: no cover - optional peer
+    try:
+        from monai.transforms import Compose, LoadImage, Resize, ScaleIntensity
+    except ImportError:
+        return None
+    pipeline = Compose([LoadImage(reader="PydicomReader", image_only=True, ensure_channel_first=True),
+                        ScaleIntensity(), Resize((size, size))])
+    return lambda: pipeline(str(path))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--quick", action="store_true", help="small images, 2 repeats (a smoke test)")
+    parser.add_argument("--out", type=Path, default=Path("bench_out"))
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    shape = dict(height=500, width=400) if args.quick else {}
+    repeat = 2 if args.quick else args.repeat
+    variants = [(s, dict(shape, bits=12, mono1=True)) for s in SYNTAXES]
+    if not args.quick:
+        from pydicom import uid
+
+        for s in (uid.ExplicitVRLittleEndian, uid.JPEGLosslessSV1, uid.JPEG2000Lossless):
+            variants.append((s, dict(height=3000, width=3000, bits=14, mono1=False)))
+    rows, results = [], []
+    for syntax, params in variants:
+        path = bench_file(syntax, **params)
+        header = read_header(path)
+        cases = {
+            "classic": lambda p=path: classic_read_xray(str(p), args.size),
+            "dicomxray": lambda p=path: read_xray(p, args.size),
+            "raw_decode": lambda h=header: decode_frame(h),
+        }
+        peer = monai_case(path, args.size)
+        if peer is not None:
+            cases["monai"] = peer
+        t = interleaved(cases, repeat)
+        meta = load_xray(path, args.size).meta
+        label = f"{SYNTAXES[syntax]} {header.rows}x{header.columns} {header.bits_stored}-bit"
+        ratio = t["classic"]["wall_ms"] / t["dicomxray"]["wall_ms"]
+        over = t["dicomxray"]["wall_ms"] / t["raw_decode"]["wall_ms"]
+        results.append({"case": label, "syntax": str(syntax), "decoder": meta.decoder, "reduce": meta.reduce,
+                        "times": t, "speedup_vs_classic": ratio, "vs_raw_decode": over})
+        rows.append([label, meta.decoder + (f" (1/{2**meta.reduce})" if meta.reduce else ""),
+                     t["classic"]["wall_ms"], t["dicomxray"]["wall_ms"], t["raw_decode"]["wall_ms"],
+                     f"{ratio:.1f}x", f"{over:.2f}", f"{t['monai']['wall_ms']:.1f}" if "monai" in t else "-"])
+        print(f"{label:<42} classic {t['classic']['wall_ms']:7.1f} ms  dicomxray {t['dicomxray']['wall_ms']:6.1f} ms"
+              f"  raw decode {t['raw_decode']['wall_ms']:6.1f} ms  speed-up {ratio:5.1f}x", flush=True)
+    payload = {"machine": machine(), "size": args.size, "repeat": repeat, "results": results}
+    md = write_report(args.out, "decode", payload, rows,
+                      ["image", "decoder", "classic ms", "dicomxray ms", "raw decode ms", "speed-up",
+                       "dicomxray / raw decode", "MONAI ms"])
+    print(f"\nMachine: {payload['machine']}\n\n{md}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
