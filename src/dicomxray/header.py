@@ -13,13 +13,14 @@ from __future__ import annotations
 import io
 import os
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .config import DEFAULT_MAX_PIXELS
 from .errors import (
@@ -151,6 +152,30 @@ def _pixel_element(data: bytes, offset: int, implicit: bool, little: bool) -> tu
     return view[start : start + length], False
 
 
+_DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
+
+
+def _parse_deflated(data: bytes) -> tuple[Dataset, tuple[memoryview, bool] | None] | None:
+    """Inflate a Deflated Explicit VR LE body once and parse it like any other (PS3.5 A.5).
+
+    pydicom inflates the whole body on every ``dcmread``; doing it here once
+    halves the cost.  Returns ``None`` when the file meta is not deflated after all.
+    """
+    from pydicom.filereader import _read_file_meta_info as read_meta
+    from pydicom.filereader import read_preamble
+
+    fp = io.BytesIO(data)
+    read_preamble(fp, force=True)
+    meta = read_meta(fp)
+    if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+        return None
+    body = zlib.decompress(data[fp.tell() :], -zlib.MAX_WBITS)
+    buffer = io.BytesIO(body)
+    ds = pydicom.dcmread(buffer, force=True, stop_before_pixels=True)
+    ds.file_meta = meta
+    return ds, _pixel_element(body, buffer.tell(), implicit=False, little=True)
+
+
 def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, bool]:
     """Parse DICOM bytes (preamble optional); or raise ``NotDicomError``.
 
@@ -164,10 +189,14 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            ds = pydicom.dcmread(buffer, force=True, stop_before_pixels=True)
-            implicit, little = ds.original_encoding
-            found = _pixel_element(data, buffer.tell(), bool(implicit), little is not False)
-            if found is None:  # deflated (offsets refer to the inflated stream), or unusual: parse it all
+            parsed = _parse_deflated(data) if _DEFLATED_UID in data[:4096] else None
+            if parsed is not None:
+                ds, found = parsed
+            else:
+                ds = pydicom.dcmread(buffer, force=True, stop_before_pixels=True)
+                implicit, little = ds.original_encoding
+                found = _pixel_element(data, buffer.tell(), bool(implicit), little is not False)
+            if found is None:  # something unusual: let pydicom parse it all
                 full = pydicom.dcmread(io.BytesIO(data), force=True)
                 if "PixelData" in full:
                     elem = full["PixelData"]
