@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._export import ExportResult, export_folder
+from .cache import CacheStats, XrayCache
 from .config import DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig
 from .decode import capability_report
 from .errors import (
@@ -25,8 +26,10 @@ __version__ = "0.1.0"
 __all__ = [
     "CacheError",
     "CorruptPixelDataError",
+    "CacheStats",
     "DecodeConfig",
     "DecoderUnavailableError",
+    "DicomXrayDataset",
     "DicomXrayError",
     "ExportResult",
     "Geometry",
@@ -38,6 +41,7 @@ __all__ = [
     "RenderConfig",
     "SourceFileNotFoundError",
     "UnsupportedImageError",
+    "XrayCache",
     "XrayImage",
     "XrayMeta",
     "__version__",
@@ -50,3 +54,12 @@ __all__ = [
     "make_config",
     "read_xray",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # torch is imported only when the dataset is used, so read_xray works without it.
+    if name == "DicomXrayDataset":
+        from .dataset import DicomXrayDataset
+
+        return DicomXrayDataset
+    raise AttributeError(f"module 'dicomxray' has no attribute {name!r}")

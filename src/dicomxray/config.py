@@ -174,12 +174,17 @@ class PipelineConfig:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Stable hex digest of every option that changes the output bytes."""
+        """Stable hex digest of every option that changes the output bytes (computed once)."""
+        cached = self.__dict__.get("_fingerprint")
+        if cached is not None:
+            return str(cached)
         data = self.to_dict()
         # Which backend decodes a lossless stream does not change the pixels,
         # but lossy decoding and reduced-resolution decoding can: keep both.
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:24]
+        object.__setattr__(self, "_fingerprint", digest)  # a cache, not a field: eq/hash/asdict ignore it
+        return digest
 
     def replace(self, **changes: Any) -> PipelineConfig:
         """Return a copy with whole sub-configs replaced (``render=...``)."""

@@ -1,0 +1,304 @@
+"""On-disk cache of rendered, resized arrays: never stale, safe under concurrency.
+
+Key = source identity (absolute path, size, mtime in ns; or a content hash)
++ the full pipeline fingerprint + the library version.  Editing a DICOM file
+or changing any option gives a new key, so an old array is never served.
+
+Each entry is one file ``<key[:2]>/<key>.dxc``::
+
+    b"DXC1" | u32 header length | JSON header (shape, dtype, meta, crc32) | pad to 64 | array bytes
+
+Entries are written to a temporary file in the same directory and renamed
+into place (``os.replace`` is atomic), so readers see a complete entry or
+none, whatever the number of writers (DataLoader workers, DDP ranks) or a
+``kill -9`` mid-write.  Reads memory-map the file, so workers share pages
+through the page cache instead of each holding a copy.  An entry that fails
+its checks (magic, header, size, and the CRC-32 of the pixels) is deleted,
+recomputed and reported with a warning, never served.  Because writes are
+atomic, a torn entry cannot exist; the CRC-32 (62 us per 512x512 image, three
+times the read itself) guards against bit rot and tampering and is checked by
+``verify()`` / ``dicomxray cache verify``, and on every read with
+``check_crc=True``.
+
+A full or read-only disk turns caching off with one warning and training goes
+on (``strict=True`` raises :class:`CacheError` instead); no partial entry is
+left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import struct
+import tempfile
+import time
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from .config import PipelineConfig
+from .errors import CacheError, SourceFileNotFoundError
+from .header import file_identity
+from .xray import XrayImage, XrayMeta, load_xray
+
+__all__ = ["CacheStats", "XrayCache"]
+
+_MAGIC = b"DXC1"
+_ALIGN = 64
+_SUFFIX = ".dxc"
+Identity = Literal["stat", "content"]
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+@dataclass
+class CacheStats:
+    """Counters of one :class:`XrayCache` object (per process)."""
+
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    corrupt: int = 0
+    write_errors: int = 0
+
+
+class XrayCache:
+    """A directory of rendered arrays keyed by source identity + configuration.
+
+    Parameters
+    ----------
+    directory : path-like
+        Created if missing.  Many processes may share it.
+    identity : {"stat", "content"}
+        ``stat`` keys on (path, size, mtime_ns): free.  ``content`` keys on a
+        SHA-256 of the file bytes: survives copies and touch, costs a read.
+    strict : bool
+        Raise :class:`CacheError` when an entry cannot be written, instead of
+        warning once and carrying on uncached.
+    check_crc : bool
+        Verify every entry's pixel checksum on read (size and header are always checked).
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, identity: Identity = "stat", strict: bool = False,
+        check_crc: bool = False,
+    ) -> None:
+        if identity not in ("stat", "content"):
+            raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
+        self.directory = Path(os.path.expanduser(os.fspath(directory)))
+        self.identity = identity
+        self.strict = strict
+        self.check_crc = check_crc
+        self.stats = CacheStats()
+        self._writable = True
+
+    def __getstate__(self) -> dict[str, Any]:  # cheap to pickle into DataLoader workers
+        return {"directory": self.directory, "identity": self.identity, "strict": self.strict,
+                "check_crc": self.check_crc}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state.pop("directory"), **state)  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ keys
+    def _source_id(self, path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
+        ident = file_identity(path)
+        if self.identity == "content":
+            h = hashlib.sha256()
+            with open(ident.path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+            return h.hexdigest(), {"path": ident.path, "sha256": h.hexdigest()}
+        return f"{ident.path}\0{ident.size}\0{ident.mtime_ns}", {
+            "path": ident.path, "size": ident.size, "mtime_ns": ident.mtime_ns}
+
+    def key(self, path: str | os.PathLike[str], config: PipelineConfig) -> str:
+        """The entry key for ``path`` rendered with ``config``."""
+        return self._key(self._source_id(path)[0], config)
+
+    @staticmethod
+    def _key(source: str, config: PipelineConfig) -> str:
+        blob = f"{source}\0{config.fingerprint()}\0{_version()}".encode()
+        return hashlib.sha256(blob).hexdigest()[:40]
+
+    def entry_path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}{_SUFFIX}"
+
+    # ------------------------------------------------------------- read/write
+    def get(self, path: str | os.PathLike[str], config: PipelineConfig) -> XrayImage | None:
+        """The cached image, or ``None`` (a corrupt entry is removed and reported)."""
+        return self._read(self.entry_path(self.key(path, config)))
+
+    def load(self, path: str | os.PathLike[str], config: PipelineConfig) -> XrayImage:
+        """The cached image, or render it with :func:`load_xray`, store it and return it."""
+        source, info = self._source_id(path)
+        entry = self.entry_path(self._key(source, config))
+        image = self._read(entry)
+        if image is not None:
+            return image
+        self.stats.misses += 1
+        image = load_xray(path, config=config)
+        # Store only if the source did not change while we read it.
+        try:
+            unchanged = self._source_id(path)[0] == source
+        except SourceFileNotFoundError:
+            unchanged = False
+        if unchanged:
+            self._write(entry, image, info)
+        return image
+
+    def _read(self, entry: Path) -> XrayImage | None:
+        try:
+            fh = open(entry, "rb")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            warnings.warn(f"dicomxray cache: cannot open {entry} ({exc}); reading the source instead", stacklevel=3)
+            return None
+        try:
+            with fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size == 0:
+                    raise ValueError("empty file")
+                mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            image = _decode_entry(mm, size, check_crc=self.check_crc)
+        except (ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError) as exc:
+            self.stats.corrupt += 1
+            warnings.warn(f"dicomxray cache: corrupt entry {entry} ({exc}); recomputing it", stacklevel=3)
+            _unlink(entry)
+            return None
+        self.stats.hits += 1
+        return image
+
+    def _write(self, entry: Path, image: XrayImage, source: dict[str, Any]) -> None:
+        if not self._writable:
+            return
+        pixels = np.ascontiguousarray(image.pixels)
+        header = {
+            "shape": list(pixels.shape), "dtype": pixels.dtype.str, "crc32": zlib.crc32(pixels.data),
+            "meta": image.meta.to_dict(), "source": source, "version": _version(), "created": time.time(),
+        }
+        blob = json.dumps(header, separators=(",", ":")).encode()
+        head = _MAGIC + struct.pack("<I", len(blob)) + blob
+        head += b"\0" * (-len(head) % _ALIGN)
+        tmp = None
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{entry.stem[:8]}.", suffix=".tmp", dir=entry.parent)
+            with os.fdopen(fd, "wb") as out:
+                out.write(head)
+                out.write(pixels.data)
+            os.replace(tmp, entry)
+            tmp = None
+            self.stats.writes += 1
+        except OSError as exc:
+            self.stats.write_errors += 1
+            if self.strict:
+                raise CacheError(f"{entry}: cannot write cache entry ({exc})", path=str(entry)) from exc
+            self._writable = False
+            warnings.warn(
+                f"dicomxray cache: cannot write to {self.directory} ({exc}); caching is off for this process, "
+                "training continues from the source files",
+                stacklevel=3,
+            )
+        finally:
+            if tmp is not None:
+                _unlink(Path(tmp))
+
+    # ------------------------------------------------------------ maintenance
+    def entries(self) -> Iterator[Path]:
+        """Every entry file (not temporary files)."""
+        if not self.directory.is_dir():
+            return
+        for sub in sorted(self.directory.iterdir()):
+            if sub.is_dir():
+                yield from sorted(sub.glob(f"*{_SUFFIX}"))
+
+    def verify(self, *, remove: bool = True) -> dict[str, int]:
+        """Check every entry (magic, header, size, CRC-32); remove bad ones. Returns counts."""
+        counts = {"ok": 0, "corrupt": 0}
+        for entry in self.entries():
+            try:
+                with open(entry, "rb") as fh:
+                    data = fh.read()
+                _decode_entry(data, len(data))
+                counts["ok"] += 1
+            except (ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError, OSError):
+                counts["corrupt"] += 1
+                if remove:
+                    _unlink(entry)
+        return counts
+
+    def prune(self, *, older_than_days: float | None = None) -> dict[str, int]:
+        """Remove entries whose source changed or vanished (stat identity), stale temporary files,
+        and, with ``older_than_days``, entries older than that."""
+        counts = {"kept": 0, "removed": 0, "temp_removed": 0}
+        now = time.time()
+        if self.directory.is_dir():
+            for tmp in self.directory.glob("*/.*.tmp"):
+                if now - tmp.stat().st_mtime > 3600:  # an abandoned write (killed process)
+                    _unlink(tmp)
+                    counts["temp_removed"] += 1
+        for entry in self.entries():
+            try:
+                header = _read_header(entry)
+                source = header["source"]
+                stale = older_than_days is not None and now - header["created"] > older_than_days * 86400
+                if not stale and "size" in source:
+                    st = os.stat(source["path"])
+                    stale = (st.st_size, st.st_mtime_ns) != (source["size"], source["mtime_ns"])
+                elif not stale:
+                    stale = not os.path.exists(source["path"])
+            except (OSError, ValueError, KeyError, struct.error, json.JSONDecodeError):
+                stale = True
+            if stale:
+                _unlink(entry)
+                counts["removed"] += 1
+            else:
+                counts["kept"] += 1
+        return counts
+
+
+def _read_header(entry: Path) -> dict[str, Any]:
+    with open(entry, "rb") as fh:
+        head = fh.read(8)
+        if head[:4] != _MAGIC:
+            raise ValueError("bad magic")
+        (n,) = struct.unpack("<I", head[4:8])
+        return dict(json.loads(fh.read(n)))
+
+
+def _decode_entry(buf: Any, size: int, *, check_crc: bool = True) -> XrayImage:
+    if bytes(buf[:4]) != _MAGIC:
+        raise ValueError("bad magic")
+    (n,) = struct.unpack("<I", bytes(buf[4:8]))
+    if 8 + n > size:
+        raise ValueError("header runs past the end")
+    header = json.loads(bytes(buf[8 : 8 + n]))
+    start = 8 + n + (-(8 + n) % _ALIGN)
+    dtype = np.dtype(header["dtype"])
+    shape = tuple(int(s) for s in header["shape"])
+    nbytes = dtype.itemsize * int(np.prod(shape))
+    if start + nbytes != size:
+        raise ValueError(f"size {size} does not match the header ({start + nbytes})")
+    pixels = np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape)), offset=start).reshape(shape)
+    if check_crc and zlib.crc32(pixels.data) != header["crc32"]:
+        raise ValueError("pixel checksum mismatch")
+    return XrayImage(pixels, XrayMeta.from_dict(header["meta"]))
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

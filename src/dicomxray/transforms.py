@@ -1,0 +1,72 @@
+"""albumentations presets modelled on what won SIIM-COVID, and the dtype boundary.
+
+Images cross into albumentations as uint8 or float32 in [0, 1] (2-D,
+grayscale); boxes as pascal_voc (xyxy pixels) with a ``labels`` field, clipped
+to the image, and dropped when less than ``min_visibility`` of them remains.
+Randomness is never drawn from global state: every preset takes a ``seed``
+and :class:`~dicomxray.DicomXrayDataset` re-seeds it per DataLoader worker
+from ``torch.initial_seed()`` (so ``torch.manual_seed`` makes a run repeatable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["bbox_params", "to_albumentations_dtype", "train_transforms", "val_transforms"]
+
+
+def _albumentations() -> Any:
+    try:
+        import albumentations as A
+    except ImportError:
+        raise ImportError("augmentation needs albumentations: pip install 'dicomxray[augment]'") from None
+    return A
+
+
+def bbox_params(min_visibility: float = 0.2) -> Any:
+    """Box handling shared by the presets: xyxy pixels, clipped, labels carried along."""
+    A = _albumentations()
+    return A.BboxParams(format="pascal_voc", label_fields=["labels"], clip=True, min_visibility=min_visibility,
+                        filter_invalid_bboxes=True)
+
+
+def train_transforms(size: int, *, strength: float = 1.0, seed: int | None = None) -> Any:
+    """Training augmentation for ``size x size`` inputs (what the pipeline already produced).
+
+    Shift-scale-rotate, horizontal flip, brightness/contrast, blur, CLAHE (as
+    a random augmentation only), coarse dropout, in the proportions the SIIM
+    winners used.  ``strength`` scales the geometric and photometric ranges.
+    """
+    A = _albumentations()
+    s = float(strength)
+    return A.Compose(
+        [
+            A.Affine(scale=(1 - 0.15 * s, 1 + 0.15 * s), translate_percent=(-0.06 * s, 0.06 * s),
+                     rotate=(-10 * s, 10 * s), border_mode=0, fill=0, p=0.7),
+            A.HorizontalFlip(p=0.5),
+            A.RandomBrightnessContrast(brightness_limit=0.2 * s, contrast_limit=0.2 * s, p=0.6),
+            A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.2),
+            A.CLAHE(clip_limit=(1, 3), tile_grid_size=(8, 8), p=0.2),
+            A.CoarseDropout(num_holes_range=(1, 4), hole_height_range=(0.03, 0.1), hole_width_range=(0.03, 0.1),
+                            fill=0, p=0.3),
+        ],
+        bbox_params=bbox_params(),
+        seed=seed,
+    )
+
+
+def val_transforms(size: int, *, seed: int | None = None) -> Any:
+    """No augmentation; keeps the same box handling so train and val code paths match."""
+    A = _albumentations()
+    return A.Compose([A.NoOp()], bbox_params=bbox_params(), seed=seed)
+
+
+def to_albumentations_dtype(image: np.ndarray) -> np.ndarray:
+    """uint8 passes through; uint16 becomes float32 in [0, 1]; float32 is checked to lie in [0, 1]."""
+    if image.dtype == np.uint8 or image.dtype == np.float32:
+        return image
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535.0
+    raise TypeError(f"albumentations takes uint8 or float32 images, got {image.dtype}")
