@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from dicomxray.bench import interleaved
+
+__all__ = ["interleaved", "machine", "write_report"]
 
 
 def machine() -> str:
@@ -24,25 +25,6 @@ def machine() -> str:
     except OSError:
         pass
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def interleaved(cases: dict[str, Callable[[], Any]], repeat: int, warmup: int = 1) -> dict[str, dict[str, float]]:
-    """Run every case in turn (A B C A B C ...) ``repeat`` times; medians of wall and CPU ms.
-
-    Interleaving spreads the noise of a shared machine evenly over the cases.
-    """
-    for _ in range(warmup):
-        for fn in cases.values():
-            fn()
-    wall: dict[str, list[float]] = {k: [] for k in cases}
-    cpu: dict[str, list[float]] = {k: [] for k in cases}
-    for _ in range(repeat):
-        for name, fn in cases.items():
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn()
-            wall[name].append((time.perf_counter() - t0) * 1e3)
-            cpu[name].append((time.process_time() - c0) * 1e3)
-    return {k: {"wall_ms": statistics.median(wall[k]), "cpu_ms": statistics.median(cpu[k])} for k in cases}
 
 
 def write_report(out: Path, name: str, payload: dict[str, Any], table: list[list[Any]], header: list[str]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._export import ExportResult, export_folder
+from ._jobs import ExportResult, build_cache, export_folder
 from .cache import CacheStats, XrayCache
 from .config import DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig
 from .decode import capability_report
@@ -46,6 +46,7 @@ __all__ = [
     "XrayMeta",
     "__version__",
     "boxes_to_original",
+    "build_cache",
     "boxes_to_output",
     "capability_report",
     "export_folder",

@@ -17,8 +17,8 @@ class RsnaPneumonia:
     Image label: ``Target`` (0 normal/no opacity, 1 lung opacity); boxes get label 1.
     """
 
-    classes = ("no_opacity", "lung_opacity")
-    box_classes = ("background", "lung_opacity")
+    classes: tuple[str, ...] = ("no_opacity", "lung_opacity")
+    box_classes: tuple[str, ...] = ("background", "lung_opacity")
 
     def __init__(self, folder: str | os.PathLike[str], filename: str = "stage_2_train_labels.csv") -> None:
         path = require_file(folder, filename)

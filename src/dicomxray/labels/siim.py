@@ -27,8 +27,8 @@ class SiimCovid:
     class.
     """
 
-    classes = SIIM_STUDY_CLASSES
-    box_classes = ("background", "opacity")
+    classes: tuple[str, ...] = SIIM_STUDY_CLASSES
+    box_classes: tuple[str, ...] = ("background", "opacity")
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(os.path.expanduser(os.fspath(folder)))

@@ -24,8 +24,8 @@ class VinBigData:
     radiologist said "No finding" (class 14), else 1.
     """
 
-    classes = ("no_finding", "abnormal")
-    box_classes = ("background", *VINBIG_CLASSES[:14])
+    classes: tuple[str, ...] = ("no_finding", "abnormal")
+    box_classes: tuple[str, ...] = ("background", *VINBIG_CLASSES[:14])
 
     def __init__(self, folder: str | os.PathLike[str], filename: str = "train.csv") -> None:
         path = require_file(folder, filename)

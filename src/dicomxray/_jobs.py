@@ -1,4 +1,4 @@
-"""Exporting DICOM files to PNG/JPEG through the pipeline (used by ``dicomxray export``)."""
+"""Batch jobs over folders through the one pipeline: PNG/JPEG export and cache builds."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .config import PipelineConfig
 from .errors import DicomXrayError
 from .xray import read_xray
 
-__all__ = ["ExportResult", "export_one", "write_image_atomic"]
+__all__ = ["ExportResult", "build_cache", "export_folder", "write_image_atomic"]
 
 
 @dataclass(frozen=True)
@@ -115,3 +115,52 @@ def export_folder(
     dst = Path(target)
     jobs = [(str(f), str((dst / f.relative_to(base)).with_suffix("." + fmt))) for f in files]
     return run_export(jobs, fmt, config or PipelineConfig(), workers=workers, overwrite=overwrite, progress=progress)
+
+
+def _cache_one(source: str, cache_dir: str, identity: str, config: PipelineConfig) -> ExportResult:
+    from .cache import XrayCache
+
+    cache = XrayCache(cache_dir, identity=identity)  # type: ignore[arg-type]
+    try:
+        cache.load(source, config)
+    except DicomXrayError as exc:
+        return ExportResult(source, cache_dir, "failed", str(exc))
+    return ExportResult(source, cache_dir, "skipped" if cache.stats.hits else "written")
+
+
+def build_cache(
+    files: list[str],
+    cache_dir: str | os.PathLike[str],
+    *,
+    config: PipelineConfig | None = None,
+    identity: str = "stat",
+    shard: tuple[int, int] = (0, 1),
+    workers: int = 1,
+    progress: bool = True,
+) -> list[ExportResult]:
+    """Fill the cache for ``files`` (the ``k``-th of ``n`` shards: ``files[k::n]``).
+
+    Status ``written`` for new entries, ``skipped`` for entries already
+    there, ``failed`` (with the error) for bad files.  Any job runner can run
+    the shards in parallel: writes are atomic and keys never collide.
+    """
+    from tqdm import tqdm
+
+    k, n = shard
+    if not 0 <= k < n:
+        raise ValueError(f"shard must be k/n with 0 <= k < n, got {k}/{n}")
+    mine = files[k::n]
+    cfg = config or PipelineConfig()
+    results: list[ExportResult] = []
+    bar = tqdm(total=len(mine), unit="img", desc=f"cache {k}/{n}", disable=not progress)
+    if workers <= 1:
+        for f in mine:
+            results.append(_cache_one(f, os.fspath(cache_dir), identity, cfg))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for fut in [pool.submit(_cache_one, f, os.fspath(cache_dir), identity, cfg) for f in mine]:
+                results.append(fut.result())
+                bar.update()
+    bar.close()
+    return results
