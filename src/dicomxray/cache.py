@@ -53,6 +53,7 @@ __all__ = ["CacheStats", "XrayCache"]
 _MAGIC = b"DXC1"
 _ALIGN = 64
 _SUFFIX = ".dxc"
+_MAX_OPENED = 50_000  # below the default vm.max_map_count of 65,530
 Identity = Literal["stat", "content"]
 
 
@@ -102,6 +103,9 @@ class XrayCache:
         self.check_crc = check_crc
         self.stats = CacheStats()
         self._writable = True
+        # Entries this process has opened: key -> image backed by a read-only memory map.  Maps
+        # share the page cache across workers, so this costs address space, not memory.
+        self._opened: dict[str, XrayImage] = {}
 
     def __getstate__(self) -> dict[str, Any]:  # cheap to pickle into DataLoader workers
         return {"directory": self.directory, "identity": self.identity, "strict": self.strict,
@@ -137,15 +141,28 @@ class XrayCache:
     # ------------------------------------------------------------- read/write
     def get(self, path: str | os.PathLike[str], config: PipelineConfig) -> XrayImage | None:
         """The cached image, or ``None`` (a corrupt entry is removed and reported)."""
-        return self._read(self.entry_path(self.key(path, config)))
+        return self._lookup(self.key(path, config))
+
+    def _lookup(self, key: str) -> XrayImage | None:
+        image = self._opened.get(key)
+        if image is not None:
+            self.stats.hits += 1
+            return image
+        image = self._read(self.entry_path(key))
+        if image is not None:
+            if len(self._opened) >= _MAX_OPENED:
+                self._opened.pop(next(iter(self._opened)))
+            self._opened[key] = image
+        return image
 
     def load(self, path: str | os.PathLike[str], config: PipelineConfig) -> XrayImage:
         """The cached image, or render it with :func:`load_xray`, store it and return it."""
         source, info = self._source_id(path)
-        entry = self.entry_path(self._key(source, config))
-        image = self._read(entry)
+        key = self._key(source, config)
+        image = self._lookup(key)
         if image is not None:
             return image
+        entry = self.entry_path(key)
         self.stats.misses += 1
         image = load_xray(path, config=config)
         # Store only if the source did not change while we read it.

@@ -1,0 +1,57 @@
+"""The whole suite: per-syntax decode, DataLoader epochs and cache reads; JSON, Markdown and a PNG chart.
+
+Run: python benchmarks/run_all.py --out bench_out   (``make bench``; under 10 minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import bench_decode, bench_loader  # noqa: E402
+from benchmarks.chart import bar_chart  # noqa: E402
+
+GOALS = {  # issue #4: speed-up over the classic recipe at size 512
+    "uncompressed": 8.0, "jpeg-lossless-sv1": 4.5, "jpeg-lossless-p14": 4.5, "jpeg-ls": 2.5, "rle": 4.5,
+    "htj2k-lossless": 3.5, "jpeg2000-lossless": 3.0, "jpeg2000-lossy": 3.0,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("bench_out"))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    common = ["--out", str(args.out)] + (["--quick"] if args.quick else [])
+    dec = bench_decode.main(common)
+    loader = bench_loader.main(common)
+    labels = [r["case"].split(" ")[0] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
+    speedups = [r["speedup_vs_classic"] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
+    bar_chart(labels, speedups, args.out / "speedup.png",
+              title=f"read_xray(size={dec['size']}) speed-up over the classic recipe ({dec['machine']})")
+    print("\nGoals (speed-up over the classic recipe):")
+    misses = 0
+    for r in dec["results"]:
+        label = r["case"].split(" ")[0]
+        if label in GOALS and ("2500x2048" in r["case"] or args.quick):
+            ok = r["speedup_vs_classic"] >= GOALS[label]
+            misses += not ok
+            print(f"  {label:<22} {r['speedup_vs_classic']:5.1f}x (goal {GOALS[label]}x) {'ok' if ok else 'MISSED'}")
+        if r["syntax"].startswith("1.2.840.10008.1.2.4") and not r["reduce"]:
+            ok = r["vs_raw_decode"] <= 1.15
+            print(f"  {label:<22} {r['vs_raw_decode']:5.2f}x of the raw decode (goal <= 1.15) {'ok' if ok else 'MISSED'}")
+    ratios = loader["ratios"]
+    print(f"  cache epoch vs classic  {ratios['cache_vs_classic_w0']:5.0f}x (goal 50x)")
+    print(f"  cache epoch vs cold     {ratios['cache_vs_cold_w0']:5.0f}x (goal 20x)")
+    print(f"  cache read vs memcpy    {ratios['cache_read_vs_memcpy']:5.1f}x (goal <= 3x)")
+    print(f"\nsuite ran in {time.perf_counter() - t0:.0f} s; figures in {args.out}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
