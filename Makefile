@@ -29,6 +29,7 @@ demo: install
 
 bench: install
 	$(PY) benchmarks/run_all.py --out bench_out
+	$(PY) benchmarks/update_readme.py bench_out
 
 clean:
 	rm -rf $(VENV) demo_out bench_out .bench_data

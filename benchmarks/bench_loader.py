@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
         ["dicomxray from cache, 0 workers", results["cache_w0"], f"{results['classic'] / results['cache_w0']:.0f}x"],
         ["dicomxray cold, 2 workers", results["cold_w2"], f"{results['classic'] / results['cold_w2']:.1f}x"],
         ["dicomxray from cache, 2 workers", results["cache_w2"], f"{results['classic'] / results['cache_w2']:.0f}x"],
-        [f"cache read of one {args.size}x{args.size} image (+copy out)", read_us / 1e3, f"{ratios['cache_read_vs_memcpy']:.1f}x memcpy"],
+        [f"cache read of one {args.size}x{args.size} image (+copy out)", read_us / 1e3,
+         f"{ratios['cache_read_vs_memcpy']:.1f}x memcpy"],
         ["memcpy of the same bytes", copy_us / 1e3, "physical limit"],
     ]
     md = write_report(args.out, "loader", payload, rows, ["epoch over the folder", "ms per image", "vs classic"])
