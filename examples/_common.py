@@ -1,0 +1,44 @@
+"""Shared by the examples: the data folder (real SIIM or synthetic) and a small plain-torch backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from dicomxray.synth import make_siim_dataset
+
+
+def ensure_data(data: Path | None, *, studies: int = 64, image_size: tuple[int, int] = (1024, 1280)) -> Path:
+    """``data`` if given (a SIIM-COVID folder: train/ + CSVs), else a synthetic one generated once."""
+    if data is not None:
+        return data
+    folder = Path("demo_out") / "siim-examples"
+    if not (folder / "train_image_level.csv").exists():
+        print(f"generating a synthetic SIIM-style folder in {folder} ({studies} studies) ...", flush=True)
+        make_siim_dataset(folder, studies=studies, size=image_size, seed=1)
+    return folder
+
+
+def conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SmallBackbone(nn.Module):
+    """Five stride-2 stages (1 -> 256 channels); returns the stride-4 and stride-32 feature maps."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(conv_block(1, w, 2), conv_block(w, w * 2, 2))  # stride 4
+        self.deep = nn.Sequential(conv_block(w * 2, w * 4, 2), conv_block(w * 4, w * 8, 2), conv_block(w * 8, w * 16, 2))
+        self.out_channels = (w * 2, w * 16)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s4 = self.stem(x)
+        return s4, self.deep(s4)
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
