@@ -24,6 +24,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
 from .config import DEFAULT_MAX_PIXELS
 from .errors import (
+    DicomXrayError,
     ImageTooLargeError,
     MissingPixelDataError,
     NotDicomError,
@@ -89,10 +90,13 @@ class Header:
         return self.pixel_representation == 1
 
     def tag_text(self, name: str) -> str:
-        """A tag's value as text ('' when absent), without pydicom's validation warnings."""
+        """A tag's value as text ('' when absent or unreadable), without pydicom's validation warnings."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return str(self.ds.get(name, "") or "")
+            try:
+                return str(self.ds.get(name, "") or "")
+            except _MALFORMED:  # a mangled VR: metadata only, the pixels are still right
+                return ""
 
     @property
     def frame_pixels(self) -> int:
@@ -127,6 +131,9 @@ def _looks_like_bare_dataset(data: bytes) -> bool:
             return True
     return False
 
+
+#: What pydicom raises when it converts a mangled element lazily.
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, OverflowError, IndexError)
 
 _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"})
 
@@ -231,7 +238,14 @@ def read_header(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
         raise SourceFileNotFoundError(f"{p}: file disappeared while reading", path=p) from None
     ds, pixel_data, encapsulated = parse_dataset(data, p)
     identity = FileIdentity(p, len(data), identity.mtime_ns)
-    return _validate(ds, pixel_data, encapsulated, p, identity=identity, max_pixels=max_pixels)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _validate(ds, pixel_data, encapsulated, p, identity=identity, max_pixels=max_pixels)
+    except DicomXrayError:
+        raise
+    except _MALFORMED as exc:  # pydicom converts values lazily: a mangled tag fails here, not while parsing
+        raise NotDicomError(f"{p}: malformed DICOM header ({type(exc).__name__}: {exc})", path=p) from None
 
 
 def _validate(
@@ -372,6 +386,18 @@ def _floats(value: object) -> tuple[float, ...]:
 
 def display_tags(header: Header) -> DisplayTags:
     """Read the Modality LUT, VOI LUT and Presentation LUT modules of ``header``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _display_tags(header)
+    except DicomXrayError:
+        raise
+    except _MALFORMED as exc:
+        raise UnsupportedImageError(f"{header.path}: malformed display tags ({type(exc).__name__}: {exc})",
+                                    path=header.path) from None
+
+
+def _display_tags(header: Header) -> DisplayTags:
     ds, path = header.ds, header.path
     little = header.transfer_syntax != ExplicitVRBigEndian
     try:

@@ -7,6 +7,7 @@ JPEG Lossless via libjpeg-turbo ~4x pydicom's default; JPEG-LS via CharLS
 
 from __future__ import annotations
 
+import struct
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -74,11 +75,30 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
         return _squeeze(ic.htj2k_decode(data, skipres=reduce or None)), reduce
     # RLE Lossless: imagecodecs wants a mutable buffer and returns bytes.
     nbytes = header.bits_allocated // 8
+    check_rle_header(data, nbytes * header.samples_per_pixel)
     raw = ic.dicomrle_decode(bytearray(data), f"<u{nbytes}")
     arr = np.frombuffer(raw, dtype=f"<u{nbytes}")
     if arr.size < header.frame_pixels:
         raise ValueError(f"RLE frame decoded to {arr.size} samples, expected {header.frame_pixels}")
     return arr[: header.frame_pixels].reshape(header.rows, header.columns), 0
+
+
+def check_rle_header(data: bytes, segments: int) -> None:
+    """Validate the 64-byte RLE header (PS3.5 G.5) before any C code reads the segments.
+
+    ``imagecodecs.dicomrle_decode`` trusts the segment offsets and segfaults on
+    one that points past the data (found by fuzzing), so: the segment count must
+    be what the pixel format needs, the first offset 64, offsets increasing and
+    inside the frame.
+    """
+    if len(data) < 64:
+        raise ValueError(f"RLE frame of {len(data)} bytes is shorter than its 64-byte header")
+    count, *offsets = struct.unpack("<16I", data[:64])
+    if count != segments:
+        raise ValueError(f"RLE header declares {count} segments, the pixel format needs {segments}")
+    used = offsets[:count]
+    if used[0] != 64 or any(b <= a for a, b in zip(used, used[1:])) or used[-1] >= len(data):
+        raise ValueError(f"RLE segment offsets {used} are invalid for a {len(data)}-byte frame")
 
 
 def _squeeze(arr: np.ndarray) -> np.ndarray:
