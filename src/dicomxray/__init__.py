@@ -14,6 +14,7 @@ from .errors import (
     ImageTooLargeError,
     MissingPixelDataError,
     NotDicomError,
+    SourceChangedError,
     SourceFileNotFoundError,
     UnsupportedImageError,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "NotDicomError",
     "PipelineConfig",
     "RenderConfig",
+    "SourceChangedError",
     "SourceFileNotFoundError",
     "UnsupportedImageError",
     "XrayCache",

@@ -11,6 +11,7 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── ImageTooLargeError (ValueError)          declared size over the limit
     ├── DecoderUnavailableError (RuntimeError)  no installed backend for the syntax
     ├── CacheError (OSError)                    the cache directory cannot be used
+    ├── SourceChangedError (RuntimeError)       the file kept changing while we read it
     └── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty
 
 Constructors take one message plus keyword-only extras, so instances survive
@@ -28,6 +29,7 @@ __all__ = [
     "ImageTooLargeError",
     "MissingPixelDataError",
     "NotDicomError",
+    "SourceChangedError",
     "SourceFileNotFoundError",
     "UnsupportedImageError",
 ]
@@ -82,3 +84,7 @@ class CacheError(DicomXrayError, OSError):
 
 class SourceFileNotFoundError(DicomXrayError, FileNotFoundError):
     """Raised when a DICOM file or a data set root does not exist or holds no DICOM files."""
+
+
+class SourceChangedError(DicomXrayError, RuntimeError):
+    """Raised when a file is modified in place while it is being read (so no mixed image is returned)."""

@@ -15,7 +15,6 @@ import os
 import warnings
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import pydicom
@@ -28,6 +27,7 @@ from .errors import (
     ImageTooLargeError,
     MissingPixelDataError,
     NotDicomError,
+    SourceChangedError,
     SourceFileNotFoundError,
     UnsupportedImageError,
 )
@@ -217,6 +217,33 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
     return ds, found[0], found[1]
 
 
+def _read_consistent(p: str, max_pixels: int, attempts: int = 3) -> tuple[bytes, FileIdentity]:
+    """Read the whole file with one ``read``; retry if it changed in place meanwhile.
+
+    ``fstat`` on the open descriptor before and after the read must agree: a
+    file rewritten while we read it would otherwise give a mixed image.  A
+    file replaced by rename is safe by construction (we hold the old inode).
+    """
+    for _ in range(attempts):
+        try:
+            with open(p, "rb") as fh:
+                before = os.fstat(fh.fileno())
+                if before.st_size > max_pixels * 4 + _MAX_FILE_OVERHEAD:
+                    raise ImageTooLargeError(
+                        f"{p}: file is {before.st_size} bytes, more than an image of max_pixels={max_pixels} can need",
+                        path=p,
+                    )
+                data = fh.read()
+                after = os.fstat(fh.fileno())
+        except FileNotFoundError:
+            raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
+        except IsADirectoryError:
+            raise NotDicomError(f"{p}: is a directory, not a DICOM file", path=p) from None
+        if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns) == (len(data), after.st_mtime_ns):
+            return data, FileIdentity(p, len(data), before.st_mtime_ns)
+    raise SourceChangedError(f"{p}: file kept changing while being read ({attempts} attempts)", path=p)
+
+
 def read_header(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
     """Read ``path`` and validate everything needed to decode its pixels.
 
@@ -225,19 +252,9 @@ def read_header(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
     SourceFileNotFoundError, NotDicomError, MissingPixelDataError,
     UnsupportedImageError, ImageTooLargeError
     """
-    identity = file_identity(path)
-    p = identity.path
-    if identity.size > max_pixels * 4 + _MAX_FILE_OVERHEAD:
-        raise ImageTooLargeError(
-            f"{p}: file is {identity.size} bytes, more than an image of max_pixels={max_pixels} can need",
-            path=p,
-        )
-    try:
-        data = Path(p).read_bytes()
-    except FileNotFoundError:
-        raise SourceFileNotFoundError(f"{p}: file disappeared while reading", path=p) from None
+    p = os.path.abspath(os.fspath(path))
+    data, identity = _read_consistent(p, max_pixels)
     ds, pixel_data, encapsulated = parse_dataset(data, p)
-    identity = FileIdentity(p, len(data), identity.mtime_ns)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 from pydicom.encaps import get_frame
-from pydicom.uid import JPEGLSLossless, JPEGLSNearLossless
+from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    HTJ2KLossless,
+    HTJ2KLosslessRPCL,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+)
 
 from ..errors import CorruptPixelDataError
 
@@ -14,6 +27,10 @@ if TYPE_CHECKING:
 
 
 _JPEG_LS = frozenset({JPEGLSLossless, JPEGLSNearLossless})
+_JPEG_FAMILY = _JPEG_LS | {JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1}
+_J2K_FAMILY = frozenset({JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K})
+# SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC); F7 is JPEG-LS SOF55.
+_SOF_MARKERS = frozenset(set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}) | {0xF7}
 
 
 def encapsulated_frame(header: Header, frame: int) -> bytes:
@@ -34,4 +51,61 @@ def encapsulated_frame(header: Header, frame: int) -> bytes:
         raise CorruptPixelDataError(
             f"{header.path}: JPEG-LS codestream of frame {frame} is truncated (no EOI marker)", path=header.path
         )
+    problem = codestream_problem(header, data)
+    if problem:
+        raise CorruptPixelDataError(f"{header.path}: frame {frame}: {problem}", path=header.path)
     return data
+
+
+def codestream_problem(header: Header, data: bytes) -> str | None:
+    """Why the codestream's own image size disagrees with the header, or ``None``.
+
+    Checked before any C decoder runs: OpenJPH spent 90 s on a fuzzed HTJ2K
+    stream whose SIZ marker declared a huge image, and GDCM is known to
+    ``abort()`` on JPEG-LS data whose size disagrees with Rows/Columns.
+    """
+    syntax = header.transfer_syntax
+    if syntax in _J2K_FAMILY:
+        return _j2k_problem(header, data)
+    if syntax in _JPEG_FAMILY:
+        return _jpeg_problem(header, data)
+    return None
+
+
+def _j2k_problem(header: Header, data: bytes) -> str | None:
+    # ISO 15444-1 A.5.1: SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz XTsiz YTsiz XTOsiz YTOsiz Csiz
+    if len(data) < 42 or data[:4] != b"\xff\x4f\xff\x51":
+        return "not a JPEG 2000 codestream (no SOC/SIZ at the start)"
+    xsiz, ysiz, xo, yo, xt, yt, xto, yto = struct.unpack(">8I", data[8:40])
+    (csiz,) = struct.unpack(">H", data[40:42])
+    width, height = xsiz - xo, ysiz - yo
+    if (height, width) != (header.rows, header.columns) or csiz != header.samples_per_pixel:
+        return (f"JPEG 2000 codestream declares {height}x{width} with {csiz} component(s), "
+                f"the header {header.rows}x{header.columns} with {header.samples_per_pixel}")
+    if xt == 0 or yt == 0 or xto > xo or yto > yo:
+        return "JPEG 2000 codestream has an invalid tile grid"
+    return None
+
+
+def _jpeg_problem(header: Header, data: bytes) -> str | None:
+    # ITU T.81 B.2.2 / ISO 14495-1: SOFn (and SOF55 for JPEG-LS): Lf P Y X Nf
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return "JPEG codestream is malformed before its frame header"
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if marker in _SOF_MARKERS:
+            y, x = struct.unpack(">HH", data[i + 5 : i + 9])
+            nf = data[i + 9]
+            if x != header.columns or y not in (0, header.rows) or nf != header.samples_per_pixel:
+                return (f"JPEG codestream declares {y}x{x} with {nf} component(s), "
+                        f"the header {header.rows}x{header.columns} with {header.samples_per_pixel}")
+            return None
+        if length < 2:
+            return "JPEG codestream has a marker segment of invalid length"
+        i += 2 + length
+    return "JPEG codestream has no frame header"

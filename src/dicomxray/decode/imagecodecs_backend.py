@@ -97,7 +97,7 @@ def check_rle_header(data: bytes, segments: int) -> None:
     if count != segments:
         raise ValueError(f"RLE header declares {count} segments, the pixel format needs {segments}")
     used = offsets[:count]
-    if used[0] != 64 or any(b <= a for a, b in zip(used, used[1:])) or used[-1] >= len(data):
+    if used[0] != 64 or any(b <= a for a, b in zip(used, used[1:], strict=False)) or used[-1] >= len(data):
         raise ValueError(f"RLE segment offsets {used} are invalid for a {len(data)}-byte frame")
 
 

@@ -1,0 +1,274 @@
+"""Hostile files, memory bombs, crashes mid-write, concurrent writers, files changing under a job, patient data.
+
+Counts here are small for CI; benchmarks/stress.py runs the same checks with large counts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+import pydicom
+import pytest
+from benchmarks.hostile import MUTATIONS, mutate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydicom import uid
+
+from dicomxray import (
+    DicomXrayDataset,
+    DicomXrayError,
+    ImageTooLargeError,
+    SourceChangedError,
+    XrayCache,
+    load_xray,
+    make_config,
+    read_xray,
+)
+from dicomxray.synth import ENCODABLE_SYNTAXES, chest_phantom, write_dicom
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SOURCES: dict[str, bytes] = {}
+
+
+def _source(syntax: str, tmp_dir: str) -> bytes:
+    if syntax not in _SOURCES:
+        img = chest_phantom(48, 64, bits=12, seed=5)
+        if syntax == uid.JPEGBaseline8Bit:
+            img, bits = (img >> 4).astype(np.uint8), 8
+        else:
+            bits = 12
+        _SOURCES[syntax] = write_dicom(os.path.join(tmp_dir, "src.dcm"), img, syntax=syntax, bits_stored=bits).read_bytes()
+    return _SOURCES[syntax]
+
+
+@settings(max_examples=int(os.environ.get("DICOMXRAY_FUZZ_EXAMPLES", "120")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(syntax=st.sampled_from(ENCODABLE_SYNTAXES), seed=st.integers(0, 2**31))
+def test_fuzzed_files_decode_or_raise_a_named_error(tmp_path, syntax, seed):
+    name, data = mutate(_source(syntax, str(tmp_path)), seed)
+    path = tmp_path / "case.dcm"
+    path.write_bytes(data)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            out = read_xray(path, 32)
+            assert out.shape == (32, 32) and out.dtype == np.uint8
+        except DicomXrayError as exc:
+            assert "case.dcm" in str(exc), (name, str(exc))
+    assert time.perf_counter() - t0 < 5.0, (syntax, name, seed)
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_each_mutation_is_survived(tmp_path, name):
+    for syntax in (uid.ExplicitVRLittleEndian, uid.JPEGLosslessSV1, uid.RLELossless, uid.JPEGLSLossless):
+        for seed in range(15):
+            data = MUTATIONS[name](_source(syntax, str(tmp_path)), random.Random(seed))
+            path = tmp_path / "m.dcm"
+            path.write_bytes(data)
+            try:
+                read_xray(path, 16)
+            except DicomXrayError as exc:
+                assert "m.dcm" in str(exc)
+
+
+def test_rle_with_offsets_past_the_end_is_refused_not_a_segfault(tmp_path):
+    src = _source(uid.RLELossless, str(tmp_path))
+    i = src.find(b"\xfe\xff\x00\xe0", src.rfind(b"\xe0\x7f\x10\x00"))  # offset table item
+    j = src.find(b"\xfe\xff\x00\xe0", i + 8)  # first fragment
+    bad = bytearray(src)
+    bad[j + 8 + 8 : j + 8 + 12] = (2**31).to_bytes(4, "little")  # second segment offset far past the end
+    code = ("import sys; from dicomxray import read_xray, DicomXrayError\n"
+            "try:\n    read_xray(sys.argv[1])\nexcept DicomXrayError as e:\n    print('refused', e)\n")
+    path = tmp_path / "rle.dcm"
+    path.write_bytes(bytes(bad))
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "refused" in r.stdout and "offsets" in r.stdout
+
+
+def test_memory_bomb_refused_with_bounded_rss(tmp_path):
+    path = write_dicom(tmp_path / "bomb.dcm", np.zeros((8, 8), np.uint16))
+    ds = pydicom.dcmread(path)
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 65535, 65535, 1000  # declares 8 TB
+    ds.save_as(path)
+    code = ("import resource, sys\nfrom dicomxray import read_xray, ImageTooLargeError\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "try:\n    read_xray(sys.argv[1])\nexcept ImageTooLargeError:\n    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60, check=True)
+    assert int(r.stdout.strip()) < 50 * 1024  # KiB: the refusal allocates nothing image-sized
+    with pytest.raises(ImageTooLargeError):
+        read_xray(path)
+
+
+def _kill_loop(cmds: list[list[str]], rng: random.Random) -> int:
+    """Start each command and SIGKILL it at a random moment (unless it finished first)."""
+    killed = 0
+    for cmd in cmds:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.1, 0.6))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    return killed
+
+
+def test_kill_9_during_cache_build_and_export_leaves_only_complete_entries(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "src"
+    for i in range(24):
+        write_dicom(src / f"{i:02d}.dcm", chest_phantom(1000, 1000, bits=12, seed=i), bits_stored=12,
+                    syntax=uid.JPEGLSLossless)
+    cache, out = tmp_path / "cache", tmp_path / "png"
+    exe = [sys.executable, "-m", "dicomxray"]
+    rng = random.Random(int(os.environ.get("DICOMXRAY_KILL_SEED", "0")))
+    rounds = int(os.environ.get("DICOMXRAY_KILL_ROUNDS", "4"))
+    cmds = []
+    for r in range(rounds):  # a new size each round, so every round has real work to be killed in
+        cmds.append([*exe, "cache", "build", str(src), "--cache-dir", str(cache), "--size", str(64 + r), "--quiet"])
+        cmds.append([*exe, "export", str(src), str(out), "--size", "64", "--quiet", "--workers", "1", "--overwrite"])
+    killed = _kill_loop(cmds, rng)
+    assert killed >= 1
+    c = XrayCache(cache, check_crc=True)
+    assert c.verify(remove=False)["corrupt"] == 0  # every entry present is complete
+    for f in sorted(src.glob("*.dcm")):
+        got = c.get(f, make_config(64))
+        if got is not None:
+            assert np.array_equal(got.pixels, read_xray(f, 64))
+    for png in out.glob("*.png"):  # every image present is complete and right
+        assert np.array_equal(np.asarray(Image.open(png)), read_xray(src / f"{png.stem}.dcm", 64))
+    # a rebuild completes both; the abandoned temporary files are invisible to readers
+    subprocess.run([*exe, "cache", "build", str(src), "--cache-dir", str(cache), "--size", "64", "--quiet"], check=True)
+    subprocess.run([*exe, "export", str(src), str(out), "--size", "64", "--quiet"], check=True)
+    assert all(c.get(f, make_config(64)) is not None for f in src.glob("*.dcm"))
+    assert len(list(out.glob("*.png"))) == 24
+
+
+def _reader_writer(args: tuple[str, str, int]) -> int:
+    src, cache_dir, seed = args
+    files = sorted(os.path.join(src, f) for f in os.listdir(src))
+    random.Random(seed).shuffle(files)
+    cache = XrayCache(cache_dir, check_crc=True)
+    cfg = make_config(48)
+    bad = 0
+    for f in files * 2:
+        img = cache.load(f, cfg)
+        bad += not np.array_equal(img.pixels, read_xray(f, 48))
+    return bad + cache.stats.corrupt
+
+
+def test_concurrent_processes_share_one_cache(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    src = tmp_path / "src"
+    for i in range(10):
+        write_dicom(src / f"{i}.dcm", chest_phantom(300, 300, bits=12, seed=i), bits_stored=12)
+    with ProcessPoolExecutor(4) as pool:
+        bad = list(pool.map(_reader_writer, [(str(src), str(tmp_path / "c"), s) for s in range(4)]))
+    assert bad == [0, 0, 0, 0]
+    assert XrayCache(tmp_path / "c").verify() == {"ok": 10, "corrupt": 0}
+
+
+def test_file_replaced_repeatedly_during_reads_is_never_mixed(tmp_path):
+    """A writer keeps replacing the file (temp + rename, as sync tools and our exporter do): every read gives
+    one version or the other, whole.  (An in-place rewrite that overlaps a read is caught by the fstat check and
+    retried; a file that is half-written *on disk* when read cannot be told from a whole one by any reader.)"""
+    versions = [chest_phantom(400, 400, bits=12, seed=s) for s in (1, 2)]
+    blobs = [write_dicom(tmp_path / f"v{i}.dcm", v, bits_stored=12).read_bytes() for i, v in enumerate(versions)]
+    expected = [read_xray(tmp_path / f"v{i}.dcm") for i in range(2)]
+    path = tmp_path / "x.dcm"
+    path.write_bytes(blobs[0])
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            tmp = tmp_path / f".x.{i}.tmp"
+            tmp.write_bytes(blobs[i % 2])
+            os.replace(tmp, path)
+            i += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    seen = [0, 0]
+    try:
+        for _ in range(200):
+            img = read_xray(path)
+            match = [np.array_equal(img, e) for e in expected]
+            assert any(match), "a mixed image was returned"
+            seen[match.index(True)] += 1
+    finally:
+        stop.set()
+        t.join()
+    assert sum(seen) == 200
+
+
+def test_in_place_rewrite_overlapping_a_read_is_detected(tmp_path, monkeypatch):
+    path = write_dicom(tmp_path / "x.dcm", chest_phantom(64, 64, bits=12), bits_stored=12)
+    real_fstat = os.fstat
+    calls = {"n": 0}
+
+    def changing_fstat(fd):  # every second fstat sees a newer mtime, as if a writer were active
+        st = real_fstat(fd)
+        calls["n"] += 1
+        if calls["n"] % 2 == 0:
+            return os.stat_result((*st[:8], st.st_mtime + 1, st[9]))
+        return st
+
+    monkeypatch.setattr(os, "fstat", changing_fstat)
+    with pytest.raises(SourceChangedError, match="kept changing"):
+        read_xray(path)
+
+
+def test_file_replaced_mid_epoch_gives_the_new_pixels(tmp_path):
+    root = tmp_path / "d"
+    for i in range(3):
+        write_dicom(root / f"{i}.dcm", chest_phantom(100, 100, bits=12, seed=i), bits_stored=12)
+    ds = DicomXrayDataset(root, size=32, cache_dir=tmp_path / "c")
+    ds[0]
+    new = tmp_path / "new.dcm"
+    write_dicom(new, chest_phantom(100, 100, bits=12, seed=42), bits_stored=12)
+    os.replace(new, ds.files[0])  # atomic replacement, as sync tools do
+    got = ds[0]["image"][0].numpy()
+    assert np.allclose(got, read_xray(ds.files[0], 32) / 255.0)
+
+
+PHI = {"PatientName": "Doe^Jane^Secret", "PatientID": "PID-778899", "PatientBirthDate": "19610203",
+       "AccessionNumber": "ACC-445566", "InstitutionName": "St Example Hospital"}
+
+
+def test_no_patient_data_in_outputs_errors_or_cache(tmp_path, capsys):
+    extra = {k: v for k, v in PHI.items() if k != "PatientID"}
+    img = chest_phantom(64, 64, bits=12)
+    good = write_dicom(tmp_path / "good.dcm", img, bits_stored=12, patient_id=PHI["PatientID"], extra=extra)
+    trunc = write_dicom(tmp_path / "trunc.dcm", img, bits_stored=12, patient_id=PHI["PatientID"], extra=extra)
+    trunc.write_bytes(trunc.read_bytes()[:-300])
+    badwin = write_dicom(tmp_path / "badwin.dcm", img, bits_stored=12, patient_id=PHI["PatientID"], window=(10, 0.5),
+                         extra=extra)
+    texts = [repr(load_xray(good, 32).meta.to_dict())]
+    for p in (trunc, badwin):
+        with pytest.raises(DicomXrayError) as info:
+            read_xray(p)
+        texts.append(str(info.value))
+    cache = XrayCache(tmp_path / "cache")
+    cache.load(good, make_config(32))
+    texts += [e.read_bytes().decode("latin-1") for e in cache.entries()]
+    from dicomxray.cli import main
+
+    main(["export", str(tmp_path), str(tmp_path / "png"), "--size", "32", "--quiet", "--on-error", "skip"])
+    main(["info", str(good), str(trunc)])
+    texts.append(capsys.readouterr().out + capsys.readouterr().err)
+    texts += [p.read_bytes().decode("latin-1") for p in (tmp_path / "png").rglob("*.png")]
+    for text in texts:
+        for value in PHI.values():
+            assert value.split("^")[0] not in text, value
