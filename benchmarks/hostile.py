@@ -94,3 +94,39 @@ def mutate(data: bytes, seed: int) -> tuple[str, bytes]:
     rng = random.Random(seed)
     name = rng.choice(sorted(MUTATIONS))
     return name, MUTATIONS[name](data, rng)
+
+
+def kill_randomly(cmds: list[list[str]], rng: random.Random, delay: tuple[float, float] = (0.1, 0.6)) -> int:
+    """Start each command and SIGKILL it after a random delay (unless it finished first); return kills."""
+    import signal
+    import subprocess
+    import time
+
+    killed = 0
+    for cmd in cmds:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(*delay))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+    return killed
+
+
+def read_and_check(args: tuple[str, str, int]) -> int:
+    """One of several concurrent processes: fill/read a shared cache twice over; count wrong or corrupt reads."""
+    import os
+
+    import numpy as np
+
+    from dicomxray import XrayCache, make_config, read_xray
+
+    src, cache_dir, seed = args
+    files = sorted(os.path.join(src, f) for f in os.listdir(src))
+    random.Random(seed).shuffle(files)
+    cache = XrayCache(cache_dir, check_crc=True)
+    cfg = make_config(48)
+    bad = 0
+    for f in files * 2:
+        bad += not np.array_equal(cache.load(f, cfg).pixels, read_xray(f, 48))
+    return bad + cache.stats.corrupt

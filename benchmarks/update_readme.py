@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(out: Path = ROOT / "bench_out") -> int:
     readme = ROOT / "README.md"
     text = readme.read_text()
-    for name in ("decode", "loader"):
+    for name in ("decode", "loader", "stress"):
+        if not (out / f"{name}.md").exists():
+            print(f"no {out / name}.md: run benchmarks/{'stress' if name == 'stress' else 'run_all'}.py first")
+            continue
         table = (out / f"{name}.md").read_text().strip()
         pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
         text, n = pattern.subn(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)

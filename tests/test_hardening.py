@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from benchmarks.hostile import MUTATIONS, mutate
+from benchmarks.hostile import MUTATIONS, kill_randomly, mutate, read_and_check
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom import uid
@@ -109,19 +108,6 @@ def test_memory_bomb_refused_with_bounded_rss(tmp_path):
         read_xray(path)
 
 
-def _kill_loop(cmds: list[list[str]], rng: random.Random) -> int:
-    """Start each command and SIGKILL it at a random moment (unless it finished first)."""
-    killed = 0
-    for cmd in cmds:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.1, 0.6))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    return killed
-
-
 def test_kill_9_during_cache_build_and_export_leaves_only_complete_entries(tmp_path):
     from PIL import Image
 
@@ -137,7 +123,7 @@ def test_kill_9_during_cache_build_and_export_leaves_only_complete_entries(tmp_p
     for r in range(rounds):  # a new size each round, so every round has real work to be killed in
         cmds.append([*exe, "cache", "build", str(src), "--cache-dir", str(cache), "--size", str(64 + r), "--quiet"])
         cmds.append([*exe, "export", str(src), str(out), "--size", "64", "--quiet", "--workers", "1", "--overwrite"])
-    killed = _kill_loop(cmds, rng)
+    killed = kill_randomly(cmds, rng)
     assert killed >= 1
     c = XrayCache(cache, check_crc=True)
     assert c.verify(remove=False)["corrupt"] == 0  # every entry present is complete
@@ -154,19 +140,6 @@ def test_kill_9_during_cache_build_and_export_leaves_only_complete_entries(tmp_p
     assert len(list(out.glob("*.png"))) == 24
 
 
-def _reader_writer(args: tuple[str, str, int]) -> int:
-    src, cache_dir, seed = args
-    files = sorted(os.path.join(src, f) for f in os.listdir(src))
-    random.Random(seed).shuffle(files)
-    cache = XrayCache(cache_dir, check_crc=True)
-    cfg = make_config(48)
-    bad = 0
-    for f in files * 2:
-        img = cache.load(f, cfg)
-        bad += not np.array_equal(img.pixels, read_xray(f, 48))
-    return bad + cache.stats.corrupt
-
-
 def test_concurrent_processes_share_one_cache(tmp_path):
     from concurrent.futures import ProcessPoolExecutor
 
@@ -174,7 +147,7 @@ def test_concurrent_processes_share_one_cache(tmp_path):
     for i in range(10):
         write_dicom(src / f"{i}.dcm", chest_phantom(300, 300, bits=12, seed=i), bits_stored=12)
     with ProcessPoolExecutor(4) as pool:
-        bad = list(pool.map(_reader_writer, [(str(src), str(tmp_path / "c"), s) for s in range(4)]))
+        bad = list(pool.map(read_and_check, [(str(src), str(tmp_path / "c"), s) for s in range(4)]))
     assert bad == [0, 0, 0, 0]
     assert XrayCache(tmp_path / "c").verify() == {"ok": 10, "corrupt": 0}
 
