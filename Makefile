@@ -28,6 +28,7 @@ demo: install
 	$(PY) -m dicomxray demo --out demo_out
 
 bench: install
+	$(PY) -m pip install -q monai  # an optional peer in the comparison, never a dependency of dicomxray
 	$(PY) benchmarks/run_all.py --out bench_out
 	$(PY) benchmarks/update_readme.py bench_out
 

@@ -30,6 +30,11 @@ def monai_case(path: Path, size: int):  # pragma: no cover - optional peer
         return None
     pipeline = Compose([LoadImage(reader="PydicomReader", image_only=True, ensure_channel_first=True),
                         ScaleIntensity(), Resize((size, size))])
+    try:
+        pipeline(str(path))
+    except Exception as exc:  # MONAI's reader does not take every syntax
+        print(f"  MONAI cannot read {path.name}: {type(exc).__name__}: {str(exc)[:80]}")
+        return None
     return lambda: pipeline(str(path))
 
 

@@ -171,3 +171,12 @@ def test_cache_pickles_small(tmp_path, src):
     clone = pickle.loads(pickle.dumps(cache))
     assert clone.directory == cache.directory and clone.stats.hits == 0
     assert len(pickle.dumps(cache)) < 500
+
+
+def test_unusable_cache_directory_warns_and_training_goes_on(tmp_path, src):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    cache = XrayCache(blocker / "cache")
+    with pytest.warns(UserWarning, match="caching is off"):
+        img = cache.load(src, make_config(64))
+    assert np.array_equal(img.pixels, read_xray(src, 64))

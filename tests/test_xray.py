@@ -163,3 +163,19 @@ def test_reduced_resolution_jpeg2000_is_close_to_full(write):
     assert fast.meta.reduce == 2 and full.meta.reduce == 0
     a, b = fast.pixels.astype(float), full.pixels.astype(float)
     assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) > 35
+
+
+def test_reads_a_bare_dataset_without_file_meta(write, tmp_path):
+    img = chest_phantom(40, 50, bits=12)
+    path = write(img, bits_stored=12, syntax=uid.ImplicitVRLittleEndian)
+    raw = path.read_bytes()
+    group_length = int.from_bytes(raw[140:144], "little")  # (0002,0000) UL, explicit VR: value at 132 + 8
+    bare = tmp_path / "nometa.dcm"
+    bare.write_bytes(raw[132 + 12 + group_length :])  # starts at group 0008
+    assert bare.read_bytes()[:2] == b"\x08\x00"
+    assert np.array_equal(read_xray(bare), read_xray(path))
+
+
+def test_keep_ratio_and_letterbox_together_is_refused(write):
+    with pytest.raises(ValueError, match="keep_ratio or letterbox"):
+        read_xray(write(chest_phantom(20, 20, bits=12)), 10, keep_ratio=True, letterbox=True)
