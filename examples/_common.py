@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -42,3 +44,20 @@ class SmallBackbone(nn.Module):
 
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_one_epoch(model: nn.Module, loader: Any, opt: torch.optim.Optimizer, loss_fn: Callable[[dict], torch.Tensor],
+                    *, epoch: int, max_steps: int | None = None) -> list[float]:
+    """One pass over ``loader``; ``loss_fn(batch)`` returns the loss.  Returns the per-step losses."""
+    model.train()
+    losses = []
+    for step, batch in enumerate(loader):
+        if max_steps is not None and step >= max_steps:
+            break
+        loss = loss_fn(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        print(f"epoch {epoch} step {step:3d} loss {loss.item():.4f}", flush=True)
+    return losses

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import SmallBackbone, ensure_data, pick_device
+from _common import SmallBackbone, ensure_data, pick_device, train_one_epoch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -104,19 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     history = []
+    def loss_fn(batch: dict) -> torch.Tensor:
+        return nn.functional.cross_entropy(model(batch["image"].to(device)), batch["image_label"].to(device))
+
     for epoch in range(args.epochs):
-        model.train()
-        t0, losses = time.perf_counter(), []
-        for step, batch in enumerate(train_loader):
-            if args.max_steps is not None and step >= args.max_steps:
-                break
-            logits = model(batch["image"].to(device))
-            loss = nn.functional.cross_entropy(logits, batch["image_label"].to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            print(f"epoch {epoch} step {step:3d} loss {loss.item():.4f}", flush=True)
+        t0 = time.perf_counter()
+        losses = train_one_epoch(model, train_loader, opt, loss_fn, epoch=epoch, max_steps=args.max_steps)
         metrics = evaluate(model, val_loader, device)
         half = max(1, len(losses) // 2)
         summary = {"epoch": epoch, "train_loss_first_half": float(np.mean(losses[:half])),

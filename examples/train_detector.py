@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import SmallBackbone, conv_block, ensure_data, pick_device
+from _common import SmallBackbone, conv_block, ensure_data, pick_device, train_one_epoch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -157,21 +157,15 @@ def main(argv: list[str] | None = None) -> dict:
     model = CenterNet().to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     history = []
+    def loss_fn(batch: dict) -> torch.Tensor:
+        heat, wh, off = model(batch["image"].to(device))
+        th, twh, toff, mask = (t.to(device) for t in make_targets(batch["boxes"], *heat.shape[-2:], args.size))
+        n = mask.sum().clamp(min=1)
+        return focal_loss(heat, th) + 5 * (mask * (wh - twh).abs()).sum() / n + (mask * (off - toff).abs()).sum() / n
+
     for epoch in range(args.epochs):
-        model.train()
-        t0, losses = time.perf_counter(), []
-        for step, batch in enumerate(train_loader):
-            if args.max_steps is not None and step >= args.max_steps:
-                break
-            heat, wh, off = model(batch["image"].to(device))
-            th, twh, toff, mask = (t.to(device) for t in make_targets(batch["boxes"], *heat.shape[-2:], args.size))
-            n = mask.sum().clamp(min=1)
-            loss = focal_loss(heat, th) + 5 * (mask * (wh - twh).abs()).sum() / n + (mask * (off - toff).abs()).sum() / n
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            print(f"epoch {epoch} step {step:3d} loss {loss.item():.4f}", flush=True)
+        t0 = time.perf_counter()
+        losses = train_one_epoch(model, train_loader, opt, loss_fn, epoch=epoch, max_steps=args.max_steps)
         # validation: AP@0.5 in original pixels, and the submission rows
         model.eval()
         preds, truths, rows = [], [], []
