@@ -77,17 +77,19 @@ def main(argv: list[str] | None = None) -> dict:
         label = f"{SYNTAXES[syntax]} {header.rows}x{header.columns} {header.bits_stored}-bit"
         ratio = t["classic"]["wall_ms"] / t["dicomxray"]["wall_ms"]
         over = t["dicomxray"]["wall_ms"] / t["raw_decode"]["wall_ms"]
+        compression = header.rows * header.columns * 2 / path.stat().st_size  # against 16-bit storage
         results.append({"case": label, "syntax": str(syntax), "decoder": meta.decoder, "reduce": meta.reduce,
+                        "compression_vs_16bit": compression,
                         "times": t, "speedup_vs_classic": ratio, "vs_raw_decode": over,
                         "psnr_vs_full_resolution_db": psnr})
-        rows.append([label, meta.decoder + (f" (1/{2**meta.reduce}, {psnr:.1f} dB)" if meta.reduce else ""),
+        rows.append([label, f"{compression:.1f}", meta.decoder + (f" (1/{2**meta.reduce}, {psnr:.1f} dB)" if meta.reduce else ""),
                      t["classic"]["wall_ms"], t["dicomxray"]["wall_ms"], t["raw_decode"]["wall_ms"],
                      f"{ratio:.1f}x", f"{over:.2f}", f"{t['monai']['wall_ms']:.1f}" if "monai" in t else "-"])
         print(f"{label:<42} classic {t['classic']['wall_ms']:7.1f} ms  dicomxray {t['dicomxray']['wall_ms']:6.1f} ms"
               f"  raw decode {t['raw_decode']['wall_ms']:6.1f} ms  speed-up {ratio:5.1f}x", flush=True)
     payload = {"machine": machine(), "size": args.size, "repeat": repeat, "results": results}
     md = write_report(args.out, "decode", payload, rows,
-                      ["image", "decoder", "classic ms", "dicomxray ms", "raw decode ms", "speed-up",
+                      ["image", "compression vs 16-bit", "decoder", "classic ms", "dicomxray ms", "raw decode ms", "speed-up",
                        "dicomxray / raw decode", "MONAI ms"])
     print(f"\nMachine: {payload['machine']}\n\n{md}")
     return payload
