@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -232,6 +233,5 @@ class DicomXrayDataset(Dataset):
 
 
 def _new_skip_log() -> str:
-    fd, path = tempfile.mkstemp(prefix="dicomxray-skipped-", suffix=".tsv")
-    os.close(fd)
-    return path
+    """A unique path shared by the workers; the file only exists once something was skipped."""
+    return os.path.join(tempfile.gettempdir(), f"dicomxray-skipped-{uuid.uuid4().hex}.tsv")
