@@ -172,3 +172,11 @@ def test_dataset_pickles_small(siim, tmp_path):
     blob = pickle.dumps(ds)
     assert len(blob) < 20_000
     assert len(pickle.loads(blob)) == 4
+
+
+def test_geometric_transform_without_box_handling_is_refused(siim):
+    import albumentations as A
+
+    with pytest.raises(ValueError, match="bbox_params"):
+        DicomXrayDataset(siim / "train", labels=SiimCovid(siim), transform=A.Compose([A.HorizontalFlip(p=1.0)]))
+    assert DicomXrayDataset(siim / "train", size=32, transform=A.Compose([A.HorizontalFlip(p=1.0)]))[0] is not None

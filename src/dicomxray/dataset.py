@@ -99,6 +99,12 @@ class DicomXrayDataset(Dataset):
             if not paths:
                 raise SourceFileNotFoundError(
                     f"{self.root}: none of the DICOM files matches a labelled image id", path=str(self.root))
+        processors = getattr(transform, "processors", None)
+        if labels is not None and isinstance(processors, dict) and "bboxes" not in processors:
+            raise ValueError(
+                "with labels, an albumentations transform must move the boxes too: build it with "
+                "bbox_params=dicomxray.transforms.bbox_params() (train_transforms/val_transforms do)"
+            )
         self.files: list[str] = [str(p) for p in paths]
         self.labels = labels
         self.config = make_config(size, keep_ratio=keep_ratio, letterbox=letterbox, dtype=dtype, config=config)
