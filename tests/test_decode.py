@@ -102,3 +102,19 @@ def test_failing_backend_falls_back_to_the_next(write, phantom, monkeypatch):
     result = decode_frame(read_header(path))
     assert result.backend == "pydicom"
     assert np.array_equal(result.array, phantom)
+
+
+def test_a_rust_panic_in_a_decoder_becomes_a_named_error(write, phantom, monkeypatch):
+    class PanicException(BaseException):  # what pyo3 raises (pylibjpeg-rle): not an Exception subclass
+        pass
+
+    def panic(header, frame, reduce=0):
+        raise PanicException("index out of bounds")
+
+    path = write(phantom, syntax=uid.RLELossless, bits_stored=12)
+    for name in ("imagecodecs", "pydicom"):
+        monkeypatch.setattr(get_backend(name), "decode", panic)
+    from dicomxray import CorruptPixelDataError
+
+    with pytest.raises(CorruptPixelDataError, match="PanicException"):
+        decode_frame(read_header(path))
