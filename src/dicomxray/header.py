@@ -249,7 +249,7 @@ def read_header(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_P
 
     Raises
     ------
-    SourceFileNotFoundError, NotDicomError, MissingPixelDataError,
+    SourceFileNotFoundError, SourceChangedError, NotDicomError, MissingPixelDataError,
     UnsupportedImageError, ImageTooLargeError
     """
     p = os.path.abspath(os.fspath(path))
