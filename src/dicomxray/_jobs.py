@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ._atomic import atomic_write
 from .config import PipelineConfig
 from .errors import DicomXrayError
 from .xray import read_xray
@@ -27,30 +27,15 @@ class ExportResult:
 
 
 def write_image_atomic(array: np.ndarray, target: Path, fmt: str, quality: int = 95) -> None:
-    """Write ``array`` as PNG/JPEG to ``target`` via a temp file + ``os.replace`` (never a partial file)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if array.dtype == np.uint16:
-        if fmt != "png":
-            raise ValueError("16-bit output needs --format png")
-        im = Image.fromarray(array)
-    else:
-        im = Image.fromarray(array)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "png":
-                im.save(fh, format="PNG", compress_level=1)
-            else:
-                im.save(fh, format="JPEG", quality=quality)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write ``array`` as PNG/JPEG to ``target`` atomically (never a partial file)."""
+    if array.dtype == np.uint16 and fmt != "png":
+        raise ValueError("16-bit output needs --format png")
+    im = Image.fromarray(array)
+    with atomic_write(target) as fh:
+        if fmt == "png":
+            im.save(fh, format="PNG", compress_level=1)
+        else:
+            im.save(fh, format="JPEG", quality=quality)
 
 
 def export_one(source: str, target: str, fmt: str, config: PipelineConfig, overwrite: bool) -> ExportResult:

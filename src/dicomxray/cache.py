@@ -32,7 +32,6 @@ import json
 import mmap
 import os
 import struct
-import tempfile
 import time
 import warnings
 import zlib
@@ -43,6 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .config import PipelineConfig
 from .errors import CacheError, SourceFileNotFoundError
 from .header import file_identity
@@ -208,15 +208,10 @@ class XrayCache:
         blob = json.dumps(header, separators=(",", ":")).encode()
         head = _MAGIC + struct.pack("<I", len(blob)) + blob
         head += b"\0" * (-len(head) % _ALIGN)
-        tmp = None
         try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{entry.stem[:8]}.", suffix=".tmp", dir=entry.parent)
-            with os.fdopen(fd, "wb") as out:
+            with atomic_write(entry) as out:
                 out.write(head)
                 out.write(pixels.data)
-            os.replace(tmp, entry)
-            tmp = None
             self.stats.writes += 1
         except OSError as exc:
             self.stats.write_errors += 1
@@ -228,9 +223,6 @@ class XrayCache:
                 "training continues from the source files",
                 stacklevel=3,
             )
-        finally:
-            if tmp is not None:
-                _unlink(Path(tmp))
 
     # ------------------------------------------------------------ maintenance
     def entries(self) -> Iterator[Path]:

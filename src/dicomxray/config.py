@@ -185,7 +185,3 @@ class PipelineConfig:
         digest = hashlib.sha256(blob.encode()).hexdigest()[:24]
         object.__setattr__(self, "_fingerprint", digest)  # a cache, not a field: eq/hash/asdict ignore it
         return digest
-
-    def replace(self, **changes: Any) -> PipelineConfig:
-        """Return a copy with whole sub-configs replaced (``render=...``)."""
-        return dataclasses.replace(self, **changes)

@@ -41,10 +41,6 @@ class Geometry:
     pad_top: int
     pad_left: int
 
-    @property
-    def is_identity(self) -> bool:
-        return (self.height, self.width) == (self.original_height, self.original_width) and self.pad_top == 0 == self.pad_left
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

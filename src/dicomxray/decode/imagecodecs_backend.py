@@ -61,12 +61,9 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     data = encapsulated_frame(header, frame)
     syntax = header.transfer_syntax
     if syntax in _JPEG:
-        try:
-            return ic.jpeg8_decode(data), 0
-        except Exception:
-            if syntax in (uid.JPEGLossless, uid.JPEGLosslessSV1):
-                return ic.ljpeg_decode(data), 0  # liblj92 takes some streams libjpeg-turbo refuses
-            raise
+        # libjpeg-turbo only: imagecodecs' liblj92 (ljpeg_decode) segfaults on hostile lossless streams
+        # (found by fuzzing), so a stream libjpeg-turbo refuses goes to the next backend instead.
+        return ic.jpeg8_decode(data), 0
     if syntax in _JPEGLS:
         return ic.jpegls_decode(data), 0
     if syntax in _J2K:
