@@ -2,7 +2,7 @@
 
 Every fuzzed case runs in a child process, so a decoder that crashes the process is counted, not fatal.
 Writes bench_out/stress.json and stress.md (pasted into the README by update_readme.py).
-Run: python benchmarks/stress.py [--cases 3000] [--kills 30] [--writers 6]
+Run: python benchmarks/stress.py [--cases 20000] [--kills 30] [--writers 6]
 """
 
 from __future__ import annotations
@@ -51,10 +51,11 @@ for seed in range(start, stop):
 
 def fuzz(cases: int, work: Path) -> dict:
     src = work / "sources"
-    img = chest_phantom(96, 120, bits=12, seed=7)
-    for ts in ENCODABLE_SYNTAXES:
-        data, bits = ((img >> 4).astype("uint8"), 8) if ts.endswith(".4.50") else (img, 12)
-        write_dicom(src / f"{ts}.dcm", data, syntax=ts, bits_stored=bits)
+    for shape in ((48, 64), (96, 120)):  # two sources per syntax: codestreams differ in layout
+        img = chest_phantom(*shape, bits=12, seed=sum(shape))
+        for ts in ENCODABLE_SYNTAXES:
+            data, bits = ((img >> 4).astype("uint8"), 8) if ts.endswith(".4.50") else (img, 12)
+            write_dicom(src / f"{ts}_{shape[0]}x{shape[1]}.dcm", data, syntax=ts, bits_stored=bits)
     counts: dict[str, int] = {}
     crashes, slowest, seed = [], 0.0, 0
     root = str(Path(__file__).resolve().parent.parent)
@@ -134,7 +135,7 @@ def memory_bomb(work: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cases", type=int, default=3000)
+    ap.add_argument("--cases", type=int, default=20000)
     ap.add_argument("--kills", type=int, default=30)
     ap.add_argument("--writers", type=int, default=6)
     ap.add_argument("--out", type=Path, default=Path("bench_out"))
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["seconds"] = time.perf_counter() - t0
     f, k, c, m = result["fuzz"], result["kill9"], result["concurrency"], result["memory_bomb"]
     rows = [
-        ["fuzzed files (15 syntaxes x 7 mutations)", f["cases"],
+        ["fuzzed files (15 syntaxes x 2 sizes x 7 mutations)", f["cases"],
          f"{f['outcomes'].get('decoded', 0)} decoded, {f['outcomes'].get('named_error', 0)} named errors, "
          f"{f.get('outcomes', {}).get('crash', 0)} crashes, "
          f"{sum(v for k_, v in f['outcomes'].items() if k_ not in ('decoded', 'named_error', 'crash'))} other; "
