@@ -180,3 +180,15 @@ def test_geometric_transform_without_box_handling_is_refused(siim):
     with pytest.raises(ValueError, match="bbox_params"):
         DicomXrayDataset(siim / "train", labels=SiimCovid(siim), transform=A.Compose([A.HorizontalFlip(p=1.0)]))
     assert DicomXrayDataset(siim / "train", size=32, transform=A.Compose([A.HorizontalFlip(p=1.0)]))[0] is not None
+
+
+def test_persistent_workers_keep_augmenting_differently_each_epoch(siim):
+    from dicomxray.transforms import train_transforms
+
+    ds = DicomXrayDataset(siim / "train", labels=SiimCovid(siim), size=64, transform=train_transforms(64))
+    torch.manual_seed(3)
+    loader = DataLoader(ds, batch_size=4, num_workers=2, persistent_workers=True, collate_fn=ds.collate)
+    first = next(iter(loader))["image"]
+    second = next(iter(loader))["image"]  # same workers, next epoch: their generators moved on
+    assert first.shape == second.shape == (4, 1, 64, 64)
+    assert not torch.equal(first, second)

@@ -26,7 +26,8 @@ def cmd_cache(args: argparse.Namespace, config: Callable[[argparse.Namespace], A
     cache = dx.XrayCache(args.cache_dir, identity=getattr(args, "identity", "stat"))
     if args.action == "verify":
         counts = cache.verify(remove=not args.keep)
-        print(f"cache verify: {counts['ok']} ok, {counts['corrupt']} corrupt{' (removed)' if not args.keep else ''}")
+        removed = " (removed)" if counts["corrupt"] and not args.keep else ""
+        print(f"cache verify: {counts['ok']} ok, {counts['corrupt']} corrupt{removed}")
         return 1 if counts["corrupt"] else 0
     if args.action == "prune":
         counts = cache.prune(older_than_days=args.older_than)
