@@ -1,4 +1,4 @@
-"""The whole suite: per-syntax decode, DataLoader epochs and cache reads; JSON, Markdown and a PNG chart.
+"""The whole suite: per-syntax decode, DataLoader epochs and cache reads, decoder backends; JSON, Markdown, a chart.
 
 Run: python benchmarks/run_all.py --out bench_out   (``make bench``; under 10 minutes on 2 cores)
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench_decode, bench_loader  # noqa: E402
+from benchmarks import bench_backends, bench_decode, bench_loader  # noqa: E402
 from benchmarks.chart import bar_chart  # noqa: E402
 
 GOALS = {  # issue #4: speed-up over the classic recipe at size 512
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     common = ["--out", str(args.out)] + (["--quick"] if args.quick else [])
     dec = bench_decode.main(common)
     loader = bench_loader.main(common)
+    bench_backends.main(common)
     labels = [r["case"].split(" ")[0] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
     speedups = [r["speedup_vs_classic"] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
     bar_chart(labels, speedups, args.out / "speedup.png",

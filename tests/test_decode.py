@@ -118,3 +118,12 @@ def test_a_rust_panic_in_a_decoder_becomes_a_named_error(write, phantom, monkeyp
 
     with pytest.raises(CorruptPixelDataError, match="PanicException"):
         decode_frame(read_header(path))
+
+
+def test_pydicom_backend_tries_each_plugin(write, phantom):
+    # Pillow (often pydicom's first plugin) cannot decode 12-bit JPEG Extended; the next plugin can.
+    path = write(phantom, syntax=uid.JPEGExtended12Bit, bits_stored=12)
+    if not get_backend("pydicom").is_available(uid.JPEGExtended12Bit):
+        pytest.skip("no pydicom plugin for JPEG Extended")
+    arr = decode_frame(read_header(path), backend="pydicom").array
+    assert np.abs(arr.astype(int) - decode_frame(read_header(path)).array.astype(int)).max() <= 1

@@ -73,7 +73,13 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     ds.PixelData = bytes(header.pixel_data)
     if header.transfer_syntax.is_encapsulated:
         ds["PixelData"].is_undefined_length = True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        arr, _meta = dec.as_array(ds, index=frame, raw=True, decoding_plugin=plugins[0])
-    return arr, 0
+    errors = []
+    for plugin in plugins:  # each plugin in turn (GDCM excluded): Pillow, say, has no 12-bit JPEG
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                arr, _meta = dec.as_array(ds, index=frame, raw=True, decoding_plugin=plugin)
+            return arr, 0
+        except Exception as exc:
+            errors.append(f"{plugin}: {exc}")
+    raise RuntimeError("; ".join(errors))
