@@ -92,16 +92,37 @@ def test_missing_decoder_names_the_pip_package(write, phantom, monkeypatch):
     assert "JPEG-LS" in str(info.value)
 
 
-def test_failing_backend_falls_back_to_the_next(write, phantom, monkeypatch):
+def test_a_backend_rejecting_the_data_is_final_and_names_the_alternative(write, phantom, monkeypatch):
     path = write(phantom, syntax=uid.JPEGLSLossless, bits_stored=12)
 
     def boom(header, frame, reduce=0):
         raise RuntimeError("simulated codec failure")
 
     monkeypatch.setattr(get_backend("imagecodecs"), "decode", boom)
+    from dicomxray import CorruptPixelDataError
+
+    with pytest.raises(CorruptPixelDataError, match="backend='pydicom'"):
+        decode_frame(read_header(path))
+    forced = decode_frame(read_header(path), backend="pydicom")  # the user's explicit choice for a quirky file
+    assert forced.backend == "pydicom" and np.array_equal(forced.array, phantom)
+
+
+def test_uninstalled_backends_are_skipped(write, phantom, monkeypatch):
+    path = write(phantom, syntax=uid.JPEGLSLossless, bits_stored=12)
+    monkeypatch.setattr(get_backend("imagecodecs"), "is_available", lambda syntax=None: False)
     result = decode_frame(read_header(path))
-    assert result.backend == "pydicom"
-    assert np.array_equal(result.array, phantom)
+    assert result.backend == "pydicom" and np.array_equal(result.array, phantom)
+
+
+def test_failed_reduced_decode_retries_at_full_resolution(write, phantom, monkeypatch):
+    path = write(phantom, syntax=uid.JPEG2000Lossless, bits_stored=12)
+
+    def boom(header, frame, reduce=0):
+        raise RuntimeError("simulated reduce failure")
+
+    monkeypatch.setattr(get_backend("pillow"), "decode", boom)
+    result = decode_frame(read_header(path), reduce=1)
+    assert result.backend == "imagecodecs" and result.reduce == 0 and np.array_equal(result.array, phantom)
 
 
 def test_a_rust_panic_in_a_decoder_becomes_a_named_error(write, phantom, monkeypatch):

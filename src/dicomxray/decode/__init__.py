@@ -114,8 +114,16 @@ def decode_frame(header: Header, *, frame: int = 0, reduce: int = 0, backend: st
     """Decode one frame of ``header`` with the fastest installed backend.
 
     ``reduce`` asks for ``2**-reduce`` resolution; backends that cannot reduce
-    ignore it and report ``reduce=0``.  A backend that fails falls back to the
-    next one; if all fail the error names the file, the syntax and every cause.
+    ignore it and report ``reduce=0``.
+
+    Backends that are not installed are skipped.  A backend that *fails* on
+    the data is final (``CorruptPixelDataError``): a second decoder that
+    accepts a stream the first rejected may well return garbage (seen with a
+    corrupted JPEG-LS stream that CharLS rejected and libjpeg decoded), and a
+    silent wrong image is worse than a named error.  The error suggests
+    forcing another backend (``DecodeConfig(backend=...)``) for a quirky but
+    valid file.  The one exception is a failed reduced-resolution decode,
+    which is retried at full resolution.
     """
     syntax = header.transfer_syntax
     if frame >= header.frames:
@@ -140,12 +148,18 @@ def decode_frame(header: Header, *, frame: int = 0, reduce: int = 0, backend: st
             if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
                 raise
             tried.append(f"{name}: {type(exc).__name__}: {exc}")
-            continue
+            if reduce > 0 and name == "pillow":
+                reduce = 0  # retry the full-resolution path with the next backend
+                continue
+            break
         _check_shape(header, array, got, name)
         return DecodeResult(array, name, got)
     if tried:
+        others = [n for n in backends_for(syntax) if n != name and get_backend(n).is_available(syntax)]
+        hint = f"; if the file is valid, try DecodeConfig(backend={others[0]!r})" if others and not backend else ""
         raise CorruptPixelDataError(
-            f"{header.path}: cannot decode {_syntax_label(syntax)} pixel data ({'; '.join(tried)})", path=header.path
+            f"{header.path}: cannot decode {_syntax_label(syntax)} pixel data ({'; '.join(tried)}){hint}",
+            path=header.path,
         )
     pkgs = _missing_packages(names, syntax)
     hint = f"pip install {' '.join(pkgs)}" if pkgs else "no known package decodes it"

@@ -74,7 +74,7 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     if header.transfer_syntax.is_encapsulated:
         ds["PixelData"].is_undefined_length = True
     errors = []
-    for plugin in plugins:  # each plugin in turn (GDCM excluded): Pillow, say, has no 12-bit JPEG
+    for plugin in plugins:  # in turn (GDCM excluded), but only past plugins that lack a feature
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -82,4 +82,12 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
             return arr, 0
         except Exception as exc:
             errors.append(f"{plugin}: {exc}")
+            if not _is_capability_gap(exc):
+                break  # the data itself was rejected: another plugin accepting it could return garbage
     raise RuntimeError("; ".join(errors))
+
+
+def _is_capability_gap(exc: Exception) -> bool:
+    """Pillow has no 12-bit JPEG, for instance: that is no verdict on the data."""
+    text = str(exc).lower()
+    return isinstance(exc, (NotImplementedError, ImportError)) or "does not support" in text or "not supported" in text
