@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import bench_backends, bench_decode, bench_loader  # noqa: E402
+from benchmarks import bench_backends, bench_decode, bench_loader, bench_stages  # noqa: E402
 from benchmarks.chart import bar_chart  # noqa: E402
 
 GOALS = {  # issue #4: speed-up over the classic recipe at size 512
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     dec = bench_decode.main(common)
     loader = bench_loader.main(common)
     bench_backends.main(common)
+    if not args.quick:
+        bench_stages.main(["--out", str(args.out)])
     labels = [r["case"].split(" ")[0] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
     speedups = [r["speedup_vs_classic"] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
     bar_chart(labels, speedups, args.out / "speedup.png",
