@@ -34,12 +34,6 @@ from .errors import (
 
 __all__ = ["FileIdentity", "Header", "read_header", "file_identity"]
 
-_KNOWN_NATIVE = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian})
-_KNOWN_ENCAPSULATED = frozenset(
-    UID(u) for u in ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
-                     "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
-                     "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5")
-)
 _GRAYSCALE = frozenset({"MONOCHROME1", "MONOCHROME2"})
 #: Bytes a Pixel Data element may exceed its declared need by before we call it suspicious.
 _MAX_FILE_OVERHEAD = 64 * 1024 * 1024
@@ -320,7 +314,7 @@ def _validate(
         )
     if pixel_rep not in (0, 1):
         raise UnsupportedImageError(f"{path}: PixelRepresentation={pixel_rep} is not 0 or 1", path=path)
-    if tsyntax.is_encapsulated != encapsulated and tsyntax in _KNOWN_NATIVE | _KNOWN_ENCAPSULATED:
+    if tsyntax.is_transfer_syntax and tsyntax.is_encapsulated != encapsulated:
         raise MissingPixelDataError(
             f"{path}: transfer syntax {tsyntax} says {'encapsulated' if tsyntax.is_encapsulated else 'native'} "
             f"Pixel Data but the element is {'encapsulated' if encapsulated else 'native'}",

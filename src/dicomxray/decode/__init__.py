@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom import uid
 
 from ..errors import CorruptPixelDataError, DecoderUnavailableError, DicomXrayError
+from ._syntaxes import J2K, NATIVE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -65,11 +66,6 @@ _MODULES = {
 _ENCAPSULATED_ORDER = ("imagecodecs", "pydicom")
 _J2K_ORDER = ("imagecodecs", "pillow", "pydicom")
 _J2K_REDUCED_ORDER = ("pillow", "imagecodecs", "pydicom")
-_J2K = frozenset({uid.JPEG2000Lossless, uid.JPEG2000})
-_HTJ2K = frozenset({uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K})
-_NATIVE = frozenset(
-    {uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian, uid.DeflatedExplicitVRLittleEndian}
-)
 
 
 @dataclass(frozen=True)
@@ -92,9 +88,9 @@ def get_backend(name: str) -> ModuleType:
 
 def backends_for(syntax: str, *, reduced: bool = False) -> tuple[str, ...]:
     """Names of the backends that may decode ``syntax``, in order of preference."""
-    if syntax in _NATIVE:
+    if syntax in NATIVE:
         return ("numpy",)
-    if syntax in _J2K:
+    if syntax in J2K:
         return _J2K_REDUCED_ORDER if reduced else _J2K_ORDER
     if syntax in SYNTAX_NAMES:
         return _ENCAPSULATED_ORDER

@@ -6,29 +6,14 @@ import struct
 from typing import TYPE_CHECKING
 
 from pydicom.encaps import get_frame
-from pydicom.uid import (
-    HTJ2K,
-    JPEG2000,
-    HTJ2KLossless,
-    HTJ2KLosslessRPCL,
-    JPEG2000Lossless,
-    JPEGBaseline8Bit,
-    JPEGExtended12Bit,
-    JPEGLossless,
-    JPEGLosslessSV1,
-    JPEGLSLossless,
-    JPEGLSNearLossless,
-)
 
 from ..errors import CorruptPixelDataError
+from ._syntaxes import HTJ2K, J2K, JPEG, JPEG_LS
 
 if TYPE_CHECKING:
     from ..header import Header
 
 
-_JPEG_LS = frozenset({JPEGLSLossless, JPEGLSNearLossless})
-_JPEG_FAMILY = _JPEG_LS | {JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLossless, JPEGLosslessSV1}
-_J2K_FAMILY = frozenset({JPEG2000Lossless, JPEG2000, HTJ2KLossless, HTJ2KLosslessRPCL, HTJ2K})
 # SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC); F7 is JPEG-LS SOF55.
 _SOF_MARKERS = frozenset(set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}) | {0xF7}
 
@@ -47,7 +32,7 @@ def encapsulated_frame(header: Header, frame: int) -> bytes:
             f"{header.path}: encapsulated Pixel Data is broken, cannot find frame {frame} ({exc})",
             path=header.path,
         ) from None
-    if header.transfer_syntax in _JPEG_LS and b"\xff\xd9" not in data[-8:]:  # EOI, maybe padded
+    if header.transfer_syntax in JPEG_LS and b"\xff\xd9" not in data[-8:]:  # EOI, maybe padded
         raise CorruptPixelDataError(
             f"{header.path}: JPEG-LS codestream of frame {frame} is truncated (no EOI marker)", path=header.path
         )
@@ -65,9 +50,9 @@ def codestream_problem(header: Header, data: bytes) -> str | None:
     ``abort()`` on JPEG-LS data whose size disagrees with Rows/Columns.
     """
     syntax = header.transfer_syntax
-    if syntax in _J2K_FAMILY:
+    if syntax in J2K | HTJ2K:
         return _j2k_problem(header, data)
-    if syntax in _JPEG_FAMILY:
+    if syntax in JPEG | JPEG_LS:
         return _jpeg_problem(header, data)
     return None
 

@@ -12,24 +12,20 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydicom import uid
 
 from ._frames import encapsulated_frame
+from ._syntaxes import ENCAPSULATED, HTJ2K, J2K, JPEG, JPEG_LS, RLE
 
 if TYPE_CHECKING:
     from ..header import Header
 
 NAME = "imagecodecs"
 PACKAGES = ("imagecodecs",)
-_JPEG = frozenset({uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1})
-_JPEGLS = frozenset({uid.JPEGLSLossless, uid.JPEGLSNearLossless})
-_J2K = frozenset({uid.JPEG2000Lossless, uid.JPEG2000})
-_HTJ2K = frozenset({uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K})
-SYNTAXES = _JPEG | _JPEGLS | _J2K | _HTJ2K | {uid.RLELossless}
+SYNTAXES = ENCAPSULATED
 
 # The codec inside imagecodecs that each family needs (builds can lack some).
-_CODEC: dict[str, str] = {**dict.fromkeys(_JPEG, "JPEG8"), **dict.fromkeys(_JPEGLS, "JPEGLS"),
-          **dict.fromkeys(_J2K, "JPEG2K"), **dict.fromkeys(_HTJ2K, "HTJ2K"), uid.RLELossless: "DICOMRLE"}
+_CODEC: dict[str, str] = {**dict.fromkeys(JPEG, "JPEG8"), **dict.fromkeys(JPEG_LS, "JPEGLS"),
+                          **dict.fromkeys(J2K, "JPEG2K"), **dict.fromkeys(HTJ2K, "HTJ2K"), **dict.fromkeys(RLE, "DICOMRLE")}
 
 
 @cache
@@ -60,15 +56,15 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     ic = _module()
     data = encapsulated_frame(header, frame)
     syntax = header.transfer_syntax
-    if syntax in _JPEG:
+    if syntax in JPEG:
         # libjpeg-turbo only: imagecodecs' liblj92 (ljpeg_decode) segfaults on hostile lossless streams
         # (found by fuzzing), so a stream libjpeg-turbo refuses goes to the next backend instead.
         return ic.jpeg8_decode(data), 0
-    if syntax in _JPEGLS:
+    if syntax in JPEG_LS:
         return ic.jpegls_decode(data), 0
-    if syntax in _J2K:
+    if syntax in J2K:
         return _squeeze(ic.jpeg2k_decode(data)), 0
-    if syntax in _HTJ2K:
+    if syntax in HTJ2K:
         return _squeeze(ic.htj2k_decode(data, skipres=reduce or None)), reduce
     # RLE Lossless: imagecodecs wants a mutable buffer and returns bytes.
     nbytes = header.bits_allocated // 8

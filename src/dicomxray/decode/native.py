@@ -13,15 +13,14 @@ import numpy as np
 from pydicom import uid
 
 from ..errors import CorruptPixelDataError
+from ._syntaxes import NATIVE
 
 if TYPE_CHECKING:
     from ..header import Header
 
 NAME = "numpy"
 PACKAGES: tuple[str, ...] = ()
-SYNTAXES = frozenset(
-    {uid.ImplicitVRLittleEndian, uid.ExplicitVRLittleEndian, uid.ExplicitVRBigEndian, uid.DeflatedExplicitVRLittleEndian}
-)
+SYNTAXES = NATIVE
 
 
 def is_available(syntax: str | None = None) -> bool:

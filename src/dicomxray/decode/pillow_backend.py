@@ -13,16 +13,16 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydicom import uid
 
 from ._frames import encapsulated_frame
+from ._syntaxes import J2K
 
 if TYPE_CHECKING:
     from ..header import Header
 
 NAME = "pillow"
 PACKAGES = ("pillow",)
-SYNTAXES = frozenset({uid.JPEG2000Lossless, uid.JPEG2000})
+SYNTAXES = J2K
 
 
 @cache

@@ -13,18 +13,14 @@ import numpy as np
 from pydicom import uid
 from pydicom.pixels.decoders.base import get_decoder
 
+from ._syntaxes import ENCAPSULATED
+
 if TYPE_CHECKING:
     from ..header import Header
 
 NAME = "pydicom"
 PACKAGES = ("pydicom",)
-SYNTAXES = frozenset(uid.PrivateTransferSyntaxes) | frozenset(
-    [
-        uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless, uid.JPEGLosslessSV1,
-        uid.JPEGLSLossless, uid.JPEGLSNearLossless, uid.JPEG2000Lossless, uid.JPEG2000,
-        uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K, uid.RLELossless,
-    ]
-)
+SYNTAXES = frozenset(uid.PrivateTransferSyntaxes) | ENCAPSULATED
 _EXCLUDED = frozenset({"gdcm"})
 # What pip would install for each of pydicom's plugins.
 _PLUGIN_PACKAGES = {
