@@ -97,10 +97,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             meta = image.meta.to_dict()
             out["pipeline"] = {k: meta[k] for k in ("decoder", "reduce", "modality_lut", "voi", "inverted", "dtype")}
             out["pipeline"]["output_shape"] = list(image.pixels.shape)
-        except dx.DicomXrayError as exc:
-            out["error"] = f"{type(exc).__name__}: {exc}"
-            status = 1
-        except Exception as exc:  # a header pydicom cannot even parse
+        except Exception as exc:  # a DicomXrayError from the pipeline, or a header pydicom cannot even parse
             out["error"] = f"{type(exc).__name__}: {exc}"
             status = 1
         if args.json:
