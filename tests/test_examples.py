@@ -50,3 +50,22 @@ def test_detector_writes_a_submission(siim, tmp_path):
 def test_preview(siim, tmp_path):
     run("preview.py", "--data", str(siim), "--size", "64", "--out", str(tmp_path), cwd=tmp_path)
     assert (tmp_path / "preview_before.png").exists() and (tmp_path / "preview_after.png").exists()
+
+
+def test_predict_writes_a_submission_from_an_unlabelled_folder(tmp_path):
+    import pydicom
+
+    from dicomxray.labels import read_submission
+
+    out = run("predict.py", cwd=tmp_path)  # no arguments: a synthetic unlabelled test folder, made once
+    test = tmp_path / "demo_out" / "siim-examples" / "test"
+    assert "submission:" in out and not list(test.rglob("*.csv"))
+    rows = read_submission(tmp_path / "submission.csv", "siim")  # header, suffixes, token groups all checked
+    files = sorted(test.rglob("*.dcm"))
+    assert {f"{p.stem}_image" for p in files} | {f"{p.parent.parent.name}_study" for p in files} == set(rows)
+    for p in files:
+        ds = pydicom.dcmread(p, stop_before_pixels=True)
+        pred = rows[f"{p.stem}_image"]
+        opacity = pred.boxes[[c == "opacity" for c in pred.classes]]
+        assert (opacity[:, [0, 2]] <= ds.Columns).all() and (opacity[:, [1, 3]] <= ds.Rows).all()
+        assert pred.classes[-1] == "none"

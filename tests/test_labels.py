@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 import csv
+import warnings
 
 import numpy as np
 import pytest
 
 from dicomxray import DicomXrayError, SourceFileNotFoundError
-from dicomxray.labels import RsnaPneumonia, SiimCovid, VinBigData, patient_folds, prediction_strings, write_submission
+from dicomxray.labels import (
+    RsnaPneumonia,
+    SiimCovid,
+    VinBigData,
+    labelled_only,
+    patient_folds,
+    prediction_strings,
+    write_submission,
+)
 from dicomxray.labels.siim import study_prediction_string
 from dicomxray.synth import make_siim_dataset
 
@@ -95,3 +104,61 @@ def test_synthetic_siim_folder_is_consistent(tmp_path):
     for p in (tmp_path / "train").rglob("*.dcm"):
         study, series = p.parent.parent.name, p.parent.name
         assert labels.target(p.stem).study_id == study and len(series) == 12
+
+
+def _siim_with_multi_image_study(folder):
+    """Study A (typical) has two images, only one with boxes; B is negative; C (atypical) has one unboxed image."""
+    _write(folder / "train_study_level.csv",
+           ["id", "Negative for Pneumonia", "Typical Appearance", "Indeterminate Appearance", "Atypical Appearance"],
+           [["A_study", 0, 1, 0, 0], ["B_study", 1, 0, 0, 0], ["C_study", 0, 0, 0, 1]])
+    _write(folder / "train_image_level.csv", ["id", "boxes", "label", "StudyInstanceUID"], [
+        ["a1_image", "[{'x': 1, 'y': 2, 'width': 3, 'height': 4}]", "opacity 1 1 2 4 6", "A"],
+        ["a2_image", "", "none 1 0 0 1 1", "A"],
+        ["b1_image", "", "none 1 0 0 1 1", "B"],
+        ["c1_image", "", "none 1 0 0 1 1", "C"],
+    ])
+    return folder
+
+
+def test_siim_none_in_positive_study_is_flagged(tmp_path):
+    labels = SiimCovid(_siim_with_multi_image_study(tmp_path))
+    assert labels.keys() == {"a1", "a2", "b1", "c1"}
+    flags = {k: (labels.target(k).study_positive, labels.target(k).missing_annotation) for k in sorted(labels.keys())}
+    assert flags == {"a1": (True, False), "a2": (True, True), "b1": (False, False), "c1": (True, True)}
+
+
+def test_siim_none_in_positive_study_can_be_dropped(tmp_path):
+    labels = SiimCovid(_siim_with_multi_image_study(tmp_path), none_in_positive="drop")
+    assert labels.keys() == {"a1", "b1"} and labels.target("a2") is None
+    assert labels.target("b1").boxes.shape == (0, 4)  # a true negative stays
+    with pytest.raises(ValueError, match="none_in_positive"):
+        SiimCovid(tmp_path, none_in_positive="keep")
+
+
+def test_patient_folds_warn_when_folds_stay_empty():
+    with pytest.warns(UserWarning, match=r"only 3 patients for k=5 folds"):
+        folds = patient_folds(["a", "b", "c", "c"], [0, 1, 0, 0], k=5)
+    assert len(set(folds.tolist())) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        patient_folds(["a", "b", "c"], [0, 1, 0], k=3)
+
+
+def test_labelled_only_says_how_many_are_left_out(tmp_path):
+    _write(tmp_path / "stage_2_train_labels.csv", ["patientId", "x", "y", "width", "height", "Target"],
+           [["p1", "", "", "", "", 0], ["p2", 1, 2, 3, 4, 1]])
+    labels = RsnaPneumonia(tmp_path)
+    paths = [tmp_path / f"{k}.dcm" for k in ("p1", "p2", "p3", "p4")]
+    with pytest.warns(UserWarning, match=r"2 of 4 DICOM files have no label in RsnaPneumonia.*p3.dcm"):
+        assert labelled_only(paths, labels) == paths[:2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert labelled_only(paths[:2], labels) == paths[:2]
+
+
+def test_study_positive_per_competition(tmp_path):
+    _write(tmp_path / "stage_2_train_labels.csv", ["patientId", "x", "y", "width", "height", "Target"],
+           [["p1", "", "", "", "", 0], ["p2", 1, 2, 3, 4, 1]])
+    rsna = RsnaPneumonia(tmp_path)
+    assert (rsna.target("p1").study_positive, rsna.target("p2").study_positive) == (False, True)
+    assert rsna.classes == ("no_opacity", "lung_opacity") and VinBigData.classes == ("no_finding", "abnormal")

@@ -1,4 +1,4 @@
-"""Per-image targets for the data sets our users bring, keyed by the file stem.
+"""Per-image targets for the data sets our users bring, keyed by the file stem, and their submissions.
 
 Every label source implements :class:`LabelSource`: ``target(key)`` returns a
 :class:`Target` (boxes in original pixels, xyxy; box labels >= 1 as torchvision
@@ -6,24 +6,51 @@ detection expects, 0 being background; an image/study class) or ``None`` for
 an unlabelled file.  The key is the file name without extension, which is the
 SOP Instance UID in SIIM-COVID, the patientId in RSNA and the image_id in
 VinBigData.
+
+Submissions: :func:`boxes_to_original_batch` maps a batch's predictions back to
+original pixels; ``prediction_strings`` (SIIM), :func:`rsna_prediction_string`
+and :func:`vinbig_prediction_string` format them; :func:`write_submission`
+checks and writes the CSV; :func:`read_submission` parses one back.
 """
 
 from __future__ import annotations
 
-from .base import LabelSource, Target
-from .rsna import RsnaPneumonia
-from .siim import SIIM_STUDY_CLASSES, SiimCovid, prediction_strings, write_submission
+from .base import LabelSource, Target, labelled_only
+from .fusion import BoxFusion
+from .rsna import RsnaPneumonia, rsna_prediction_string
+from .siim import SIIM_STUDY_CLASSES, SiimCovid, prediction_strings, study_prediction_string
 from .splits import patient_folds
-from .vinbig import VinBigData
+from .submission import (
+    Competition,
+    Prediction,
+    boxes_to_original_batch,
+    parse_prediction_string,
+    read_submission,
+    unbatch_meta,
+    write_submission,
+)
+from .vinbig import VINBIG_CLASSES, VinBigData, vinbig_prediction_string
 
 __all__ = [
     "SIIM_STUDY_CLASSES",
+    "VINBIG_CLASSES",
+    "BoxFusion",
+    "Competition",
     "LabelSource",
+    "Prediction",
     "RsnaPneumonia",
     "SiimCovid",
     "Target",
     "VinBigData",
+    "boxes_to_original_batch",
+    "labelled_only",
+    "parse_prediction_string",
     "patient_folds",
     "prediction_strings",
+    "read_submission",
+    "rsna_prediction_string",
+    "study_prediction_string",
+    "unbatch_meta",
+    "vinbig_prediction_string",
     "write_submission",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +16,8 @@ from .base import Target, boxes_array, require_file
 class RsnaPneumonia:
     """``patientId,x,y,width,height,Target``; negatives have empty coordinates and Target 0.
 
-    Image label: ``Target`` (0 normal/no opacity, 1 lung opacity); boxes get label 1.
+    Image label: ``Target`` (0 normal/no opacity, 1 lung opacity; ``study_positive`` says the
+    same); boxes (``x, y, width, height`` in the file) become xyxy with label 1.
     """
 
     classes: tuple[str, ...] = ("no_opacity", "lung_opacity")
@@ -34,7 +37,8 @@ class RsnaPneumonia:
                     rows[pid].append([x, y, x + w, y + h])
         self.folder = Path(folder)
         self._targets = {
-            pid: Target(boxes_array(b), np.ones(len(b), np.int64), label[pid], pid) for pid, b in rows.items()
+            pid: Target(boxes_array(b), np.ones(len(b), np.int64), label[pid], pid, study_positive=label[pid] == 1)
+            for pid, b in rows.items()
         }
 
     def target(self, key: str) -> Target | None:
@@ -42,3 +46,24 @@ class RsnaPneumonia:
 
     def keys(self) -> set[str]:
         return set(self._targets)
+
+
+def rsna_prediction_string(boxes: Any, scores: Sequence[float] | np.ndarray) -> str:
+    """An image row's ``PredictionString``: ``conf x y width height ...`` (top-left corner and size).
+
+    Parameters
+    ----------
+    boxes : array-like
+        ``N x 4`` xyxy in original pixels (see :func:`dicomxray.labels.boxes_to_original_batch`).
+    scores : sequence of float
+        ``N`` confidences.
+
+    Returns
+    -------
+    str
+        Empty with no boxes: RSNA's "no pneumonia" is an empty ``PredictionString``.
+    """
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return " ".join(
+        f"{s:.6g} {x0:.1f} {y0:.1f} {x1 - x0:.1f} {y1 - y0:.1f}" for s, (x0, y0, x1, y1) in zip(scores, b, strict=True)
+    )

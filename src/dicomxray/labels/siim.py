@@ -1,4 +1,4 @@
-"""SIIM-FISABIO-RSNA COVID-19 Detection (Kaggle 2021): study classes, opacity boxes, submissions."""
+"""SIIM-FISABIO-RSNA COVID-19 Detection (Kaggle 2021): study classes, opacity boxes, prediction strings."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import csv
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -15,6 +16,8 @@ from .base import Target, boxes_array, require_file
 
 SIIM_STUDY_CLASSES = ("negative", "typical", "indeterminate", "atypical")
 _STUDY_COLUMNS = ("Negative for Pneumonia", "Typical Appearance", "Indeterminate Appearance", "Atypical Appearance")
+NoneInPositive = Literal["flag", "drop"]
+_NONE_IN_POSITIVE = frozenset({"flag", "drop"})
 
 
 class SiimCovid:
@@ -24,14 +27,29 @@ class SiimCovid:
     ``train_image_level.csv`` gives each image its opacity boxes (the
     ``boxes`` column is a Python literal, ``x, y, width, height``).  Boxes
     become xyxy with label 1 (``opacity``); the image label is its study's
-    class.
+    class (0 negative, 1 typical, 2 indeterminate, 3 atypical) and
+    ``study_positive`` says whether that class is not negative.
+
+    Parameters
+    ----------
+    folder : path-like
+        The competition folder (the two CSVs; images under ``train/``).
+    none_in_positive : {"flag", "drop"}
+        What to do with ``none`` images (no boxes) of positive studies: their
+        missing boxes are missing annotation (usually another image of the study
+        carries them), not a negative.  ``"flag"`` keeps them with
+        ``Target.missing_annotation`` set (to mask their box loss); ``"drop"``
+        leaves them out of ``keys()`` and ``target()``, so a dataset skips them.
     """
 
     classes: tuple[str, ...] = SIIM_STUDY_CLASSES
     box_classes: tuple[str, ...] = ("background", "opacity")
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], *, none_in_positive: NoneInPositive = "flag") -> None:
+        if none_in_positive not in _NONE_IN_POSITIVE:
+            raise ValueError(f"none_in_positive must be one of {sorted(_NONE_IN_POSITIVE)}, got {none_in_positive!r}")
         self.folder = Path(os.path.expanduser(os.fspath(folder)))
+        self.none_in_positive = none_in_positive
         study_csv = require_file(self.folder, "train_study_level.csv")
         image_csv = require_file(self.folder, "train_image_level.csv")
         self.study_class: dict[str, int] = {}
@@ -51,9 +69,14 @@ class SiimCovid:
                 except (ValueError, SyntaxError, KeyError, TypeError) as exc:
                     raise DicomXrayError(f"{image_csv}:{line}: cannot parse boxes ({exc})", path=str(image_csv)) from None
                 study = row["StudyInstanceUID"]
+                cls = self.study_class.get(study, -1)
+                positive = None if cls < 0 else cls != 0
+                missing = bool(positive) and len(boxes) == 0
+                if missing and none_in_positive == "drop":
+                    continue
                 self._targets[key] = Target(
-                    boxes=boxes, box_labels=np.ones(len(boxes), np.int64),
-                    image_label=self.study_class.get(study, -1), study_id=study,
+                    boxes=boxes, box_labels=np.ones(len(boxes), np.int64), image_label=cls, study_id=study,
+                    study_positive=positive, missing_annotation=missing,
                 )
 
     def target(self, key: str) -> Target | None:
@@ -75,7 +98,7 @@ def prediction_strings(
 ) -> str:
     """An image row's ``PredictionString``: ``opacity conf x0 y0 x1 y1 ...`` in original pixels.
 
-    Boxes must already be in original pixels (see :func:`dicomxray.boxes_to_original`).
+    Boxes must already be in original pixels (see :func:`dicomxray.labels.boxes_to_original_batch`).
     With no boxes, ``none 1 0 0 1 1``; ``none_score`` appends a ``none`` guess too.
     """
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -90,14 +113,3 @@ def study_prediction_string(probabilities: Sequence[float]) -> str:
     if len(probabilities) != 4:
         raise ValueError(f"expected 4 class probabilities, got {len(probabilities)}")
     return " ".join(f"{name} {p:.6g} 0 0 1 1" for name, p in zip(SIIM_STUDY_CLASSES, probabilities, strict=True))
-
-
-def write_submission(rows: Iterable[tuple[str, str]], path: str | os.PathLike[str]) -> Path:
-    """Write ``id,PredictionString`` rows (ids end in ``_image`` or ``_study``)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "PredictionString"])
-        writer.writerows(rows)
-    return out

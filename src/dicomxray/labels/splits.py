@@ -29,7 +29,8 @@ def patient_folds(groups: Sequence[str], labels: Sequence[int], k: int = 5, *, s
     Greedy stratified group k-fold: patients are shuffled (``seed``), taken
     largest first, and each goes to the fold where it most reduces the
     deviation of per-class counts from the ideal share.  Samples with an
-    empty group id are their own group.
+    empty group id are their own group.  With fewer patients than folds, some
+    folds stay empty: a ``UserWarning`` says which.
     """
     if k < 2:
         raise ValueError("k must be at least 2")
@@ -62,4 +63,10 @@ def patient_folds(groups: Sequence[str], labels: Sequence[int], k: int = 5, *, s
                 best, best_cost = f, cost
         counts[best] += vec
         fold_of[members[g]] = best
+    empty = [f for f in range(k) if not counts[f].any()]
+    if empty:
+        warnings.warn(
+            f"patient_folds: only {len(members)} patients for k={k} folds; fold(s) {empty} are empty "
+            f"(use k <= {len(members)})", UserWarning, stacklevel=2,
+        )
     return fold_of
