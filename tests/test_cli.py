@@ -8,6 +8,7 @@ from pydicom import uid
 
 from dicomxray import read_xray
 from dicomxray.cli import main
+from dicomxray.decode import SYNTAX_NAMES
 from dicomxray.synth import chest_phantom, make_siim_dataset, write_dicom
 
 
@@ -66,7 +67,7 @@ def test_info_on_a_bad_file_names_it(tmp_path, capsys):
 def test_doctor_lists_every_syntax(capsys):
     assert main(["doctor", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 16 and all(r["backend"] for r in rows)
+    assert len(rows) == len(SYNTAX_NAMES) == 19 and all(r["backend"] for r in rows)
 
 
 def test_cache_build_shards_verify_prune(tmp_path, capsys):

@@ -9,6 +9,7 @@ from pydicom import uid
 
 from dicomxray import DecoderUnavailableError, capability_report
 from dicomxray.decode import SYNTAX_NAMES, backends_for, decode_frame, get_backend
+from dicomxray.decode._syntaxes import JPEG_XL
 from dicomxray.header import read_header
 from dicomxray.synth import ENCODABLE_SYNTAXES
 
@@ -32,7 +33,7 @@ def test_default_backend_matches_pydicom(write, phantom, syntax):
     stored, bits = _stored(phantom, syntax)
     path = write(stored, syntax=syntax, bits_stored=bits)
     result = decode_frame(read_header(path))
-    ref = _reference(path)
+    ref = stored if syntax in JPEG_XL else _reference(path)  # pydicom 3.0 has no JPEG XL decoder
     assert result.array.shape == ref.shape
     diff = np.abs(result.array.astype(np.int64) - ref.astype(np.int64)).max()
     if syntax in LOSSY:

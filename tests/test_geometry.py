@@ -49,7 +49,7 @@ def test_bright_rectangle_lands_where_its_box_maps(write, mode):
 def test_resize_accepts_reduced_input_and_pads():
     g = plan_geometry(400, 800, GeometryConfig(size=100, mode="letterbox"))
     small = np.full((100, 200), 1.0, np.float32)  # a 2**-2 decode of the original
-    out = resize(small, g, pad_value=0.0)
+    out = resize(small, g, pad_value=0.0, reduce=2)
     assert out.shape == (100, 100)
     assert out[g.pad_top + 1, 50] == 1.0 and out[0, 50] == 0.0
 

@@ -24,6 +24,7 @@ from pydicom import uid
 from dicomxray import (
     DicomXrayDataset,
     DicomXrayError,
+    DicomXrayWarning,
     ImageTooLargeError,
     SourceChangedError,
     XrayCache,
@@ -230,10 +231,13 @@ def test_no_patient_data_in_outputs_errors_or_cache(tmp_path, capsys):
     badwin = write_dicom(tmp_path / "badwin.dcm", img, bits_stored=12, patient_id=PHI["PatientID"], window=(10, 0.5),
                          extra=extra)
     texts = [repr(load_xray(good, 32).meta.to_dict())]
-    for p in (trunc, badwin):
-        with pytest.raises(DicomXrayError) as info:
-            read_xray(p)
-        texts.append(str(info.value))
+    with pytest.raises(DicomXrayError) as info:
+        read_xray(trunc)
+    texts.append(str(info.value))
+    with pytest.warns(DicomXrayWarning) as warned:  # an invalid window is skipped with a warning naming the file
+        read_xray(badwin)
+    texts += [str(w.message) for w in warned]
+    assert "badwin.dcm" in texts[-1]
     cache = XrayCache(tmp_path / "cache")
     cache.load(good, make_config(32))
     texts += [e.read_bytes().decode("latin-1") for e in cache.entries()]

@@ -32,13 +32,15 @@ def _add_pipeline_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["uint8", "uint16", "float32"], default=None)
     p.add_argument("--normalize", choices=["minmax", "window", "percentile"], default=None)
     p.add_argument("--no-voi", action="store_true", help="do not apply the VOI LUT / window")
-    p.add_argument("--full-resolution", action="store_true", help="never decode JPEG 2000 at reduced resolution")
+    p.add_argument("--reduced-resolution", action="store_true",
+                   help="decode JPEG 2000 / HTJ2K at a reduced resolution level when the output is small "
+                        "(faster, changes the image slightly; off by default)")
 
 
 def _config(args: argparse.Namespace) -> dx.PipelineConfig:
     base = dx.PipelineConfig(
         render=dx.RenderConfig(voi=not args.no_voi),
-        decode=dx.DecodeConfig(reduced_resolution=not args.full_resolution),
+        decode=dx.DecodeConfig(reduced_resolution=args.reduced_resolution),
     )
     return dx.make_config(args.size, keep_ratio=args.keep_ratio, letterbox=args.letterbox, dtype=args.dtype,
                           normalize=args.normalize, config=base)

@@ -55,15 +55,18 @@ class DecodeConfig:
         Force a decoder backend by name (see ``dicomxray doctor``); ``None``
         picks the fastest installed one for the transfer syntax.
     reduced_resolution : bool
-        Let JPEG 2000 / HTJ2K decode at a reduced resolution level when the
-        requested output is at most half the source size (much faster; the
-        final resize is done as usual).  Set ``False`` to force full decoding.
+        Opt-in: let JPEG 2000 / HTJ2K decode a reduced resolution level when
+        the requested output is at most half the source size (several times
+        faster).  Off by default because it changes the image: a reduced level
+        is the wavelet low-pass band, not a box average, so its extremes (and a
+        ``minmax`` stretch) differ from the full decode's; with ``window`` or
+        ``percentile`` normalization it stays within the PSNR the README states.
     """
 
     frame: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str | None = None
-    reduced_resolution: bool = True
+    reduced_resolution: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.frame, int) or self.frame < 0:

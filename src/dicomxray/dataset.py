@@ -18,7 +18,7 @@ from .config import OutputDType, PipelineConfig
 from .errors import DicomXrayError, SourceFileNotFoundError
 from .geometry import boxes_to_output
 from .index import DICOM_EXTENSIONS, find_dicoms
-from .labels.base import LabelSource, Target
+from .labels.base import LabelSource, Target, labelled_only
 from .transforms import to_albumentations_dtype
 from .xray import XrayImage, load_xray, make_config
 
@@ -94,8 +94,7 @@ class DicomXrayDataset(Dataset):
         self.root = Path(os.path.expanduser(os.fspath(root)))
         paths = [Path(f) for f in files] if files is not None else find_dicoms(self.root, extensions=extensions)
         if labels is not None:
-            keys = labels.keys()
-            paths = [p for p in paths if p.stem in keys]
+            paths = labelled_only(paths, labels)
             if not paths:
                 raise SourceFileNotFoundError(
                     f"{self.root}: none of the DICOM files matches a labelled image id", path=str(self.root))

@@ -26,6 +26,7 @@ __all__ = [
     "CorruptPixelDataError",
     "DecoderUnavailableError",
     "DicomXrayError",
+    "DicomXrayWarning",
     "ImageTooLargeError",
     "MissingPixelDataError",
     "NotDicomError",
@@ -88,3 +89,8 @@ class SourceFileNotFoundError(DicomXrayError, FileNotFoundError):
 
 class SourceChangedError(DicomXrayError, RuntimeError):
     """Raised when a file is modified in place while it is being read (so no mixed image is returned)."""
+
+
+class DicomXrayWarning(UserWarning):
+    """Warned when a file is readable but something in it was ignored or gives a degenerate image
+    (an invalid window skipped, a window that maps the whole image to one value)."""

@@ -17,7 +17,7 @@ from PIL import Image
 
 from .config import GeometryConfig
 
-__all__ = ["Geometry", "plan_geometry", "resize", "boxes_to_output", "boxes_to_original"]
+__all__ = ["Geometry", "boxes_to_original", "boxes_to_output", "plan_geometry", "resize", "source_box"]
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,34 @@ def plan_geometry(height: int, width: int, cfg: GeometryConfig) -> Geometry:
     return Geometry(height, width, box_h, box_w, ch, cw, ch / height, cw / width, top, left)
 
 
-def resize(image: np.ndarray, geom: Geometry, *, pad_value: float = 0.0) -> np.ndarray:
-    """Resize ``image`` (any size: a reduced-resolution decode is fine) to ``geom``'s output.
+def source_box(geom: Geometry, reduce: int = 0) -> tuple[float, float, float, float]:
+    """The rectangle of a ``2**-reduce`` decode that covers the whole original image.
 
-    uint8 images are resized as 8-bit (like the classic recipe); uint16 and
-    float32 in float32, then converted back.
+    At full resolution that is ``(0, 0, W, H)``.  A JPEG 2000 reduced-resolution
+    level is the wavelet low-pass band: its sample ``j`` sits on original sample
+    ``j * 2**reduce`` (ISO 15444-1 F.3.8: low-pass samples are the even ones),
+    not at the centre of a ``2**reduce`` block, so original coordinate ``X`` is
+    ``(X - 0.5) / 2**reduce + 0.5`` in the reduced image.
+    """
+    w, h = geom.original_width, geom.original_height
+    if reduce <= 0:
+        return (0.0, 0.0, float(w), float(h))
+    f = float(1 << reduce)
+    return (0.5 - 0.5 / f, 0.5 - 0.5 / f, (w - 0.5) / f + 0.5, (h - 0.5) / f + 0.5)
+
+
+def resize(image: np.ndarray, geom: Geometry, *, pad_value: float = 0.0, reduce: int = 0) -> np.ndarray:
+    """Resize ``image`` to ``geom``'s output; ``reduce`` says it is a ``2**-reduce`` decode.
+
+    The output content covers exactly the source rectangle :func:`source_box`
+    describes, so pixels land where :func:`boxes_to_output` maps their
+    coordinates.  uint8 images are resized as 8-bit (like the classic recipe);
+    uint16 and float32 in float32, then converted back.
     """
     ch, cw = geom.content_height, geom.content_width
-    if image.shape != (ch, cw):
-        image = _resample(image, ch, cw)
+    box = source_box(geom, reduce)
+    if image.shape != (ch, cw) or box != (0.0, 0.0, float(image.shape[1]), float(image.shape[0])):
+        image = _resample(image, ch, cw, box)
     if (geom.height, geom.width) == (ch, cw):
         return image
     top = 1.0 if image.dtype == np.float32 else float(np.iinfo(image.dtype).max)
@@ -82,15 +101,26 @@ def resize(image: np.ndarray, geom: Geometry, *, pad_value: float = 0.0) -> np.n
     return out
 
 
-def _resample(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+def _resample(image: np.ndarray, out_h: int, out_w: int, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Box-reduce by whole factors, then LANCZOS over the exact source rectangle ``box``.
+
+    A partial last block would shift the grid (up to most of an output pixel):
+    the image is first extended by edge replication to whole blocks, and the
+    rectangle is divided by the factor, so every stage keeps the same geometry.
+    """
     dtype = image.dtype
-    im = Image.fromarray(image if dtype == np.uint8 else image.astype(np.float32, copy=False))
+    x0, y0, x1, y1 = box
+    kx, ky = box_factors(x1 - x0, y1 - y0, out_w, out_h)
     h, w = image.shape
-    kx, ky = max(1, w // out_w), max(1, h // out_h)
+    need_w, need_h = max(w, -(-math.ceil(x1) // kx) * kx), max(h, -(-math.ceil(y1) // ky) * ky)
+    if (need_h, need_w) != (h, w):
+        image = np.pad(image, ((0, need_h - h), (0, need_w - w)), mode="edge")
+    im = Image.fromarray(image if dtype == np.uint8 else image.astype(np.float32, copy=False))
     if kx > 1 or ky > 1:
         im = im.reduce((kx, ky))
-    if im.size != (out_w, out_h):
-        im = im.resize((out_w, out_h), Image.Resampling.LANCZOS)
+        x0, y0, x1, y1 = x0 / kx, y0 / ky, x1 / kx, y1 / ky
+    if im.size != (out_w, out_h) or (x0, y0, x1, y1) != (0, 0, im.width, im.height):
+        im = im.resize((out_w, out_h), Image.Resampling.LANCZOS, box=(x0, y0, x1, y1))
     out = np.asarray(im)
     if dtype == np.uint8:
         return out
@@ -131,9 +161,20 @@ def boxes_to_original(boxes: Any, geom: Geometry, *, clip: bool = True) -> np.nd
     return b
 
 
+def box_factors(width: float, height: float, out_w: int, out_h: int) -> tuple[int, int]:
+    """Whole factors of the box reduction that precedes LANCZOS (at least the output size stays)."""
+    return max(1, int(width // out_w)), max(1, int(height // out_h))
+
+
 def reduction_for(geom: Geometry, max_levels: int = 5) -> int:
-    """Largest ``r`` such that a ``2**-r`` decode still covers the output content."""
-    if geom.content_height >= geom.original_height or geom.content_width >= geom.original_width:
-        return 0
-    ratio = min(geom.original_height / geom.content_height, geom.original_width / geom.content_width)
-    return max(0, min(max_levels, int(math.floor(math.log2(ratio)))))
+    """Resolution levels a JPEG 2000 decode may drop without changing the resize that follows.
+
+    The largest ``r <= max_levels`` whose ``2**r`` divides both box factors of the
+    full-resolution resize: the reduced image is then box-reduced by the remaining
+    factor and the anti-aliasing filter stays (nearly) the one the full path uses.
+    """
+    kx, ky = box_factors(geom.original_width, geom.original_height, geom.content_width, geom.content_height)
+    r = 0
+    while r < max_levels and kx % (2 << r) == 0 and ky % (2 << r) == 0:
+        r += 1
+    return r

@@ -24,6 +24,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 from .config import DEFAULT_MAX_PIXELS
 from .errors import (
     DicomXrayError,
+    DicomXrayWarning,
     ImageTooLargeError,
     MissingPixelDataError,
     NotDicomError,
@@ -187,6 +188,7 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
     if data[128:132] != b"DICM" and not _looks_like_bare_dataset(data):
         raise NotDicomError(f"{path}: not a DICOM file (no DICM magic at byte 128, no DICOM tag at the start)", path=path)
     buffer = io.BytesIO(data)
+    floats: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -202,8 +204,14 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
                 if "PixelData" in full:
                     elem = full["PixelData"]
                     found = memoryview(bytes(elem.value)), bool(elem.is_undefined_length)
+                floats = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in full]
         except Exception as exc:  # pydicom raises many kinds on garbage; name the file
             raise NotDicomError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path) from None
+    if found is None and floats:
+        raise UnsupportedImageError(
+            f"{path}: unsupported float pixels ({floats[0]}); dicomxray reads integer Pixel Data (7FE0,0010) only",
+            path=path,
+        )
     if len(ds) == 0:
         raise NotDicomError(f"{path}: not a DICOM file (no data elements)", path=path)
     if found is None:
@@ -265,9 +273,7 @@ def _validate(
 ) -> Header:
     """Check the pixel-describing tags of a parsed dataset (see :func:`read_header`)."""
     if pixel_data is None:
-        kinds = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in ds]
-        what = f"only {kinds[0]}, which radiographs do not use" if kinds else "no Pixel Data (7FE0,0010)"
-        raise MissingPixelDataError(f"{path}: {what}", path=path)
+        raise MissingPixelDataError(f"{path}: no Pixel Data (7FE0,0010)", path=path)
 
     meta = getattr(ds, "file_meta", None)
     tsyntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -395,40 +401,77 @@ def _floats(value: object) -> tuple[float, ...]:
     return tuple(float(v) for v in items)
 
 
-def display_tags(header: Header) -> DisplayTags:
-    """Read the Modality LUT, VOI LUT and Presentation LUT modules of ``header``."""
+def display_tags(header: Header, frame: int = 0) -> DisplayTags:
+    """Read the Modality LUT, VOI LUT and Presentation LUT modules of ``header`` for ``frame``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _display_tags(header)
+            tags, dropped = _display_tags(header, frame)
     except DicomXrayError:
         raise
     except _MALFORMED as exc:
         raise UnsupportedImageError(f"{header.path}: malformed display tags ({type(exc).__name__}: {exc})",
                                     path=header.path) from None
+    for center, width in dropped:
+        warnings.warn(
+            f"{header.path}: Window Center/Width {center:g}/{width:g} is invalid for VOI LUT Function "
+            f"{tags.voi_function} (width must be {'>= 1' if tags.voi_function == 'LINEAR' else '> 0'}); "
+            + ("using the next window" if tags.windows else "no window applied"),
+            DicomXrayWarning, stacklevel=2,
+        )
+    return tags
 
 
-def _display_tags(header: Header) -> DisplayTags:
+def _functional_groups(ds: Dataset, frame: int, sequence: str) -> list[Dataset]:
+    """The ``sequence`` items that apply to ``frame``: per-frame first, then shared (PS3.3 C.7.6.16)."""
+    found = []
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame and frame < len(per_frame) and per_frame[frame].get(sequence):
+        found.append(per_frame[frame].get(sequence)[0])
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    if shared and shared[0].get(sequence):
+        found.append(shared[0].get(sequence)[0])
+    return found
+
+
+def _first_with(sources: list[Dataset], *names: str) -> Dataset:
+    """The first source holding any of ``names`` (the dataset itself is the last source)."""
+    return next((src for src in sources if any(src.get(n) not in (None, "") for n in names)), sources[-1])
+
+
+def _valid_window(width: float, function: str) -> bool:
+    """PS3.3 C.11.2.1.2: LINEAR needs Window Width >= 1; LINEAR_EXACT and SIGMOID need > 0."""
+    return width >= 1 if function == "LINEAR" else width > 0
+
+
+def _display_tags(header: Header, frame: int) -> tuple[DisplayTags, list[tuple[float, float]]]:
     ds, path = header.ds, header.path
     little = header.transfer_syntax != ExplicitVRBigEndian
+    rescale_src = _first_with(_functional_groups(ds, frame, "PixelValueTransformationSequence") + [ds],
+                              "RescaleSlope", "RescaleIntercept")
+    voi_src = _first_with(_functional_groups(ds, frame, "FrameVOILUTSequence") + [ds], "WindowCenter", "VOILUTSequence")
     try:
         mlut = None
-        if ds.get("ModalityLUTSequence"):
-            mlut = _lut_from_item(ds.ModalityLUTSequence[0], little_endian=little, signed=header.signed, path=path)
+        items = [item for item in ds.get("ModalityLUTSequence") or [] if len(item)]  # an empty item is ignored
+        if items:
+            mlut = _lut_from_item(items[0], little_endian=little, signed=header.signed, path=path)
         rescale = None
-        if "RescaleSlope" in ds or "RescaleIntercept" in ds:
-            slope = float(ds.get("RescaleSlope", 1) or 1)
-            intercept = float(ds.get("RescaleIntercept", 0) or 0)
+        if "RescaleSlope" in rescale_src or "RescaleIntercept" in rescale_src:
+            slope = float(rescale_src.get("RescaleSlope", 1) or 1)
+            intercept = float(rescale_src.get("RescaleIntercept", 0) or 0)
             rescale = (slope, intercept)
         voi_luts = tuple(
-            _lut_from_item(item, little_endian=little, signed=False, path=path) for item in ds.get("VOILUTSequence", [])
+            _lut_from_item(item, little_endian=little, signed=False, path=path)
+            for item in voi_src.get("VOILUTSequence") or [] if len(item)
         )
-        centers = _floats(ds.get("WindowCenter"))
-        widths = _floats(ds.get("WindowWidth"))
+        centers = _floats(voi_src.get("WindowCenter"))
+        widths = _floats(voi_src.get("WindowWidth"))
     except (TypeError, ValueError) as exc:
         raise UnsupportedImageError(f"{path}: malformed display tags ({exc})", path=path) from None
-    windows = tuple(zip(centers, widths, strict=False))  # a missing width drops that window
-    func = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    func = str(voi_src.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
+    pairs = list(zip(centers, widths, strict=False))  # a missing width drops that window
+    windows = tuple(pair for pair in pairs if _valid_window(pair[1], func))
+    dropped = [pair for pair in pairs if not _valid_window(pair[1], func)]
     shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
     invert = header.photometric == "MONOCHROME1" or shape == "INVERSE"
-    return DisplayTags(mlut, rescale, voi_luts, windows, func, invert)
+    return DisplayTags(mlut, rescale, voi_luts, windows, func, invert), dropped

@@ -35,6 +35,7 @@ class RenderInfo:
     voi: str  # e.g. "window 550/1024 LINEAR", "lut 0", "none"
     inverted: bool
     value_range: tuple[float, float]  # the VOI-output range mapped to [0, 1]
+    blank: bool = False  # every pixel got the same output value (e.g. a window beside the data)
 
 
 def apply_lut(values: np.ndarray, lut: Lut) -> np.ndarray:
@@ -79,18 +80,29 @@ def window(
     return out
 
 
-@lru_cache(maxsize=32)
-def stored_value_map(bits_allocated: int, bits_stored: int, signed: bool) -> np.ndarray:
+@lru_cache(maxsize=64)
+def stored_value_map(bits_allocated: int, bits_stored: int, signed: bool, clip: bool = False,
+                     signed_values: bool = False) -> np.ndarray:
     """For each raw sample bit pattern (0 .. 2**bits_allocated - 1), its stored value.
 
-    Masks off bits above ``bits_stored`` and sign-extends when ``signed``
-    (PS3.5 8.1.1).  Read-only, cached.
+    Native Pixel Data holds bit patterns: bits above ``bits_stored`` are junk
+    and masked off, then the value is sign-extended when ``signed`` (PS3.5
+    8.1.1).  A codec returns *values* instead (two's complement of the array's
+    width when ``signed_values``), and a lossy or reduced-resolution decode can
+    overshoot the Bits Stored range: with ``clip`` those are clipped to the
+    range, never wrapped into specks.  Read-only, cached.
     """
     raw = np.arange(1 << bits_allocated, dtype=np.int64)
-    v = raw & ((1 << bits_stored) - 1)
-    if signed:
-        sign = 1 << (bits_stored - 1)
-        v = (v ^ sign) - sign
+    lo, hi = _domain(bits_stored, signed)
+    if clip:
+        if signed_values:
+            raw = np.where(raw >= 1 << (bits_allocated - 1), raw - (1 << bits_allocated), raw)
+        v = np.clip(raw, lo, hi)
+    else:
+        v = raw & ((1 << bits_stored) - 1)
+        if signed:
+            sign = 1 << (bits_stored - 1)
+            v = (v ^ sign) - sign
     v = v.astype(np.int32)
     v.setflags(write=False)
     return v
@@ -165,17 +177,23 @@ def render(
     bits_allocated: int,
     bits_stored: int,
     signed: bool,
+    clip: bool = False,
 ) -> tuple[np.ndarray, RenderInfo]:
     """Render raw samples ``stored`` to a normalized ``cfg.dtype`` image.
 
     Parameters
     ----------
     stored : ndarray of integers
-        Raw samples (bit patterns); bits above ``bits_stored`` are ignored.
+        Raw samples: bit patterns (native data) or codec output values.
     tags : DisplayTags
         Modality LUT, VOI and polarity information from the header.
     cfg : RenderConfig
         VOI, polarity and normalization options.
+    clip : bool
+        ``stored`` comes from a codec: values outside the Bits Stored range are
+        overshoot and are clipped (signed arrays hold values, unsigned arrays of
+        a signed image hold bit patterns and are masked as usual); ``False``
+        masks bits above Bits Stored, as native data needs (PS3.5 8.1.1).
 
     Returns
     -------
@@ -184,13 +202,15 @@ def render(
     """
     if stored.dtype.kind not in "ui":
         raise ValueError(f"stored values must be integers, got {stored.dtype}")
+    signed_values = stored.dtype.kind == "i"
+    clip = clip and (signed_values or not signed)
     if bits_allocated > 16 or stored.dtype.itemsize > 2:
-        return _render_direct(stored, tags, cfg, bits_stored=bits_stored, signed=signed)
+        return _render_direct(stored, tags, cfg, bits_stored=bits_stored, signed=signed, clip=clip)
 
+    if stored.dtype.itemsize * 8 != bits_allocated:
+        stored = stored.astype(f"{stored.dtype.kind}{bits_allocated // 8}")
     raw = stored.view(f"u{stored.dtype.itemsize}")
-    if raw.dtype.itemsize * 8 != bits_allocated:
-        raw = raw.astype(np.uint16 if bits_allocated == 16 else np.uint8)
-    vmap = stored_value_map(raw.dtype.itemsize * 8, bits_stored, signed)
+    vmap = stored_value_map(raw.dtype.itemsize * 8, bits_stored, signed, clip, signed_values and clip)
     lo, _hi = _domain(bits_stored, signed)
     values = np.arange(lo, lo + (1 << bits_stored), dtype=np.float64)
     y, info = _voi_chain(values, tags, cfg, bits_stored, signed)
@@ -199,15 +219,19 @@ def render(
     if cfg.normalize == "minmax":
         present = _present_range(raw, vmap, y, lo)
         t = _minmax(y, present, invert)
+        blank = present[0] == present[1]
     else:
         if cfg.normalize == "window":
             a, b = info.value_range
+            ymin, ymax = _present_range(raw, vmap, y, lo)
+            blank = not (ymax > a and ymin < b)
         else:
             a, b = _percentiles(raw, vmap, y, lo, cfg.percentiles)
+            blank = a == b
         t = _stretch(y, a, b, invert)
     table = _quantize(t, cfg.dtype)[vmap - lo]
     out = lookup(table, raw)
-    return out, RenderInfo(info.modality, info.voi, invert, info.value_range)
+    return out, RenderInfo(info.modality, info.voi, invert, info.value_range, blank)
 
 
 _CHUNK = 1 << 16
@@ -274,15 +298,17 @@ def _percentiles(
 
 
 def _render_direct(
-    stored: np.ndarray, tags: DisplayTags, cfg: RenderConfig, *, bits_stored: int, signed: bool
+    stored: np.ndarray, tags: DisplayTags, cfg: RenderConfig, *, bits_stored: int, signed: bool, clip: bool
 ) -> tuple[np.ndarray, RenderInfo]:
     """Per-pixel chain for images wider than 16 bits (no table would fit)."""
     values = stored.astype(np.int64)
-    mask = (1 << bits_stored) - 1
-    values &= mask
-    if signed:
-        sign = 1 << (bits_stored - 1)
-        values = (values ^ sign) - sign
+    if clip:
+        np.clip(values, *_domain(bits_stored, signed), out=values)
+    else:
+        values &= (1 << bits_stored) - 1
+        if signed:
+            sign = 1 << (bits_stored - 1)
+            values = (values ^ sign) - sign
     y, info = _voi_chain(values.astype(np.float64), tags, cfg, bits_stored, signed)
     invert = cfg.polarity and tags.invert
     if cfg.normalize == "minmax":
@@ -292,4 +318,5 @@ def _render_direct(
     else:
         a, b = np.percentile(y, cfg.percentiles)
         t = _stretch(y, float(a), float(b), invert)
-    return _quantize(t, cfg.dtype), RenderInfo(info.modality, info.voi, invert, info.value_range)
+    blank = bool(t.size) and float(t.min()) == float(t.max())
+    return _quantize(t, cfg.dtype), RenderInfo(info.modality, info.voi, invert, info.value_range, blank)

@@ -24,6 +24,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence as DicomSequence
 
+from .decode._syntaxes import ENCAPSULATED, JPEG_XL, JPEG_XL_LOSSLESS
+
 __all__ = ["ENCODABLE_SYNTAXES", "chest_phantom", "make_siim_dataset", "write_dicom", "SiimSynthSummary"]
 
 #: Transfer syntaxes :func:`write_dicom` can write.
@@ -31,10 +33,10 @@ ENCODABLE_SYNTAXES: tuple[str, ...] = (
     uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian, uid.ExplicitVRBigEndian,
     uid.DeflatedExplicitVRLittleEndian, uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLossless,
     uid.JPEGLosslessSV1, uid.JPEGLSLossless, uid.JPEGLSNearLossless, uid.JPEG2000Lossless, uid.JPEG2000,
-    uid.HTJ2KLossless, uid.HTJ2K, uid.RLELossless,
+    uid.HTJ2KLossless, uid.HTJ2K, uid.RLELossless, JPEG_XL_LOSSLESS,
 )
 _LOSSLESS = frozenset({uid.JPEGLossless, uid.JPEGLosslessSV1, uid.JPEGLSLossless, uid.JPEG2000Lossless,
-                       uid.HTJ2KLossless, uid.RLELossless})
+                       uid.HTJ2KLossless, uid.RLELossless, JPEG_XL_LOSSLESS})
 
 
 def _encode_frame(arr: np.ndarray, syntax: str, bits_stored: int) -> bytes:
@@ -60,6 +62,9 @@ def _encode_frame(arr: np.ndarray, syntax: str, bits_stored: int) -> bytes:
         return bytes(ic.htj2k_encode(arr, reversible=True, resolutions=6))
     if syntax == uid.HTJ2K:
         return bytes(ic.htj2k_encode(arr, level=0.0001, reversible=False, resolutions=6))
+    if syntax in JPEG_XL:
+        return bytes(ic.jpegxl_encode(arr, lossless=syntax == JPEG_XL_LOSSLESS, level=None if syntax == JPEG_XL_LOSSLESS else 95,
+                                      bitspersample=bits_stored))
     if syntax == uid.RLELossless:
         from pydicom.pixels.encoders import RLELosslessEncoder
 
@@ -167,11 +172,17 @@ def _write_dicom(
         ds.PixelData = encapsulate([_encode_frame(f, syntax, bits_stored) for f in frames])
         if syntax not in _LOSSLESS:
             ds.LossyImageCompression = "01"
-    ds["PixelData"].VR = "OB" if bits_allocated == 8 or syntax.is_compressed else "OW"
-    ds.file_meta.TransferSyntaxUID = syntax
+    ds["PixelData"].VR = "OB" if bits_allocated == 8 or syntax in ENCAPSULATED else "OW"
+    # pydicom 3.0 refuses to write the JPEG XL syntaxes it does not know: write a known one of the same
+    # length (MPEG2 Main Profile, also encapsulated) and patch the UID in the file meta.
+    stand_in = uid.UID("1.2.840.10008.1.2.4.100") if syntax in JPEG_XL else None
+    ds.file_meta.TransferSyntaxUID = stand_in or syntax
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
+    if stand_in:
+        data = path.read_bytes()
+        path.write_bytes(data.replace(stand_in.encode(), syntax.encode(), 1))
     if not file_meta_syntax:
         _strip_transfer_syntax(path)
     return path

@@ -7,6 +7,7 @@ and inference can never see different pixels.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,12 +15,18 @@ import numpy as np
 
 from .config import DecodeConfig, GeometryConfig, Normalize, OutputDType, PipelineConfig, RenderConfig
 from .decode import decode_frame
-from .errors import UnsupportedImageError
+from .decode._syntaxes import NATIVE
+from .errors import DicomXrayWarning, UnsupportedImageError
 from .geometry import Geometry, plan_geometry, reduction_for, resize
 from .header import display_tags, read_header
 from .render import render
 
 __all__ = ["XrayImage", "XrayMeta", "load_xray", "make_config", "read_xray"]
+
+#: Resolution levels an opt-in reduced JPEG 2000 decode may drop.  Measured on real films (benchmarks/
+#: bench_fidelity.py): one level stays >= 46 dB PSNR against full decoding with window/percentile
+#: normalization; two levels fell to 39 dB on the shared CR hand (the low-pass band is not a box average).
+MAX_REDUCED_LEVELS = 1
 
 
 @dataclass(frozen=True)
@@ -111,18 +118,22 @@ def load_xray(
     cfg = make_config(size, keep_ratio=keep_ratio, letterbox=letterbox, dtype=dtype,
                       normalize=normalize, frame=frame, config=config)
     header = read_header(path, max_pixels=cfg.decode.max_pixels)
-    tags = display_tags(header)
+    tags = display_tags(header, cfg.decode.frame)
     geom = plan_geometry(header.rows, header.columns, cfg.geometry)
-    reduce = reduction_for(geom) if cfg.decode.reduced_resolution else 0
+    reduce = reduction_for(geom, max_levels=MAX_REDUCED_LEVELS) if cfg.decode.reduced_resolution else 0
     decoded = decode_frame(header, frame=cfg.decode.frame, reduce=reduce, backend=cfg.decode.backend)
     try:
         image, info = render(
             decoded.array, tags, cfg.render,
             bits_allocated=header.bits_allocated, bits_stored=header.bits_stored, signed=header.signed,
+            clip=header.transfer_syntax not in NATIVE,
         )
     except ValueError as exc:
         raise UnsupportedImageError(f"{header.path}: {exc}", path=header.path) from None
-    pixels = resize(image, geom, pad_value=cfg.geometry.pad_value)
+    if info.blank:
+        warnings.warn(f"{header.path}: every pixel renders to the same value ({info.voi}, normalize="
+                      f"{cfg.render.normalize!r}): the image is blank", DicomXrayWarning, stacklevel=2)
+    pixels = resize(image, geom, pad_value=cfg.geometry.pad_value, reduce=decoded.reduce)
     meta = XrayMeta(
         path=header.path,
         sop_instance_uid=header.tag_text("SOPInstanceUID"),

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from pydicom import uid
 
 from ..errors import CorruptPixelDataError, DecoderUnavailableError, DicomXrayError
-from ._syntaxes import J2K, NATIVE
+from ._syntaxes import J2K, JPEG_XL_LOSSLESS, JPEG_XL_LOSSY, JPEG_XL_RECOMPRESSION, NATIVE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,6 +54,9 @@ SYNTAX_NAMES: dict[str, str] = {
     uid.HTJ2KLosslessRPCL: "HTJ2K Lossless RPCL",
     uid.HTJ2K: "HTJ2K",
     uid.RLELossless: "RLE Lossless",
+    JPEG_XL_LOSSLESS: "JPEG XL Lossless",
+    JPEG_XL_RECOMPRESSION: "JPEG XL JPEG Recompression",
+    JPEG_XL_LOSSY: "JPEG XL",
 }
 
 #: Backend module per name; the order of names per syntax is decided below.
@@ -119,7 +122,7 @@ def decode_frame(header: Header, *, frame: int = 0, reduce: int = 0, backend: st
     silent wrong image is worse than a named error.  The error suggests
     forcing another backend (``DecodeConfig(backend=...)``) for a quirky but
     valid file.  The one exception is a failed reduced-resolution decode,
-    which is retried at full resolution.
+    which is retried at full resolution, whichever backend failed.
     """
     syntax = header.transfer_syntax
     if frame >= header.frames:
@@ -143,10 +146,9 @@ def decode_frame(header: Header, *, frame: int = 0, reduce: int = 0, backend: st
         except BaseException as exc:  # noqa: BLE001 - pyo3 PanicException derives from BaseException
             if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
                 raise
+            if reduce > 0:  # whichever backend failed: a reduced decode is retried at full resolution
+                return decode_frame(header, frame=frame, reduce=0, backend=backend)
             tried.append(f"{name}: {type(exc).__name__}: {exc}")
-            if reduce > 0 and name == "pillow":
-                reduce = 0  # retry the full-resolution path with the next backend
-                continue
             break
         _check_shape(header, array, got, name)
         return DecodeResult(array, name, got)

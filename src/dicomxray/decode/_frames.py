@@ -32,6 +32,8 @@ def encapsulated_frame(header: Header, frame: int) -> bytes:
             f"{header.path}: encapsulated Pixel Data is broken, cannot find frame {frame} ({exc})",
             path=header.path,
         ) from None
+    if header.transfer_syntax in J2K | HTJ2K and data[4:8] == b"jP  ":
+        data = unwrap_jp2(data, header.path)
     if header.transfer_syntax in JPEG_LS and b"\xff\xd9" not in data[-8:]:  # EOI, maybe padded
         raise CorruptPixelDataError(
             f"{header.path}: JPEG-LS codestream of frame {frame} is truncated (no EOI marker)", path=header.path
@@ -94,3 +96,32 @@ def _jpeg_problem(header: Header, data: bytes) -> str | None:
             return "JPEG codestream has a marker segment of invalid length"
         i += 2 + length
     return "JPEG codestream has no frame header"
+
+
+def unwrap_jp2(data: bytes, path: str) -> bytes:
+    """The codestream inside a JP2 file (ISO 15444-1 Annex I): the contents of its ``jp2c`` box.
+
+    DICOM wants a bare codestream, but some writers store the whole JP2 file.
+    """
+    i = 0
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind, header_len = data[i + 4 : i + 8], 8
+        if length == 1 and i + 16 <= len(data):  # XLBox: a 64-bit length follows
+            (length,) = struct.unpack(">Q", data[i + 8 : i + 16])
+            header_len = 16
+        end = len(data) if length == 0 else i + length
+        if kind == b"jp2c":
+            return data[i + header_len : end]
+        if length and length < header_len:
+            break
+        i = end
+    raise CorruptPixelDataError(f"{path}: JP2 file in Pixel Data holds no codestream (jp2c) box", path=path)
+
+
+def resolution_levels(codestream: bytes) -> int:
+    """Decomposition levels in the COD marker (ISO 15444-1 A.6.1): the most a decoder may discard."""
+    i = codestream.find(b"\xff\x52")  # COD: marker(2) Lcod(2) Scod(1) SGcod(4), then SPcod: levels(1)
+    if i < 0 or i + 10 >= len(codestream):
+        return 0
+    return int(codestream[i + 9])

@@ -12,4 +12,8 @@ JPEG_LS = frozenset({uid.JPEGLSLossless, uid.JPEGLSNearLossless})
 J2K = frozenset({uid.JPEG2000Lossless, uid.JPEG2000})
 HTJ2K = frozenset({uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K})
 RLE = frozenset({uid.RLELossless})
-ENCAPSULATED = JPEG | JPEG_LS | J2K | HTJ2K | RLE
+#: JPEG XL Lossless, JPEG XL JPEG Recompression, JPEG XL (PS3.5 A.4.12; pydicom 3.0 has no names for them).
+JPEG_XL_LOSSLESS, JPEG_XL_RECOMPRESSION, JPEG_XL_LOSSY = (
+    uid.UID("1.2.840.10008.1.2.4.110"), uid.UID("1.2.840.10008.1.2.4.111"), uid.UID("1.2.840.10008.1.2.4.112"))
+JPEG_XL = frozenset({JPEG_XL_LOSSLESS, JPEG_XL_RECOMPRESSION, JPEG_XL_LOSSY})
+ENCAPSULATED = JPEG | JPEG_LS | J2K | HTJ2K | RLE | JPEG_XL

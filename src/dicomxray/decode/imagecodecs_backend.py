@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._frames import encapsulated_frame
-from ._syntaxes import ENCAPSULATED, HTJ2K, J2K, JPEG, JPEG_LS, RLE
+from ._frames import encapsulated_frame, resolution_levels
+from ._syntaxes import ENCAPSULATED, HTJ2K, J2K, JPEG, JPEG_LS, JPEG_XL, RLE
 
 if TYPE_CHECKING:
     from ..header import Header
@@ -25,7 +25,8 @@ SYNTAXES = ENCAPSULATED
 
 # The codec inside imagecodecs that each family needs (builds can lack some).
 _CODEC: dict[str, str] = {**dict.fromkeys(JPEG, "JPEG8"), **dict.fromkeys(JPEG_LS, "JPEGLS"),
-                          **dict.fromkeys(J2K, "JPEG2K"), **dict.fromkeys(HTJ2K, "HTJ2K"), **dict.fromkeys(RLE, "DICOMRLE")}
+                          **dict.fromkeys(J2K, "JPEG2K"), **dict.fromkeys(HTJ2K, "HTJ2K"), **dict.fromkeys(RLE, "DICOMRLE"),
+                          **dict.fromkeys(JPEG_XL, "JPEGXL")}
 
 
 @cache
@@ -52,7 +53,7 @@ def missing_packages(syntax: str | None = None) -> list[str]:
 
 
 def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int]:
-    """Decode one frame; only HTJ2K honours ``reduce`` here."""
+    """Decode one frame; only HTJ2K honours ``reduce`` here (clamped to its decomposition levels)."""
     ic = _module()
     data = encapsulated_frame(header, frame)
     syntax = header.transfer_syntax
@@ -65,7 +66,10 @@ def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int
     if syntax in J2K:
         return _squeeze(ic.jpeg2k_decode(data)), 0
     if syntax in HTJ2K:
-        return _squeeze(ic.htj2k_decode(data, skipres=reduce or None)), reduce
+        r = min(reduce, resolution_levels(data))  # OpenJPH fails past the codestream's decomposition levels
+        return _squeeze(ic.htj2k_decode(data, skipres=r or None)), r
+    if syntax in JPEG_XL:
+        return _squeeze(ic.jpegxl_decode(data)), 0
     # RLE Lossless: imagecodecs wants a mutable buffer and returns bytes.
     nbytes = header.bits_allocated // 8
     check_rle_header(data, nbytes * header.samples_per_pixel)

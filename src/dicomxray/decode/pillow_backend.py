@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._frames import encapsulated_frame
+from ._frames import encapsulated_frame, resolution_levels
 from ._syntaxes import J2K
 
 if TYPE_CHECKING:
@@ -45,38 +45,29 @@ def missing_packages(syntax: str | None = None) -> list[str]:
 def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int]:
     Image = _image_module()
     data = encapsulated_frame(header, frame)
+    precision, signed = _precision(data)
     with Image.open(io.BytesIO(data), formats=["JPEG2000"]) as im:
-        levels = _resolution_levels(data)
-        r = min(reduce, levels)
+        r = min(reduce, resolution_levels(data))
         im.reduce = r
         im.load()
         mode = im.mode
         if mode == "I;16":
             arr = np.frombuffer(im.tobytes(), dtype="<u2").reshape(im.height, im.width)
-            precision = _precision(data)
             if 8 < precision < 16:  # Pillow scales samples up to 16 bits by a left shift
                 arr = arr >> (16 - precision)
         elif mode in ("L", "I", "I;16B"):
             arr = np.asarray(im)
         else:
             raise ValueError(f"unexpected JPEG 2000 image mode {mode!r}")
-    if header.pixel_representation == 1 and arr.dtype == np.int32:
-        arr = arr.astype(np.int16)
+    if signed:  # Pillow returns signed components offset by 2**(precision - 1): remove it
+        arr = (arr.astype(np.int32) - (1 << (precision - 1))).astype(np.int16 if precision <= 16 else np.int32)
     return arr, r
 
 
-def _precision(codestream: bytes) -> int:
-    """Bit depth of the first component from the SIZ marker (ISO 15444-1 A.5.1)."""
+def _precision(codestream: bytes) -> tuple[int, bool]:
+    """Bit depth and signedness of the first component from the SIZ marker (ISO 15444-1 A.5.1, Ssiz)."""
     i = codestream.find(b"\xff\x51")
     if i < 0 or i + 40 >= len(codestream):
-        return 16
-    return (codestream[i + 40] & 0x7F) + 1
-
-
-def _resolution_levels(codestream: bytes) -> int:
-    """Number of decomposition levels in the COD marker (the most we may discard)."""
-    i = codestream.find(b"\xff\x52")  # COD
-    if i < 0 or i + 10 >= len(codestream):
-        return 0
-    # COD: marker(2) Lcod(2) Scod(1) SGcod(4) then SPcod: decomposition levels (1)
-    return int(codestream[i + 9])
+        return 16, False
+    ssiz = codestream[i + 40]
+    return (ssiz & 0x7F) + 1, bool(ssiz & 0x80)
