@@ -12,13 +12,14 @@ file as a path relative to the DICOMDIR's folder (Referenced File ID,
 from __future__ import annotations
 
 import os
+import stat
 import struct
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._elements import LONG_VRS, VRS
+from ._elements import LONG_VRS, OPEN_FLAGS, VRS, pread
 
 __all__ = ["Discovery", "discover_files", "looks_like_bare_dataset", "sniff"]
 
@@ -108,13 +109,20 @@ def _is_directory_record_file(head: bytes) -> bool:
 
 
 def sniff(path: str) -> str:
-    """Classify a file by its first bytes: ``"dicom"``, ``"dicomdir"`` or ``"other"``."""
+    """Classify a file by its first bytes: ``"dicom"``, ``"dicomdir"`` or ``"other"`` (unreadable too)."""
     try:
-        with open(path, "rb", buffering=0) as fh:
-            head = fh.read(SNIFF_BYTES)
-            size = os.fstat(fh.fileno()).st_size
+        fd = os.open(path, OPEN_FLAGS)
     except OSError:
         return "other"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return "other"
+        head, size = pread(fd, SNIFF_BYTES, 0), st.st_size
+    except OSError:
+        return "other"
+    finally:
+        os.close(fd)
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "dicomdir" if _is_directory_record_file(head) else "dicom"
     return "dicom" if looks_like_bare_dataset(head, size) else "other"
@@ -159,6 +167,31 @@ def _resolve(base: Path, parts: list[str]) -> Path:
     return current
 
 
+def _walk_tree(base: Path) -> list[tuple[str, Path]]:
+    """(relative POSIX path, path) of every visible regular file (or link to one) under ``base``;
+    symlinked folders are not followed (no loops), hidden names (``.x``) are left out."""
+    out: list[tuple[str, Path]] = []
+    stack = [("", str(base))]
+    while stack:
+        rel_dir, folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # an unreadable folder holds nothing we can read
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = f"{rel_dir}{entry.name}"
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((rel + "/", entry.path))
+                elif entry.is_file():
+                    out.append((rel, Path(entry.path)))
+            except OSError:
+                continue
+    return out
+
+
 def discover_files(base: Path, extensions: Iterable[str], *, dicomdir: bool = True, sample: int = 5) -> Discovery:
     """Walk ``base`` (a folder or one file): see :func:`dicomxray.index.discover`."""
     exts = tuple(e.lower() for e in extensions)
@@ -168,12 +201,7 @@ def discover_files(base: Path, extensions: Iterable[str], *, dicomdir: bool = Tr
         names.append((base.name, base))
     else:
         top = base
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in filenames:
-                if not name.startswith("."):
-                    full = Path(dirpath) / name
-                    names.append((full.relative_to(base).as_posix(), full))
+        names.extend(_walk_tree(base))
     found: dict[str, tuple[str, Path]] = {}
     dirs: list[Path] = []
     missing: list[Path] = []

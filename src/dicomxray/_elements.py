@@ -19,8 +19,8 @@ from typing import Any
 
 from .errors import CorruptPixelDataError, MissingPixelDataError
 
-__all__ = ["EXPLICIT_BE", "EXPLICIT_LE", "IMPLICIT_LE", "DEFLATED", "LONG_VRS", "NATIVE", "PIXEL_DATA", "PREFIX",
-           "VRS", "Buffer", "Malformed", "Truncated", "guess_encoding", "little_from_group", "pixel_location",
+__all__ = ["EXPLICIT_BE", "EXPLICIT_LE", "IMPLICIT_LE", "DEFLATED", "LONG_VRS", "NATIVE", "OPEN_FLAGS", "PIXEL_DATA",
+           "PREFIX", "VRS", "Buffer", "pread", "Malformed", "Truncated", "guess_encoding", "little_from_group", "pixel_location",
            "read_meta", "walk"]
 
 #: Bytes read first; a header longer than this is extended as the walk needs it.
@@ -43,6 +43,18 @@ _HDR = {
 }
 _U32 = {True: struct.Struct("<L"), False: struct.Struct(">L")}
 _ITEM = {True: struct.Struct("<HHL"), False: struct.Struct(">HHL")}
+
+
+#: Flags to open a file for the walk: binary, and never blocking on a FIFO that slipped into a list.
+OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def pread(fd: int, n: int, pos: int) -> bytes:
+    """``n`` bytes at ``pos`` (fewer at the end of the file), without moving a shared offset where the OS can."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, pos)
+    os.lseek(fd, pos, os.SEEK_SET)  # Windows: no pread
+    return os.read(fd, n)
 
 
 class Malformed(Exception):
@@ -69,7 +81,7 @@ class Buffer:
             raise Truncated(pos)
         if self.fd is None:
             raise Truncated(pos)
-        self.data, self.base = os.pread(self.fd, max(n, PREFIX), pos), pos
+        self.data, self.base = pread(self.fd, max(n, PREFIX), pos), pos
         if len(self.data) < n:
             raise Truncated(pos)
         return self.data[:n]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import stat
 import struct
 import warnings
 import zlib
@@ -30,6 +31,7 @@ from ._elements import (
     EXPLICIT_LE,
     IMPLICIT_LE,
     NATIVE,
+    OPEN_FLAGS,
     PIXEL_DATA,
     PREFIX,
     Buffer,
@@ -38,6 +40,7 @@ from ._elements import (
     guess_encoding,
     little_from_group,
     pixel_location,
+    pread,
     read_meta,
     walk,
 )
@@ -158,7 +161,7 @@ def _check_native_length(row: dict[str, Any], length: int) -> None:
 
 def _parse(fd: int, size: int, want_patient: bool) -> dict[str, Any]:
     """Walk one open file; raise ``Malformed``/``Truncated``/a DicomXrayError."""
-    buf = Buffer(fd, size, os.pread(fd, PREFIX, 0))
+    buf = Buffer(fd, size, pread(fd, PREFIX, 0))
     head = buf.data
     if head[128:132] == b"DICM":
         pos = 132
@@ -174,7 +177,7 @@ def _parse(fd: int, size: int, want_patient: bool) -> dict[str, Any]:
         little = little_from_group(first)
     if syntax == DEFLATED:
         try:
-            body = zlib.decompress(os.pread(fd, size - pos, pos), -zlib.MAX_WBITS)
+            body = zlib.decompress(pread(fd, size - pos, pos), -zlib.MAX_WBITS)
         except zlib.error:
             raise NotDicomError("the Deflated data set does not inflate") from None
         buf, pos, implicit, little = Buffer(None, len(body), body), 0, False, True
@@ -222,7 +225,7 @@ def _parse_with_pydicom(fd: int, size: int, want_patient: bool) -> dict[str, Any
         _check_native_length(row, -1)
         row["pixel_data_offset"] = row["pixel_data_length"] = -1
         return row
-    buf = Buffer(fd, size, os.pread(fd, PREFIX, tag_pos), tag_pos)
+    buf = Buffer(fd, size, pread(fd, PREFIX, tag_pos), tag_pos)
     found: dict[int, Any] = {}
     head = buf.data[:8]
     if len(head) == 8 and head[:4] == (b"\xe0\x7f\x10\x00" if little else b"\x7f\xe0\x00\x10"):
@@ -282,7 +285,7 @@ def scan_file(path: str, *, key: bytes, include_patient: bool = False) -> dict[s
     """
     row: dict[str, Any] = {"size": None, "mtime_ns": None, "inode": None, "ctime_ns": None}
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
         return _error_row(row, SourceFileNotFoundError("file not found (it vanished after discovery)"))
     except OSError as exc:
@@ -290,6 +293,8 @@ def scan_file(path: str, *, key: bytes, include_patient: bool = False) -> dict[s
     try:
         st = os.fstat(fd)
         row.update(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotDicomError("not a regular file")
         row.update(_read_row(fd, st.st_size))
     except Exception as exc:  # a bad file is a row with its error, never a crash of the whole index
         return _error_row(row, exc)
