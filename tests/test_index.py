@@ -3,6 +3,7 @@ selection, and the CSV fallback.  Every file is written here, into tmp_path."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
 import os
@@ -145,6 +146,8 @@ def test_dicomdir_references_missing_files_and_lower_case_media(tmp_path: Path, 
     refs[0].unlink()
     found = discover(tmp_path / "cd")
     assert found.files == [refs[1]] and found.missing == (refs[0],)
+    report = build_index(tmp_path / "cd", tmp_path / "index.csv", workers=0, progress=False)
+    assert (report.rows, report.missing, report.skipped) == (1, 1, 0)
     # a CD mounted on Linux may show the upper-case file IDs in lower case
     lower = refs[1].parent / refs[1].name.lower()
     refs[1].rename(lower)
@@ -342,6 +345,29 @@ def test_select_with_a_query_string_and_a_callable(tmp_path: Path, dcm: Writer, 
         select(out, "NoSuchColumn == 1")
     with pytest.raises(ValueError, match="True/False"):
         select(out, "Rows")
+
+
+def test_text_follows_the_specific_character_set(tmp_path: Path, dcm: Writer) -> None:
+    name = "J\u00fcrgen-\u00c4rzte"
+    path = dcm(tmp_path / "archive" / "utf8", 1, patient_id=name,
+               extra={"SpecificCharacterSet": "ISO_IR 192", "Manufacturer": "M\u00fcller \u6771\u829d"})
+    out = tmp_path / "index.csv"
+    build_index(tmp_path / "archive", out, workers=0, progress=False, include_patient=True, salt=b"s" * 32)
+    with open(out, newline="", encoding="utf-8") as fh:
+        (row,) = list(csv.DictReader(fh))
+    ds = pydicom.dcmread(path)
+    assert row["Manufacturer"] == ds.Manufacturer == "M\u00fcller \u6771\u829d"
+    assert row["PatientID"] == name
+    assert row["patient_hash"] == hmac.new(b"s" * 32, name.encode(), hashlib.sha256).hexdigest()
+
+
+def test_bad_arguments_are_refused_before_any_work(tmp_path: Path, dcm: Writer) -> None:
+    dcm(tmp_path / "archive" / "a.dcm")
+    with pytest.raises(ValueError, match="workers"):
+        build_index(tmp_path / "archive", tmp_path / "index.csv", workers=-1)
+    with pytest.raises(ValueError, match="salt"):
+        build_index(tmp_path / "archive", tmp_path / "index.csv", salt=b"short")
+    assert not (tmp_path / "index.csv").exists()
 
 
 # ---------------------------------------------------------------------------- CSV

@@ -110,7 +110,10 @@ def _decode(found: dict[int, Any], want_patient: bool, order: Literal["little", 
         if any(n not in ("", "ISO_IR 6", "ISO_IR 100") for n in names):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                encodings = convert_encodings(names)
+                try:
+                    encodings = convert_encodings(names)
+                except (LookupError, ValueError):  # an unknown character set: Latin-1, as pydicom's default
+                    encodings = None
     row = dict.fromkeys(_ROW_COLUMNS_PATIENT if want_patient else _ROW_COLUMNS)
     row["has_window"] = False
     for tag, raw in found.items():

@@ -121,7 +121,8 @@ def find_dicoms(
 @dataclass(frozen=True)
 class IndexReport:
     """What :func:`build_index` did: ``read`` files were parsed, ``reused`` rows kept from the previous
-    index, ``errors`` rows hold an error; ``skipped`` non-DICOM files were left out at discovery."""
+    index, ``errors`` rows hold an error; ``skipped`` non-DICOM files were left out at discovery and
+    ``missing`` files a DICOMDIR references do not exist."""
 
     path: Path
     root: Path
@@ -131,6 +132,7 @@ class IndexReport:
     reused: int
     errors: int
     skipped: int
+    missing: int = 0
 
 
 def _workers(workers: int | None) -> int:
@@ -166,19 +168,19 @@ def _format(out: Path) -> tuple[Path, Literal["parquet", "csv"]]:
 
 
 def _sources(source: str | os.PathLike[str] | Discovery | Sequence[str | os.PathLike[str]],
-             root: str | os.PathLike[str] | None) -> tuple[Path, list[Path], int]:
-    """(root of the relative paths, files, skipped) for any accepted ``source``."""
+             root: str | os.PathLike[str] | None) -> tuple[Path, list[Path], int, int]:
+    """(root of the relative paths, files, skipped, missing) for any accepted ``source``."""
     if isinstance(source, (str, os.PathLike)):
         source = discover(source)
     if isinstance(source, Discovery):
         base = source.root if source.root.is_dir() else source.root.parent
-        return (_base(root) if root is not None else base), list(source.files), source.skipped
+        return (_base(root) if root is not None else base), list(source.files), source.skipped, len(source.missing)
     files = [_base(f) for f in source]
     if root is None:
         if not files:
             raise ValueError("build_index: an empty list of files needs root=")
         root = os.path.commonpath([os.path.abspath(f.parent) for f in files])
-    return _base(root), files, 0
+    return _base(root), files, 0, 0
 
 
 def build_index(
@@ -222,7 +224,10 @@ def build_index(
     -------
     IndexReport
     """
-    base, files, skipped = _sources(source, root)
+    n_workers = _workers(workers)
+    if salt is not None and len(salt) < 16:
+        raise ValueError(f"salt must be at least 16 bytes, got {len(salt)}")
+    base, files, skipped, missing = _sources(source, root)
     base = Path(os.path.abspath(base))
     out, fmt = _format(_base(out_path))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -256,12 +261,12 @@ def build_index(
         to_read.append(rel)
 
     names = tuple(columns)
-    new_rows = _read_all([str(rels[r]) for r in to_read], key, include_patient, names, _workers(workers), progress)
+    new_rows = _read_all([str(rels[r]) for r in to_read], key, include_patient, names, n_workers, progress)
     new_rows = [(rel, *row[1:]) for rel, row in zip(to_read, new_rows, strict=True)]
     n = write_index(out, fmt, columns, new_rows, prev, reuse, _decoders(), meta)
     errors = sum(1 for row in new_rows if row[names.index("error_type")] is not None)
     return IndexReport(path=out, root=base, format=fmt, rows=n, read=len(to_read), reused=len(reuse), errors=errors,
-                       skipped=skipped)
+                       skipped=skipped, missing=missing)
 
 
 def _relative(path: Path, base: Path) -> str:
