@@ -345,6 +345,11 @@ def test_select_with_a_query_string_and_a_callable(tmp_path: Path, dcm: Writer, 
         select(out, "NoSuchColumn == 1")
     with pytest.raises(ValueError, match="True/False"):
         select(out, "Rows")
+    few = read_index(out, columns=["ViewPosition", "decodable"])
+    assert list(few.columns) == ["path", "ViewPosition", "decodable", "error_type"]
+    assert list(select(few, "ViewPosition in ['PA', 'AP'] and decodable")["file"]) == list(picked["file"])
+    with pytest.raises(ValueError, match="include_patient"):
+        read_index(out, columns=["PatientID"])
 
 
 def test_text_follows_the_specific_character_set(tmp_path: Path, dcm: Writer) -> None:

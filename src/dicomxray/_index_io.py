@@ -254,8 +254,9 @@ def load_previous(path: Path) -> Previous | None:
         return None
 
 
-def read_frame(path: Path, meta: dict[str, Any] | None) -> Any:
-    """The index as a pandas DataFrame with nullable dtypes (strings Arrow-backed when pyarrow is there)."""
+def read_frame(path: Path, columns: Sequence[str] | None = None) -> Any:
+    """The index as a pandas DataFrame with nullable dtypes (strings Arrow-backed when pyarrow is there);
+    only ``columns`` (in file order) when given."""
     import pandas as pd
 
     if path.suffix.lower() == ".csv":
@@ -263,11 +264,22 @@ def read_frame(path: Path, meta: dict[str, Any] | None) -> Any:
         dtypes = {"str": "string", "int64": "Int64", "uint64": "UInt64", "int32": "Int32", "bool": "boolean"}
         with open(path, newline="", encoding="utf-8") as fh:
             header = next(csv.reader(fh), [])
+        _check_columns(path, header, columns)
         return pd.read_csv(path, dtype={c: dtypes[kinds[c]] for c in header if c in kinds}, keep_default_na=False,
-                           na_values=[""])
+                           na_values=[""], usecols=None if columns is None else [c for c in header if c in columns])
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     mapping = {pa.string(): pd.StringDtype("pyarrow"), pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(),
                pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype()}
-    return pq.read_table(path).to_pandas(types_mapper=mapping.get)
+    names = pq.read_schema(path).names
+    _check_columns(path, names, columns)
+    wanted = None if columns is None else [c for c in names if c in columns]
+    return pq.read_table(path, columns=wanted).to_pandas(types_mapper=mapping.get)
+
+
+def _check_columns(path: Path, present: Sequence[str], columns: Sequence[str] | None) -> None:
+    unknown = sorted(set(columns or ()) - set(present))
+    if unknown:
+        hint = " (patient columns exist only with include_patient=True)" if set(unknown) & set(PATIENT_COLUMNS) else ""
+        raise ValueError(f"{path}: no column {', '.join(unknown)} in this index{hint}")
