@@ -3,7 +3,8 @@
 * per file, one process, files in the page cache: ``pydicom.dcmread(path, stop_before_pixels=True)``,
   the same plus reading the tags an index row holds, and dicomxray's header reader (the one
   ``build_index`` runs in each worker); passes interleaved, medians over rounds;
-* ``build_index`` end to end (discovery, reading, Parquet) in one process and with every CPU;
+* ``build_index`` end to end (discovery, reading, Parquet) in one process and with a pool of every CPU
+  (forced with ``workers=``; by default a job this small stays in one process);
 * a synthetic index of ``--rows`` rows: ``read_index`` and ``select`` with a query string (what
   ``DicomXrayDataset.from_index`` needs before its first sample), and a callable on 100,000 rows.
 

@@ -135,13 +135,18 @@ class IndexReport:
     missing: int = 0
 
 
+#: Below this many files to read, the default (``workers=None``) reads in this process: starting a pool
+#: costs about as much as reading a thousand headers (bench_index).
+_POOL_MIN_FILES = 1000
+
+
 def _workers(workers: int | None) -> int:
     if workers is None:
         try:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
-    if not isinstance(workers, int) or workers < 0:
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ValueError(f"workers must be an integer >= 0 (0 or 1: in this process), got {workers!r}")
     return max(1, workers)
 
@@ -206,8 +211,9 @@ def build_index(
         ``*.csv`` writes CSV (settings in ``<out>.meta.json``); anything else
         Parquet, or CSV beside it with a warning when pyarrow is missing.
     workers
-        Processes reading headers (default: the CPUs this process may use; 0 or
-        1: in this process).
+        Processes reading headers (default: the CPUs this process may use, or
+        this process alone for fewer than 1,000 files to read; 0 or 1: in this
+        process).
     include_patient
         Also write the patient identifiers (see the module docstring).
     salt
@@ -261,6 +267,8 @@ def build_index(
         to_read.append(rel)
 
     names = tuple(columns)
+    if workers is None and len(to_read) < _POOL_MIN_FILES:
+        n_workers = 1
     new_rows = _read_all([str(rels[r]) for r in to_read], key, include_patient, names, n_workers, progress)
     new_rows = [(rel, *row[1:]) for rel, row in zip(to_read, new_rows, strict=True)]
     n = write_index(out, fmt, columns, new_rows, prev, reuse, _decoders(), meta)
