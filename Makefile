@@ -29,8 +29,8 @@ demo: install
 
 bench: install
 	$(PY) -m pip install -q monai  # an optional peer in the comparison, never a dependency of dicomxray
-	$(PY) benchmarks/run_all.py --out bench_out
-	$(PY) benchmarks/update_readme.py bench_out
+	$(PY) -m benchmarks.run_all --out bench_out
+	$(PY) -m benchmarks.update_readme bench_out
 
 clean:
 	rm -rf $(VENV) demo_out bench_out .bench_data

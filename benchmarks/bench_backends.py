@@ -1,22 +1,21 @@
 """Raw decode time of every installed backend, per transfer syntax: the evidence for the registry's order.
 
-Writes bench_out/backends.json and backends.md.  Run: python benchmarks/bench_backends.py [--repeat 3] [--quick]
+Writes bench_out/backends.json and backends.md.  Run: python -m benchmarks.bench_backends [--repeat 3] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from dicomxray.decode import backends_for, decode_frame, get_backend
+from dicomxray.header import read_header
+from dicomxray.testing import interleaved
 
-from benchmarks.common import interleaved, machine, write_report  # noqa: E402
-from benchmarks.data import SYNTAXES, bench_file  # noqa: E402
-from dicomxray.decode import backends_for, decode_frame, get_backend  # noqa: E402
-from dicomxray.header import read_header  # noqa: E402
+from .common import machine, write_report
+from .data import SYNTAXES, bench_file
 
 ALL_BACKENDS = ("imagecodecs", "pillow", "pydicom")
 

@@ -1,26 +1,24 @@
 """read_xray(path, size=512) against the classic recipe and the raw decode, per transfer syntax.
 
 Prints a Markdown table and writes bench_out/decode.json and decode.md.
-Run: python benchmarks/bench_decode.py [--repeat 5] [--quick]
+Run: python -m benchmarks.bench_decode [--repeat 5] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
+from dicomxray import DecodeConfig, PipelineConfig, load_xray, read_xray
+from dicomxray.decode import decode_frame
+from dicomxray.header import read_header
+from dicomxray.testing import classic_read_xray, interleaved
 
-from benchmarks.classic import classic_read_xray  # noqa: E402
-from benchmarks.common import interleaved, machine, write_report  # noqa: E402
-from benchmarks.data import SYNTAXES, bench_file  # noqa: E402
-from dicomxray import DecodeConfig, PipelineConfig, load_xray, read_xray  # noqa: E402
-from dicomxray.decode import decode_frame  # noqa: E402
-from dicomxray.header import read_header  # noqa: E402
+from .common import machine, write_report
+from .data import SYNTAXES, bench_file
 
 
 def monai_case(path: Path, size: int):  # pragma: no cover - optional peer

@@ -3,7 +3,7 @@
 Also the per-image cache read against a plain memory copy of the same bytes
 (the physical limit), and peak resident memory of the worker processes.
 Writes bench_out/loader.json and loader.md.
-Run: python benchmarks/bench_loader.py [--images 16] [--quick]
+Run: python -m benchmarks.bench_loader [--images 16] [--quick]
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import gc
 import resource
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -23,12 +22,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from dicomxray import DicomXrayDataset, XrayCache, make_config
+from dicomxray.testing import classic_read_xray
 
-from benchmarks.common import machine, write_report  # noqa: E402
-from benchmarks.data import bench_file  # noqa: E402
-from dicomxray import DicomXrayDataset, XrayCache, make_config  # noqa: E402
-from dicomxray.bench import classic_read_xray  # noqa: E402
+from .common import machine, write_report
+from .data import bench_file
 
 
 def folder(n: int, quick: bool) -> list[str]:

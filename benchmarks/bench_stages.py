@@ -1,28 +1,26 @@
 """Where the time of read_xray(path, size=512) goes, stage by stage, for a few syntaxes.
 
-Writes bench_out/stages.json and stages.md.  Run: python benchmarks/bench_stages.py [--repeat 9]
+Writes bench_out/stages.json and stages.md.  Run: python -m benchmarks.bench_stages [--repeat 9]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pydicom import uid
 
-from pydicom import uid  # noqa: E402
+from dicomxray import GeometryConfig, RenderConfig
+from dicomxray.decode import decode_frame
+from dicomxray.geometry import plan_geometry, resize
+from dicomxray.header import display_tags, read_header
+from dicomxray.render import render
 
-from benchmarks.common import machine, write_report  # noqa: E402
-from benchmarks.data import SYNTAXES, bench_file  # noqa: E402
-from dicomxray import GeometryConfig, RenderConfig  # noqa: E402
-from dicomxray.decode import decode_frame  # noqa: E402
-from dicomxray.geometry import plan_geometry, resize  # noqa: E402
-from dicomxray.header import display_tags, read_header  # noqa: E402
-from dicomxray.render import render  # noqa: E402
+from .common import machine, write_report
+from .data import SYNTAXES, bench_file
 
 
 def stages(path: Path, size: int) -> dict[str, float]:

@@ -1,4 +1,7 @@
-"""Timing helpers shared by the benchmark scripts: interleaved runs, medians, reports."""
+"""Shared by the benchmark scripts: the machine's name and the JSON + Markdown reports.
+
+(The interleaved timer is :func:`dicomxray.testing.interleaved`.)
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from dicomxray.bench import interleaved
-
-__all__ = ["interleaved", "machine", "write_report"]
+__all__ = ["machine", "write_report"]
 
 
 def machine() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from pydicom import uid
 
-from dicomxray.synth import chest_phantom, write_dicom
+from dicomxray.testing import chest_phantom, write_dicom
 
 DATA = Path(__file__).resolve().parent.parent / ".bench_data"
 

@@ -1,19 +1,16 @@
 """The whole suite: per-syntax decode, DataLoader epochs and cache reads, decoder backends; JSON, Markdown, a chart.
 
-Run: python benchmarks/run_all.py --out bench_out   (``make bench``; under 10 minutes on 2 cores)
+Run: python -m benchmarks.run_all --out bench_out   (``make bench``; under 10 minutes on 2 cores)
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks import bench_backends, bench_decode, bench_loader, bench_stages  # noqa: E402
-from benchmarks.chart import bar_chart  # noqa: E402
+from . import bench_backends, bench_decode, bench_loader, bench_stages
+from .chart import bar_chart
 
 GOALS = {  # issue #4: speed-up over the classic recipe at size 512
     "uncompressed": 8.0, "jpeg-lossless-sv1": 4.5, "jpeg-lossless-p14": 4.5, "jpeg-ls": 2.5, "rle": 4.5,

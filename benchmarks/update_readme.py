@@ -16,7 +16,7 @@ def main(out: Path = ROOT / "bench_out") -> int:
     text = readme.read_text()
     for name in ("decode", "loader", "backends", "stages", "stress"):
         if not (out / f"{name}.md").exists():
-            print(f"no {out / name}.md: run benchmarks/{'stress' if name == 'stress' else 'run_all'}.py first")
+            print(f"no {out / name}.md: run python -m benchmarks.{'stress' if name == 'stress' else 'run_all'} first")
             continue
         table = (out / f"{name}.md").read_text().strip()
         pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)

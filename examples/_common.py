@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dicomxray.synth import make_siim_dataset
+from dicomxray.testing import make_siim_dataset
 
 
 def ensure_data(data: Path | None, *, studies: int = 64, image_size: tuple[int, int] = (1024, 1280)) -> Path:

@@ -29,7 +29,7 @@ from train_detector import CenterNet, decode
 
 from dicomxray import DicomXrayDataset
 from dicomxray.labels import boxes_to_original_batch, prediction_strings, study_prediction_string, write_submission
-from dicomxray.synth import chest_phantom, write_dicom
+from dicomxray.testing import chest_phantom, write_dicom
 
 
 def ensure_test_folder(folder: Path, *, studies: int = 6, seed: int = 7) -> Path:

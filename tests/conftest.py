@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # for benchmarks.classic (the baseline recipe)
 
 SAMPLES = ROOT.parent / "shared" / "dicom-samples"
 
@@ -21,7 +19,7 @@ def samples() -> Path:
 
 @pytest.fixture
 def phantom() -> np.ndarray:
-    from dicomxray.synth import chest_phantom
+    from dicomxray.testing import chest_phantom
 
     return chest_phantom(96, 120, bits=12, seed=1)
 
@@ -29,7 +27,7 @@ def phantom() -> np.ndarray:
 @pytest.fixture
 def write(tmp_path):
     """write(pixels, name='x.dcm', **kwargs) -> path of a synthetic DICOM in tmp_path."""
-    from dicomxray.synth import write_dicom
+    from dicomxray.testing import write_dicom
 
     counter = iter(range(10**6))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dicomxray import CacheError, DecodeConfig, PipelineConfig, RenderConfig, XrayCache, make_config, read_xray
-from dicomxray.synth import chest_phantom
+from dicomxray.testing import chest_phantom
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pydicom import uid
 from dicomxray import read_xray
 from dicomxray.cli import main
 from dicomxray.decode import SYNTAX_NAMES
-from dicomxray.synth import chest_phantom, make_siim_dataset, write_dicom
+from dicomxray.testing import chest_phantom, make_siim_dataset, write_dicom
 
 
 def test_export_mirrors_the_tree_and_skips_up_to_date(tmp_path, capsys):

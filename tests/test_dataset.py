@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import os
 import pickle
 
@@ -11,12 +10,12 @@ from torch.utils.data import DataLoader
 
 from dicomxray import CorruptPixelDataError, DicomXrayDataset, Geometry, SourceFileNotFoundError, boxes_to_original
 from dicomxray.labels import SiimCovid
-from dicomxray.synth import chest_phantom, write_dicom
+from dicomxray.testing import chest_phantom, write_dicom, write_siim_csvs
 
 
 def make_siim(root, boxes_per_image, *, size=(300, 400), mono1=()):
     """A tiny SIIM folder; each box holds a bright rectangle on a dark background."""
-    study_rows, image_rows = [], []
+    images = []
     for i, boxes in enumerate(boxes_per_image):
         study, series, sop = f"{i:012x}", f"s{i:011x}", f"a{i:011x}"
         img = np.full(size, 300, np.uint16)
@@ -27,18 +26,8 @@ def make_siim(root, boxes_per_image, *, size=(300, 400), mono1=()):
             img = (4095 - img).astype(np.uint16)
         write_dicom(root / "train" / study / series / f"{sop}.dcm", img, bits_stored=12, photometric=photometric,
                     study_uid=study, series_uid=series, sop_uid=sop, patient_id=f"P{i // 2}")
-        study_rows.append([f"{study}_study", int(not boxes), int(bool(boxes)), 0, 0])
-        lit = "[" + ", ".join(f"{{'x': {a}, 'y': {b}, 'width': {c - a}, 'height': {d - b}}}" for a, b, c, d in boxes) + "]"
-        image_rows.append([f"{sop}_image", lit if boxes else "", "", study])
-    with open(root / "train_study_level.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "Negative for Pneumonia", "Typical Appearance", "Indeterminate Appearance", "Atypical Appearance"])
-        w.writerows(study_rows)
-    with open(root / "train_image_level.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "boxes", "label", "StudyInstanceUID"])
-        w.writerows(image_rows)
-    return root
+        images.append((study, sop, 1 if boxes else 0, boxes))  # typical with boxes, else negative
+    return write_siim_csvs(root, images)
 
 
 @pytest.fixture

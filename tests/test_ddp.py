@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from dicomxray import DicomXrayDataset, XrayCache, read_xray
-from dicomxray.synth import chest_phantom, write_dicom
+from dicomxray.testing import chest_phantom, write_dicom
 
 
 def _rank_main(rank: int, world: int, root: str, cache: str, store: str, out: str) -> None:

@@ -11,7 +11,7 @@ from dicomxray import DecoderUnavailableError, capability_report
 from dicomxray.decode import SYNTAX_NAMES, backends_for, decode_frame, get_backend
 from dicomxray.decode._syntaxes import JPEG_XL
 from dicomxray.header import read_header
-from dicomxray.synth import ENCODABLE_SYNTAXES
+from dicomxray.testing import ENCODABLE_SYNTAXES
 
 LOSSY = {uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit, uid.JPEGLSNearLossless, uid.JPEG2000, uid.HTJ2K}
 

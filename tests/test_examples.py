@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomxray.synth import make_siim_dataset
+from dicomxray.testing import make_siim_dataset
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -24,7 +24,7 @@ from dicomxray import (
 from dicomxray.decode import decode_frame
 from dicomxray.decode._frames import resolution_levels
 from dicomxray.header import read_header
-from dicomxray.synth import chest_phantom
+from dicomxray.testing import chest_phantom
 
 LOSSLESS = [
     uid.ImplicitVRLittleEndian, uid.ExplicitVRBigEndian, uid.DeflatedExplicitVRLittleEndian, uid.JPEGLossless,

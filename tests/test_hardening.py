@@ -1,6 +1,7 @@
 """Hostile files, memory bombs, crashes mid-write, concurrent writers, files changing under a job, patient data.
 
-Counts here are small for CI; benchmarks/stress.py runs the same checks with large counts.
+Counts here are small for CI; ``python -m benchmarks.stress`` runs the same runners (dicomxray.testing) with large
+counts.
 """
 
 from __future__ import annotations
@@ -10,13 +11,9 @@ import random
 import subprocess
 import sys
 import threading
-import time
-import warnings
 
 import numpy as np
-import pydicom
 import pytest
-from benchmarks.hostile import MUTATIONS, kill_randomly, mutate, read_and_check
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydicom import uid
@@ -29,27 +26,35 @@ from dicomxray import (
     SourceChangedError,
     XrayCache,
     load_xray,
-    make_config,
+    pipeline_config,
     read_xray,
 )
-from dicomxray.synth import ENCODABLE_SYNTAXES, chest_phantom, write_dicom
+from dicomxray.testing import (
+    ENCODABLE_SYNTAXES,
+    MUTATIONS,
+    SURVIVED,
+    chest_phantom,
+    fuzz_case,
+    fuzz_files,
+    fuzz_sources,
+    kill_cache_build_and_export,
+    memory_bomb,
+    mutate,
+    share_one_cache,
+    write_dicom,
+)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SOURCES: dict[str, bytes] = {}
 
 
 def _source(syntax: str, tmp_dir: str) -> bytes:
     if syntax not in _SOURCES:
-        img = chest_phantom(48, 64, bits=12, seed=5)
-        if syntax == uid.JPEGBaseline8Bit:
-            img, bits = (img >> 4).astype(np.uint8), 8
-        else:
-            bits = 12
-        _SOURCES[syntax] = write_dicom(os.path.join(tmp_dir, "src.dcm"), img, syntax=syntax, bits_stored=bits).read_bytes()
+        path = fuzz_sources(tmp_dir, shapes=[(48, 64)], syntaxes=[syntax], seed=5)[0]
+        _SOURCES[syntax] = path.read_bytes()
     return _SOURCES[syntax]
 
 
-# derandomize: CI replays the same cases every run (benchmarks/stress.py explores 20,000 more).
+# derandomize: CI replays the same cases every run (python -m benchmarks.stress explores 20,000 more).
 @settings(max_examples=int(os.environ.get("DICOMXRAY_FUZZ_EXAMPLES", "120")), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(syntax=st.sampled_from(ENCODABLE_SYNTAXES), seed=st.integers(0, 2**31))
@@ -57,15 +62,18 @@ def test_fuzzed_files_decode_or_raise_a_named_error(tmp_path, syntax, seed):
     name, data = mutate(_source(syntax, str(tmp_path)), seed)
     path = tmp_path / "case.dcm"
     path.write_bytes(data)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            out = read_xray(path, 32)
-            assert out.shape == (32, 32) and out.dtype == np.uint8
-        except DicomXrayError as exc:
-            assert "case.dcm" in str(exc), (name, str(exc))
-    assert time.perf_counter() - t0 < 5.0, (syntax, name, seed)
+    case = fuzz_case(path, 32)  # decoded: 32 x 32 uint8; named_error: a DicomXrayError naming case.dcm
+    assert case.outcome in SURVIVED, (syntax, name, seed, case)
+    assert case.seconds < 5.0, (syntax, name, seed)
+
+
+def test_fuzzed_files_in_child_processes_never_crash(tmp_path):
+    """The runner benchmarks/stress.py uses: each case in a child process, so a crash is counted, not fatal."""
+    sources = fuzz_sources(tmp_path / "src", shapes=[(48, 64)])
+    cases = int(os.environ.get("DICOMXRAY_FUZZ_CASES", "64"))
+    report = fuzz_files(sources, range(cases), tmp_path / "work", chunk=32, timeout=600)
+    assert report.crashes == [] and report.ok, (report.outcomes, report.failures[:5], report.crashes[:5])
+    assert report.cases == cases and report.slowest_case_s < 5.0
 
 
 @pytest.mark.parametrize("name", sorted(MUTATIONS))
@@ -75,10 +83,8 @@ def test_each_mutation_is_survived(tmp_path, name):
             data = MUTATIONS[name](_source(syntax, str(tmp_path)), random.Random(seed))
             path = tmp_path / "m.dcm"
             path.write_bytes(data)
-            try:
-                read_xray(path, 16)
-            except DicomXrayError as exc:
-                assert "m.dcm" in str(exc)
+            case = fuzz_case(path, 16)  # decoded, or a DicomXrayError naming m.dcm
+            assert case.outcome in SURVIVED, (syntax, seed, case)
 
 
 def test_rle_with_offsets_past_the_end_is_refused_not_a_segfault(tmp_path):
@@ -96,62 +102,35 @@ def test_rle_with_offsets_past_the_end_is_refused_not_a_segfault(tmp_path):
 
 
 def test_memory_bomb_refused_with_bounded_rss(tmp_path):
-    path = write_dicom(tmp_path / "bomb.dcm", np.zeros((8, 8), np.uint16))
-    ds = pydicom.dcmread(path)
-    ds.Rows, ds.Columns, ds.NumberOfFrames = 65535, 65535, 1000  # declares 8 TB
-    ds.save_as(path)
-    code = ("import resource, sys\nfrom dicomxray import read_xray, ImageTooLargeError\n"
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "try:\n    read_xray(sys.argv[1])\nexcept ImageTooLargeError:\n    pass\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n")
-    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60, check=True)
-    assert int(r.stdout.strip()) < 50 * 1024  # KiB: the refusal allocates nothing image-sized
+    bomb = memory_bomb(tmp_path, timeout=60)  # declares 65535 x 65535 x 1000 16-bit frames: 8 TB
+    assert bomb.refused
+    assert bomb.rss_growth_kb < 50 * 1024  # KiB: the refusal allocates nothing image-sized
     with pytest.raises(ImageTooLargeError):
-        read_xray(path)
+        read_xray(bomb.path)
 
 
 def test_kill_9_during_cache_build_and_export_leaves_only_complete_entries(tmp_path):
-    from PIL import Image
-
-    src = tmp_path / "src"
-    for i in range(24):
-        write_dicom(src / f"{i:02d}.dcm", chest_phantom(1000, 1000, bits=12, seed=i), bits_stored=12,
-                    syntax=uid.JPEGLSLossless)
-    cache, out = tmp_path / "cache", tmp_path / "png"
-    exe = [sys.executable, "-m", "dicomxray"]
     rng = random.Random(int(os.environ.get("DICOMXRAY_KILL_SEED", "0")))
     rounds = int(os.environ.get("DICOMXRAY_KILL_ROUNDS", "4"))
-    cmds = []
-    for r in range(rounds):  # a new size each round, so every round has real work to be killed in
-        cmds.append([*exe, "cache", "build", str(src), "--cache-dir", str(cache), "--size", str(64 + r), "--quiet"])
-        cmds.append([*exe, "export", str(src), str(out), "--size", "64", "--quiet", "--workers", "1", "--overwrite"])
-    killed = kill_randomly(cmds, rng)
-    assert killed >= 1
+    kill = kill_cache_build_and_export(tmp_path, rounds, rng, files=24, size=64)  # 24 JPEG-LS files, 1000 x 1000
+    assert kill.killed >= 1
+    assert kill.corrupt_entries == 0  # every entry present is complete (CRC verified)...
+    assert kill.wrong_entries == []  # ...and holds read_xray's pixels
+    assert kill.wrong_pngs == []  # every image present is complete and right
+    src, cache, out = kill.src, kill.cache_dir, kill.png_dir
     c = XrayCache(cache, check_crc=True)
-    assert c.verify(remove=False)["corrupt"] == 0  # every entry present is complete
-    for f in sorted(src.glob("*.dcm")):
-        got = c.get(f, make_config(64))
-        if got is not None:
-            assert np.array_equal(got.pixels, read_xray(f, 64))
-    for png in out.glob("*.png"):  # every image present is complete and right
-        assert np.array_equal(np.asarray(Image.open(png)), read_xray(src / f"{png.stem}.dcm", 64))
+    exe = [sys.executable, "-m", "dicomxray"]
     # a rebuild completes both; the abandoned temporary files are invisible to readers
     subprocess.run([*exe, "cache", "build", str(src), "--cache-dir", str(cache), "--size", "64", "--quiet"], check=True)
     subprocess.run([*exe, "export", str(src), str(out), "--size", "64", "--quiet"], check=True)
-    assert all(c.get(f, make_config(64)) is not None for f in src.glob("*.dcm"))
+    assert all(c.get(f, pipeline_config(size=64)) is not None for f in src.glob("*.dcm"))
     assert len(list(out.glob("*.png"))) == 24
 
 
 def test_concurrent_processes_share_one_cache(tmp_path):
-    from concurrent.futures import ProcessPoolExecutor
-
-    src = tmp_path / "src"
-    for i in range(10):
-        write_dicom(src / f"{i}.dcm", chest_phantom(300, 300, bits=12, seed=i), bits_stored=12)
-    with ProcessPoolExecutor(4) as pool:
-        bad = list(pool.map(read_and_check, [(str(src), str(tmp_path / "c"), s) for s in range(4)]))
-    assert bad == [0, 0, 0, 0]
-    assert XrayCache(tmp_path / "c").verify() == {"ok": 10, "corrupt": 0}
+    share = share_one_cache(tmp_path, 4, files=10, shape=(300, 300))
+    assert share.bad == [0, 0, 0, 0]  # no wrong read, no corrupt entry met, in any process
+    assert XrayCache(share.cache_dir).verify() == {"ok": 10, "corrupt": 0}
 
 
 def test_file_replaced_repeatedly_during_reads_is_never_mixed(tmp_path):
@@ -239,7 +218,7 @@ def test_no_patient_data_in_outputs_errors_or_cache(tmp_path, capsys):
     texts += [str(w.message) for w in warned]
     assert "badwin.dcm" in texts[-1]
     cache = XrayCache(tmp_path / "cache")
-    cache.load(good, make_config(32))
+    cache.load(good, pipeline_config(size=32))
     texts += [e.read_bytes().decode("latin-1") for e in cache.entries()]
     from dicomxray.cli import main
 

@@ -17,7 +17,7 @@ from dicomxray.labels import (
     write_submission,
 )
 from dicomxray.labels.siim import study_prediction_string
-from dicomxray.synth import make_siim_dataset
+from dicomxray.testing import make_siim_dataset
 
 
 def _write(path, header, rows):

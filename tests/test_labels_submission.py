@@ -18,7 +18,7 @@ from dicomxray.labels import (
     vinbig_prediction_string,
     write_submission,
 )
-from dicomxray.synth import chest_phantom, write_dicom
+from dicomxray.testing import chest_phantom, write_dicom
 
 BOXES = np.array([[10.0, 20.0, 40.0, 60.0], [100.5, 7.25, 180.0, 99.0]])
 SCORES = [0.9, 0.25]

@@ -6,9 +6,9 @@ import csv
 
 import numpy as np
 import pytest
-from benchmarks.classic import classic_read_xray
 
 from dicomxray import CorruptPixelDataError, load_xray, read_xray
+from dicomxray.testing import classic_read_xray
 
 # Where the classic recipe is itself wrong or cannot run, with the reason.
 CLASSIC_WRONG = {

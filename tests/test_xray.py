@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from benchmarks.classic import classic_read_xray
 from pydicom import uid
 
 from dicomxray import (
@@ -22,7 +21,7 @@ from dicomxray import (
     load_xray,
     read_xray,
 )
-from dicomxray.synth import chest_phantom
+from dicomxray.testing import chest_phantom, classic_read_xray
 
 
 def test_shapes_and_dtypes(write):

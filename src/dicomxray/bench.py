@@ -1,10 +1,7 @@
-"""Throughput against the classic recipe, for ``dicomxray bench`` and ``benchmarks/``.
+"""``dicomxray bench``: ``read_xray`` against the classic recipe on your own files.
 
-The classic Kaggle ``read_xray`` recipe is written here (our own code) as the
-baseline: pydicom ``pixel_array`` -> ``apply_voi_lut`` (float64) ->
-MONOCHROME1 inversion -> min-max -> ``* 255`` -> ``astype(uint8)`` -> PIL
-LANCZOS.  It ignores the Modality LUT (so a negative Rescale Slope comes out
-inverted); dicomxray differs there on purpose.
+The recipe and the timer come from :mod:`dicomxray.testing` (tooling, like this module; the library never
+imports either).
 """
 
 from __future__ import annotations
@@ -12,67 +9,39 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import time
-import warnings
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from .testing import classic_read_xray, interleaved
 
-__all__ = ["bench_folder", "classic_read_xray", "interleaved"]
-
-
-def classic_read_xray(path: str | os.PathLike[str], size: int | None = None, *, keep_ratio: bool = False) -> np.ndarray:
-    """The notebook recipe everyone copies, as the baseline for parity and speed."""
-    import pydicom
-    from PIL import Image
-    from pydicom.pixels import apply_voi_lut
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path, force=True)
-        data = apply_voi_lut(ds.pixel_array, ds)
-    if ds.PhotometricInterpretation == "MONOCHROME1":
-        data = np.amax(data) - data
-    data = data - np.min(data)
-    data = data / np.max(data)
-    data = (data * 255).astype(np.uint8)
-    if size is None:
-        return data
-    im = Image.fromarray(data)
-    if keep_ratio:
-        im.thumbnail((size, size), Image.Resampling.LANCZOS)
-    else:
-        im = im.resize((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(im)
-
-
-def interleaved(cases: dict[str, Callable[[], Any]], repeat: int, warmup: int = 1) -> dict[str, dict[str, float]]:
-    """Run every case in turn (A B C A B C ...) ``repeat`` times; medians of wall and CPU ms.
-
-    Interleaving spreads the noise of a shared machine evenly over the cases.
-    """
-    for _ in range(warmup):
-        for fn in cases.values():
-            fn()
-    wall: dict[str, list[float]] = {k: [] for k in cases}
-    cpu: dict[str, list[float]] = {k: [] for k in cases}
-    for _ in range(repeat):
-        for name, fn in cases.items():
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn()
-            wall[name].append((time.perf_counter() - t0) * 1e3)
-            cpu[name].append((time.process_time() - c0) * 1e3)
-    return {k: {"wall_ms": statistics.median(wall[k]), "cpu_ms": statistics.median(cpu[k])} for k in cases}
+__all__ = ["bench_folder"]
 
 
 def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 20, repeat: int = 3,
                  out: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Time ``read_xray(path, size)`` against the classic recipe on up to ``limit`` files of ``root``."""
-    from .index import find_dicoms
-    from .xray import load_xray, read_xray
+    """Time ``read_xray(path, size)`` against the classic recipe on up to ``limit`` files of ``root``.
+
+    Parameters
+    ----------
+    root : path-like
+        A folder of DICOM files (searched recursively, sorted).
+    size : int
+        Output size of both.
+    limit : int
+        Files timed at most.
+    repeat : int
+        Interleaved timed runs per file (medians).
+    out : path-like, optional
+        Also write the summary there as JSON.
+
+    Returns
+    -------
+    dict
+        ``files``, ``size``, per-file ``rows`` and, with any row, ``median_speedup`` and the totals.
+    """
+    from . import find_dicoms, load_xray, read_xray
 
     files = find_dicoms(root)[:limit]
     rows: list[dict[str, Any]] = []

@@ -37,7 +37,7 @@ def run_demo(out: str | Path = "demo_out", *, studies: int = 32, size: int = 512
     from .dataset import DicomXrayDataset
     from .labels import SIIM_STUDY_CLASSES, SiimCovid
     from .preview import preview_grid
-    from .synth import make_siim_dataset
+    from .testing import make_siim_dataset
     from .transforms import train_transforms
 
     out = Path(out)

@@ -1,15 +1,20 @@
-"""Hostile inputs: mutations of valid DICOM files, shared by tests/test_hardening.py and benchmarks/stress.py.
+"""Hostile inputs: mutations of valid DICOM files, for tests/test_hardening.py and benchmarks/stress.py.
 
 Each mutation takes the bytes of a valid file and a ``random.Random`` and returns new bytes: truncation anywhere,
 byte flips in the header or in the compressed stream, lies about Rows/Columns/BitsAllocated/BitsStored/
 NumberOfFrames, wrong element lengths, and encapsulated items whose length runs past the end or never ends.
+They assume explicit VR little endian data elements, as :func:`~dicomxray.testing.write_dicom` writes by default.
 """
 
 from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+__all__ = ["MUTATIONS", "mutate"]
+
+Mutation = Callable[[bytes, random.Random], bytes]
 
 TAGS = {  # (group, element) little endian, explicit VR US
     "Rows": (0x0028, 0x0010), "Columns": (0x0028, 0x0011), "BitsAllocated": (0x0028, 0x0100),
@@ -24,10 +29,12 @@ def _pixel_offset(data: bytes) -> int:
 
 
 def truncate(data: bytes, rng: random.Random) -> bytes:
+    """Cut the file anywhere."""
     return data[: rng.randrange(0, len(data))]
 
 
 def flip_header(data: bytes, rng: random.Random) -> bytes:
+    """Flip 1 to 8 bits before the Pixel Data element."""
     end = _pixel_offset(data)
     out = bytearray(data)
     for _ in range(rng.randint(1, 8)):
@@ -36,6 +43,7 @@ def flip_header(data: bytes, rng: random.Random) -> bytes:
 
 
 def flip_stream(data: bytes, rng: random.Random) -> bytes:
+    """Overwrite 1 to 64 bytes of the Pixel Data (the compressed stream, when encapsulated)."""
     start = _pixel_offset(data)
     out = bytearray(data)
     for _ in range(rng.randint(1, 64)):
@@ -44,6 +52,7 @@ def flip_stream(data: bytes, rng: random.Random) -> bytes:
 
 
 def lie_about_tag(data: bytes, rng: random.Random) -> bytes:
+    """Give one of the image pixel module's US values (Rows, Columns, Bits...) an unlikely value."""
     name = rng.choice(sorted(TAGS))
     group, elem = TAGS[name]
     tag = struct.pack("<HH", group, elem) + b"US" + struct.pack("<H", 2)
@@ -55,6 +64,7 @@ def lie_about_tag(data: bytes, rng: random.Random) -> bytes:
 
 
 def lie_about_frames(data: bytes, rng: random.Random) -> bytes:
+    """Insert a Number of Frames that disagrees with the Pixel Data."""
     value = str(rng.choice([0, 2, 3, 1000, 99999999, -1])).encode()
     value += b" " * (len(value) % 2)
     elem = struct.pack("<HH", 0x0028, 0x0008) + b"IS" + struct.pack("<H", len(value)) + value
@@ -84,49 +94,30 @@ def endless_items(data: bytes, rng: random.Random) -> bytes:
     return data[:i] if i > 0 else truncate(data, rng)
 
 
-MUTATIONS: dict[str, Callable[[bytes, random.Random], bytes]] = {
+#: Every mutation by name.
+MUTATIONS: dict[str, Mutation] = {
     "truncate": truncate, "flip_header": flip_header, "flip_stream": flip_stream, "lie_about_tag": lie_about_tag,
     "lie_about_frames": lie_about_frames, "wrong_lengths": wrong_lengths, "endless_items": endless_items,
 }
 
 
-def mutate(data: bytes, seed: int) -> tuple[str, bytes]:
+def mutate(data: bytes, seed: int, names: Sequence[str] | None = None) -> tuple[str, bytes]:
+    """Apply one mutation, chosen by ``seed``, to the bytes of a valid file.
+
+    Parameters
+    ----------
+    data : bytes
+        A valid DICOM file.
+    seed : int
+        Chooses the mutation and drives it: the same seed gives the same bytes.
+    names : sequence of str, optional
+        The mutations to choose from (keys of :data:`MUTATIONS`); default all.
+
+    Returns
+    -------
+    (str, bytes)
+        The mutation's name and the mutated bytes.
+    """
     rng = random.Random(seed)
-    name = rng.choice(sorted(MUTATIONS))
+    name = rng.choice(sorted(names or MUTATIONS))
     return name, MUTATIONS[name](data, rng)
-
-
-def kill_randomly(cmds: list[list[str]], rng: random.Random, delay: tuple[float, float] = (0.1, 0.6)) -> int:
-    """Start each command and SIGKILL it after a random delay (unless it finished first); return kills."""
-    import signal
-    import subprocess
-    import time
-
-    killed = 0
-    for cmd in cmds:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(*delay))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            killed += 1
-        proc.wait()
-    return killed
-
-
-def read_and_check(args: tuple[str, str, int]) -> int:
-    """One of several concurrent processes: fill/read a shared cache twice over; count wrong or corrupt reads."""
-    import os
-
-    import numpy as np
-
-    from dicomxray import XrayCache, make_config, read_xray
-
-    src, cache_dir, seed = args
-    files = sorted(os.path.join(src, f) for f in os.listdir(src))
-    random.Random(seed).shuffle(files)
-    cache = XrayCache(cache_dir, check_crc=True)
-    cfg = make_config(48)
-    bad = 0
-    for f in files * 2:
-        bad += not np.array_equal(cache.load(f, cfg).pixels, read_xray(f, 48))
-    return bad + cache.stats.corrupt

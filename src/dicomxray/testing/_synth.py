@@ -1,10 +1,9 @@
 """Synthetic DICOM radiographs and SIIM-COVID-shaped folders.
 
-Used by the tests (which must make their own data), ``make demo``, the
-benchmarks and the examples.  The images look like chest films: a body
-silhouette, two lung fields, mediastinum, ribs, texture and quantum noise, so
-compression ratios are realistic (about 2-3x against 16-bit), and optional
-opacities inside given boxes give a learnable signal.
+Used by the tests (which must make their own data), ``make demo``, the benchmarks and the examples; never by the
+library itself.  The images look like chest films: a body silhouette, two lung fields, mediastinum, ribs, texture
+and quantum noise, so compression ratios are realistic (about 2-3x against 16-bit), and optional opacities inside
+given boxes give a learnable signal.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence as DicomSequence
 
-from .decode._syntaxes import ENCAPSULATED, JPEG_XL, JPEG_XL_LOSSLESS
+from .._syntaxes import ENCAPSULATED, JPEG_XL, JPEG_XL_LOSSLESS
 
-__all__ = ["ENCODABLE_SYNTAXES", "chest_phantom", "make_siim_dataset", "write_dicom", "SiimSynthSummary"]
+__all__ = ["ENCODABLE_SYNTAXES", "SiimSynthSummary", "chest_phantom", "make_siim_dataset",
+           "write_dicom", "write_siim_csvs"]
+
+Box = tuple[float, float, float, float]
 
 #: Transfer syntaxes :func:`write_dicom` can write.
 ENCODABLE_SYNTAXES: tuple[str, ...] = (
@@ -210,7 +212,7 @@ def chest_phantom(
     *,
     bits: int = 12,
     seed: int = 0,
-    opacities: Sequence[tuple[float, float, float, float]] = (),
+    opacities: Sequence[Box] = (),
     noise: float = 6.0,
 ) -> np.ndarray:
     """A chest-film-like image of stored values in ``[0, 2**bits)``, dtype uint16 (uint8 when bits <= 8).
@@ -266,6 +268,48 @@ def _hex_id(rng: np.random.Generator) -> str:
     return "".join(rng.choice(list("0123456789abcdef"), 12))
 
 
+def write_siim_csvs(root: str | os.PathLike[str], images: Iterable[tuple[str, str, int, Sequence[Box]]]) -> Path:
+    """Write SIIM's ``train_study_level.csv`` and ``train_image_level.csv`` under ``root``.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder (created if needed).
+    images : iterable of (study_id, image_id, study_class, boxes)
+        One entry per image.  ``study_class`` is 0 negative, 1 typical, 2 indeterminate or 3 atypical (the
+        first image of a study sets its class); ``boxes`` are xyxy in pixels, written as SIIM's ``{'x', 'y', 'width', 'height'}``
+        literals and as an ``opacity 1 x0 y0 x1 y1`` label (``none 1 0 0 1 1`` without boxes).
+
+    Returns
+    -------
+    Path
+        ``root``.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    study_rows: dict[str, list[object]] = {}
+    image_rows: list[list[object]] = []
+    for study_id, image_id, cls, boxes in images:
+        study_rows.setdefault(study_id, [f"{study_id}_study", *(int(i == cls) for i in range(len(_CLASSES)))])
+        if boxes:
+            literal = "[" + ", ".join(
+                f"{{'x': {x0:.5f}, 'y': {y0:.5f}, 'width': {x1 - x0:.5f}, 'height': {y1 - y0:.5f}}}"
+                for x0, y0, x1, y1 in boxes) + "]"
+            label = " ".join(f"opacity 1 {x0:.5f} {y0:.5f} {x1:.5f} {y1:.5f}" for x0, y0, x1, y1 in boxes)
+        else:
+            literal, label = "", "none 1 0 0 1 1"
+        image_rows.append([f"{image_id}_image", literal, label, study_id])
+    with open(root / "train_study_level.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", *_CLASSES])
+        writer.writerows(study_rows.values())
+    with open(root / "train_image_level.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "boxes", "label", "StudyInstanceUID"])
+        writer.writerows(image_rows)
+    return root
+
+
 def make_siim_dataset(
     root: str | os.PathLike[str],
     *,
@@ -282,17 +326,35 @@ def make_siim_dataset(
     peripheral one.  Images alternate MONOCHROME1/MONOCHROME2 (MONOCHROME1
     stores inverted values) and cycle through ``syntaxes``; sizes vary around
     ``size`` (height, width), mostly landscape like the real set.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder to write (created if needed).
+    studies : int
+        How many studies, one image each; classes cycle negative, typical, indeterminate, atypical.
+    size : (int, int)
+        Nominal (height, width) of the images.
+    seed : int
+        Seed of the ids, sizes, boxes and pixels.
+    syntaxes : sequence of str
+        Transfer syntaxes, cycled over the images.
+
+    Returns
+    -------
+    SiimSynthSummary
+        What was written.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
-    study_rows, image_rows = [], []
-    n_images = n_boxes = 0
+    images: list[tuple[str, str, int, Sequence[Box]]] = []
+    n_boxes = 0
     for s in range(studies):
         cls = s % 4
         study_id, series_id, image_id = _hex_id(rng), _hex_id(rng), _hex_id(rng)
         h = int(size[0] * rng.uniform(0.85, 1.1))
         w = int(size[1] * rng.uniform(0.85, 1.1))
-        boxes: list[tuple[float, float, float, float]] = []
+        boxes: list[Box] = []
         if cls in (1, 2):
             for side in ((0.2, 0.68) if cls == 1 else (rng.choice([0.2, 0.68]),)):
                 bx, by = side * w + rng.uniform(-0.03, 0.03) * w, rng.uniform(0.25, 0.45) * h
@@ -310,24 +372,7 @@ def make_siim_dataset(
             photometric="MONOCHROME1" if mono1 else "MONOCHROME2", bits_stored=12,
             study_uid=study_id, series_uid=series_id, sop_uid=image_id, patient_id=f"P{s // 2:04d}",
         )
-        n_images += 1
         n_boxes += len(boxes)
-        onehot = [int(i == cls) for i in range(4)]
-        study_rows.append([f"{study_id}_study", *onehot])
-        if boxes:
-            literal = "[" + ", ".join(
-                f"{{'x': {x0:.5f}, 'y': {y0:.5f}, 'width': {x1 - x0:.5f}, 'height': {y1 - y0:.5f}}}"
-                for x0, y0, x1, y1 in boxes) + "]"
-            label = " ".join(f"opacity 1 {x0:.5f} {y0:.5f} {x1:.5f} {y1:.5f}" for x0, y0, x1, y1 in boxes)
-        else:
-            literal, label = "", "none 1 0 0 1 1"
-        image_rows.append([f"{image_id}_image", literal, label, study_id])
-    with open(root / "train_study_level.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", *_CLASSES])
-        writer.writerows(study_rows)
-    with open(root / "train_image_level.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["id", "boxes", "label", "StudyInstanceUID"])
-        writer.writerows(image_rows)
-    return SiimSynthSummary(root, n_images, studies, n_boxes)
+        images.append((study_id, image_id, cls, boxes))
+    write_siim_csvs(root, images)
+    return SiimSynthSummary(root, len(images), studies, n_boxes)
