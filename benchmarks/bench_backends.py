@@ -10,8 +10,8 @@ import warnings
 from functools import partial
 from pathlib import Path
 
-from dicomxray.decode import backends_for, decode_frame, get_backend
-from dicomxray.header import read_header
+from dicomxray import Pipeline
+from dicomxray.decode import BACKENDS, backends_for, decode_frame
 from dicomxray.testing import interleaved
 
 from .common import machine, write_report
@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> dict:
     shape = dict(height=500, width=400) if args.quick else {}
     rows, results = [], []
     for syntax, label in SYNTAXES.items():
-        names = [n for n in ALL_BACKENDS if n in backends_for(syntax) and get_backend(n).is_available(syntax)]
+        names = [n for n in ALL_BACKENDS if n in backends_for(syntax) and BACKENDS[n].is_available(syntax)]
         if len(names) < 2:
             continue  # native syntaxes: numpy only
-        header = read_header(bench_file(syntax, **shape))
+        header = Pipeline().header(bench_file(syntax, **shape))
         cases = {n: partial(decode_frame, header, backend=n) for n in names}
         t = interleaved(cases, 1 if args.quick else args.repeat)
         chosen = backends_for(syntax)[0]

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dicomxray import DecodeConfig, PipelineConfig, load_xray, read_xray
+from dicomxray import DecodeConfig, Pipeline, PipelineConfig, load_xray, read_xray
 from dicomxray.decode import decode_frame
-from dicomxray.header import read_header
 from dicomxray.testing import classic_read_xray, interleaved
 
 from .common import machine, write_report
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows, results = [], []
     for syntax, params in variants:
         path = bench_file(syntax, **params)
-        header = read_header(path)
+        header = Pipeline().header(path)
         cases = {
             "classic": lambda p=path: classic_read_xray(str(p), args.size),
             "dicomxray": lambda p=path: read_xray(p, args.size),

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from dicomxray import DicomXrayDataset, XrayCache, make_config
+from dicomxray import DicomXrayDataset, XrayCache, pipeline_config
 from dicomxray.testing import classic_read_xray
 
 from .common import machine, write_report
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         samples["classic"].append(classic_epoch(files, args.size))
         for workers in (0, 2):
             cache_dir = tempfile.mkdtemp(prefix="dxcache-")
-            ds = DicomXrayDataset(Path(files[0]).parent, files=files, size=args.size, cache_dir=cache_dir)
+            ds = DicomXrayDataset(Path(files[0]).parent, files=files, size=args.size, cache=cache_dir)
             kw = dict(batch_size=4, num_workers=workers, persistent_workers=workers > 0)
             loader = DataLoader(ds, **kw)
             samples[f"cold_w{workers}"].append(epoch(loader))
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # Per-image cache read against a memory copy of the same bytes.
     cache = XrayCache(tempfile.mkdtemp(prefix="dxread-"))
-    cfg = make_config(args.size)
+    cfg = pipeline_config(size=args.size)
     img = cache.load(files[0], cfg).pixels
     reads, copies = [], []
     for _ in range(2000):

@@ -13,31 +13,26 @@ from pathlib import Path
 
 from pydicom import uid
 
-from dicomxray import GeometryConfig, RenderConfig
-from dicomxray.decode import decode_frame
-from dicomxray.geometry import plan_geometry, resize
-from dicomxray.header import display_tags, read_header
-from dicomxray.render import render
+from dicomxray import Pipeline, pipeline_config
 
 from .common import machine, write_report
 from .data import SYNTAXES, bench_file
 
 
-def stages(path: Path, size: int) -> dict[str, float]:
-    out: dict[str, float] = {}
+def stages(pipe: Pipeline, path: Path) -> dict[str, float]:
+    """Time each named stage of the very pipeline ``read_xray`` runs."""
     t0 = time.perf_counter()
-    header = read_header(path)
-    tags = display_tags(header)
+    header = pipe.header(path)
+    geom = pipe.plan(header)
     t1 = time.perf_counter()
-    decoded = decode_frame(header)  # full resolution, to time every stage on the same pixels
+    decoded = pipe.decode(header, geom)
     t2 = time.perf_counter()
-    image, _ = render(decoded.array, tags, RenderConfig(), bits_allocated=header.bits_allocated,
-                      bits_stored=header.bits_stored, signed=header.signed)
+    image, _ = pipe.render(header, decoded)
     t3 = time.perf_counter()
-    resize(image, plan_geometry(header.rows, header.columns, GeometryConfig(size=size)))
+    pipe.resize(image, geom, decoded.reduce)
     t4 = time.perf_counter()
-    out.update(read_and_parse=t1 - t0, decode=t2 - t1, render_table=t3 - t2, resize=t4 - t3)
-    return {k: v * 1e3 for k, v in out.items()}
+    return {k: v * 1e3 for k, v in dict(read_and_parse=t1 - t0, decode=t2 - t1, render_table=t3 - t2,
+                                         resize=t4 - t3).items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -50,8 +45,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows, results = [], {}
     for syntax in (uid.ExplicitVRLittleEndian, uid.JPEGLosslessSV1, uid.JPEGLSLossless, uid.RLELossless):
         path = bench_file(syntax)
-        stages(path, args.size)  # warm-up
-        runs = [stages(path, args.size) for _ in range(args.repeat)]
+        pipe = Pipeline(pipeline_config(size=args.size))
+        stages(pipe, path)  # warm-up
+        runs = [stages(pipe, path) for _ in range(args.repeat)]
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         results[SYNTAXES[syntax]] = med
         rows.append([SYNTAXES[syntax], *med.values(), sum(med.values())])

@@ -27,7 +27,7 @@ from _common import pick_device
 from torch.utils.data import DataLoader
 from train_detector import CenterNet, decode
 
-from dicomxray import DicomXrayDataset
+from dicomxray import DicomXrayDataset, pipeline_config
 from dicomxray.labels import boxes_to_original_batch, prediction_strings, study_prediction_string, write_submission
 from dicomxray.testing import chest_phantom, write_dicom
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     torch.manual_seed(args.seed)
-    ds = DicomXrayDataset(ensure_test_folder(args.test), size=args.size, letterbox=True)  # no labels: every file
+    ds = DicomXrayDataset(ensure_test_folder(args.test), config=pipeline_config(size=args.size, letterbox=True))  # no labels
     loader = DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers)  # torch's default collate
     device = pick_device()
     model = CenterNet().to(device)

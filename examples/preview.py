@@ -11,8 +11,8 @@ from pathlib import Path
 from _common import ensure_data
 
 from dicomxray import DicomXrayDataset
+from dicomxray.cli.preview import preview_grid
 from dicomxray.labels import SIIM_STUDY_CLASSES, SiimCovid
-from dicomxray.preview import preview_grid
 from dicomxray.transforms import train_transforms
 
 

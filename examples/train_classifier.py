@@ -80,9 +80,9 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(args.seed)
     data = ensure_data(args.data)
     labels = SiimCovid(data)
-    train_ds = DicomXrayDataset(data / "train", labels=labels, size=args.size, cache_dir=args.cache_dir,
+    train_ds = DicomXrayDataset(data / "train", labels=labels, size=args.size, cache=args.cache_dir,
                                 transform=train_transforms(args.size), on_error="skip")
-    val_ds = DicomXrayDataset(data / "train", labels=labels, size=args.size, cache_dir=args.cache_dir,
+    val_ds = DicomXrayDataset(data / "train", labels=labels, size=args.size, cache=args.cache_dir,
                               transform=val_transforms(args.size), on_error="skip")
     classes = [labels.target(Path(f).stem).image_label for f in train_ds.files]
     folds = patient_folds(read_patient_ids(train_ds.files), classes, k=args.folds, seed=args.seed)

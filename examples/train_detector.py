@@ -20,7 +20,7 @@ from _common import SmallBackbone, conv_block, ensure_data, pick_device, train_o
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from dicomxray import DicomXrayDataset, Geometry, boxes_to_original
+from dicomxray import DicomXrayDataset, Geometry, boxes_to_original, pipeline_config
 from dicomxray.labels import SiimCovid, patient_folds, prediction_strings, write_submission
 from dicomxray.labels.splits import read_patient_ids
 from dicomxray.transforms import train_transforms, val_transforms
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.manual_seed(args.seed)
     data = ensure_data(args.data)
     labels = SiimCovid(data)
-    kw = dict(labels=labels, size=args.size, letterbox=True, cache_dir=args.cache_dir, on_error="skip")
+    kw = dict(labels=labels, config=pipeline_config(size=args.size, letterbox=True), cache=args.cache_dir, on_error="skip")
     train_ds = DicomXrayDataset(data / "train", transform=train_transforms(args.size), **kw)
     val_ds = DicomXrayDataset(data / "train", transform=val_transforms(args.size), **kw)
     classes = [labels.target(Path(f).stem).image_label for f in train_ds.files]

@@ -3,11 +3,12 @@ from __future__ import annotations
 import os
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dicomxray import CacheError, DecodeConfig, PipelineConfig, RenderConfig, XrayCache, make_config, read_xray
+from dicomxray import CacheError, DecodeConfig, PipelineConfig, RenderConfig, XrayCache, pipeline_config, read_xray
 from dicomxray.testing import chest_phantom
 
 
@@ -18,7 +19,7 @@ def src(write):
 
 def test_hit_returns_the_same_pixels(tmp_path, src):
     cache = XrayCache(tmp_path / "c")
-    cfg = make_config(64)
+    cfg = pipeline_config(size=64)
     first = cache.load(src, cfg)
     second = cache.load(src, cfg)
     assert cache.stats.misses == 1 and cache.stats.hits == 1 and cache.stats.writes == 1
@@ -29,7 +30,7 @@ def test_hit_returns_the_same_pixels(tmp_path, src):
 
 def test_editing_the_source_is_never_served_stale(tmp_path, src, write):
     cache = XrayCache(tmp_path / "c")
-    cfg = make_config(64)
+    cfg = pipeline_config(size=64)
     before = cache.load(src, cfg).pixels.copy()
     # rewrite the same path with different pixels (and force a distinct mtime)
     write(chest_phantom(200, 240, bits=12, seed=99), name=src.name, bits_stored=12, window=(2000, 3000))
@@ -53,36 +54,59 @@ def test_editing_the_source_is_never_served_stale(tmp_path, src, write):
 )
 def test_changing_any_option_changes_the_key(tmp_path, src, change):
     cache = XrayCache(tmp_path / "c")
-    base = make_config(64)
+    base = pipeline_config(size=64)
     kwargs = {"size": 64, **change}
-    other = make_config(kwargs.pop("size"), **kwargs)
+    other = pipeline_config(size=kwargs.pop("size"), **kwargs)
     assert cache.key(src, base) != cache.key(src, other)
     cache.load(src, base)
     got = cache.load(src, other).pixels
     assert np.array_equal(got, read_xray(src, config=other))
 
 
-def test_library_version_is_in_the_key(tmp_path, src, monkeypatch):
-    import dicomxray
+def test_pipeline_code_is_in_the_key(tmp_path, src, monkeypatch):
+    import dicomxray._cache as cache_module
 
     cache = XrayCache(tmp_path / "c")
-    k1 = cache.key(src, make_config(64))
-    monkeypatch.setattr(dicomxray, "__version__", "999.0")
-    assert cache.key(src, make_config(64)) != k1
+    k1 = cache.key(src, pipeline_config(size=64))
+    monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "another pipeline")
+    assert cache.key(src, pipeline_config(size=64)) != k1
+
+
+def test_editing_the_rendering_code_changes_the_code_fingerprint(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import dicomxray
+
+    pkg = Path(dicomxray.__file__).parent
+    shutil.copytree(pkg, tmp_path / "dicomxray", ignore=shutil.ignore_patterns("__pycache__"))
+    code = "from dicomxray._cache import code_fingerprint; print(code_fingerprint())"
+
+    def fingerprint() -> str:
+        env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                              cwd=tmp_path).stdout.strip()
+
+    before = fingerprint()
+    render = tmp_path / "dicomxray" / "_render.py"
+    render.write_text(render.read_text() + "\n# an edit in an editable install\n")
+    assert fingerprint() != before
 
 
 def test_content_identity_survives_touch(tmp_path, src):
     cache = XrayCache(tmp_path / "c", identity="content")
-    k1 = cache.key(src, make_config(64))
+    k1 = cache.key(src, pipeline_config(size=64))
     os.utime(src, ns=(1, 1))
-    assert cache.key(src, make_config(64)) == k1
-    assert XrayCache(tmp_path / "d").key(src, make_config(64)) != XrayCache(tmp_path / "d").key(src, make_config(65))
+    assert cache.key(src, pipeline_config(size=64)) == k1
+    other = XrayCache(tmp_path / "d")
+    assert other.key(src, pipeline_config(size=64)) != other.key(src, pipeline_config(size=65))
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "flip_pixel", "empty"])
 def test_corrupt_entry_is_detected_and_recomputed(tmp_path, src, damage):
     cache = XrayCache(tmp_path / "c", check_crc=True)
-    cfg = make_config(64)
+    cfg = pipeline_config(size=64)
     good = cache.load(src, cfg).pixels.copy()
     entry = cache.entry_path(cache.key(src, cfg))
     data = bytearray(entry.read_bytes())
@@ -104,7 +128,7 @@ def test_corrupt_entry_is_detected_and_recomputed(tmp_path, src, damage):
 
 def test_verify_finds_bit_rot_without_read_checks(tmp_path, src):
     cache = XrayCache(tmp_path / "c")
-    cfg = make_config(64)
+    cfg = pipeline_config(size=64)
     cache.load(src, cfg)
     entry = cache.entry_path(cache.key(src, cfg))
     data = bytearray(entry.read_bytes())
@@ -116,7 +140,7 @@ def test_verify_finds_bit_rot_without_read_checks(tmp_path, src):
 
 def test_prune_removes_entries_of_changed_sources(tmp_path, src):
     cache = XrayCache(tmp_path / "c")
-    cache.load(src, make_config(64))
+    cache.load(src, pipeline_config(size=64))
     assert cache.prune() == {"kept": 1, "removed": 0, "temp_removed": 0}
     os.utime(src, ns=(5, 5))
     assert cache.prune()["removed"] == 1
@@ -131,11 +155,11 @@ def test_read_only_directory_warns_once_and_goes_on(tmp_path, src, monkeypatch):
 
     monkeypatch.setattr("tempfile.mkstemp", no_space)
     with pytest.warns(UserWarning, match="caching is off"):
-        img = cache.load(src, make_config(64))
+        img = cache.load(src, pipeline_config(size=64))
     assert np.array_equal(img.pixels, read_xray(src, 64))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        cache.load(src, make_config(32))  # no second warning
+        cache.load(src, pipeline_config(size=32))  # no second warning
     assert list(cache.entries()) == []
 
 
@@ -147,7 +171,7 @@ def test_strict_mode_raises(tmp_path, src, monkeypatch):
 
     monkeypatch.setattr("tempfile.mkstemp", no_space)
     with pytest.raises(CacheError, match="cannot write"):
-        cache.load(src, make_config(64))
+        cache.load(src, pipeline_config(size=64))
 
 
 def test_failed_write_leaves_no_partial_entry(tmp_path, src, monkeypatch):
@@ -159,7 +183,7 @@ def test_failed_write_leaves_no_partial_entry(tmp_path, src, monkeypatch):
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.warns(UserWarning):
-        cache.load(src, make_config(64))
+        cache.load(src, pipeline_config(size=64))
     monkeypatch.setattr(os, "replace", real_replace)
     leftovers = [p for p in (tmp_path / "c").rglob("*") if p.is_file()]
     assert leftovers == []
@@ -167,7 +191,7 @@ def test_failed_write_leaves_no_partial_entry(tmp_path, src, monkeypatch):
 
 def test_cache_pickles_small(tmp_path, src):
     cache = XrayCache(tmp_path / "c")
-    cache.load(src, make_config(64))
+    cache.load(src, pipeline_config(size=64))
     clone = pickle.loads(pickle.dumps(cache))
     assert clone.directory == cache.directory and clone.stats.hits == 0
     assert len(pickle.dumps(cache)) < 500
@@ -178,5 +202,5 @@ def test_unusable_cache_directory_warns_and_training_goes_on(tmp_path, src):
     blocker.write_text("a file where the cache directory should be")
     cache = XrayCache(blocker / "cache")
     with pytest.warns(UserWarning, match="caching is off"):
-        img = cache.load(src, make_config(64))
+        img = cache.load(src, pipeline_config(size=64))
     assert np.array_equal(img.pixels, read_xray(src, 64))

@@ -73,9 +73,9 @@ def test_doctor_lists_every_syntax(capsys):
 def test_cache_build_shards_verify_prune(tmp_path, capsys):
     make_siim_dataset(tmp_path / "siim", studies=4, size=(120, 160))
     root, cache = str(tmp_path / "siim" / "train"), str(tmp_path / "cache")
-    assert main(["cache", "build", root, "--cache-dir", cache, "--size", "32", "--shard", "0/2", "--quiet"]) == 0
-    assert "2 written" in capsys.readouterr().out
     assert main(["cache", "build", root, "--cache-dir", cache, "--size", "32", "--shard", "1/2", "--quiet"]) == 0
+    assert "2 written" in capsys.readouterr().out
+    assert main(["cache", "build", root, "--cache-dir", cache, "--size", "32", "--shard", "2/2", "--quiet"]) == 0
     assert main(["cache", "build", root, "--cache-dir", cache, "--size", "32", "--quiet"]) == 0
     assert "0 written, 4 already cached" in capsys.readouterr().out
     assert main(["cache", "verify", "--cache-dir", cache]) == 0

@@ -8,7 +8,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from dicomxray import CorruptPixelDataError, DicomXrayDataset, Geometry, SourceFileNotFoundError, boxes_to_original
+from dicomxray import (
+    CorruptPixelDataError,
+    DicomXrayDataset,
+    Geometry,
+    SourceFileNotFoundError,
+    boxes_to_original,
+    pipeline_config,
+)
 from dicomxray.labels import SiimCovid
 from dicomxray.testing import chest_phantom, write_dicom, write_siim_csvs
 
@@ -64,7 +71,7 @@ def _bright_bbox(img: torch.Tensor) -> tuple[float, float, float, float]:
 
 @pytest.mark.parametrize("letterbox", [False, True], ids=["square", "letterbox"])
 def test_boxes_follow_resize(siim, letterbox):
-    ds = DicomXrayDataset(siim / "train", labels=SiimCovid(siim), size=128, letterbox=letterbox)
+    ds = DicomXrayDataset(siim / "train", labels=SiimCovid(siim), config=pipeline_config(size=128, letterbox=letterbox))
     s = ds[0]
     assert s["labels"].tolist() == [1] and s["image_label"].item() == 1
     assert np.allclose(_bright_bbox(s["image"]), s["boxes"][0].numpy(), atol=1.5)
@@ -107,7 +114,7 @@ def test_detection_collate_and_augmentation_are_reproducible(siim):
     assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
     batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=ds.collate)))
-    assert batch["image"].shape == (4, 1, 96, 96) and len(batch["boxes"]) == 4 and batch["skipped"] == 0
+    assert batch["image"].shape == (4, 1, 96, 96) and len(batch["boxes"]) == 4
 
 
 def test_skip_policy_with_a_truncated_file(siim):
@@ -118,9 +125,11 @@ def test_skip_policy_with_a_truncated_file(siim):
     with pytest.raises(CorruptPixelDataError, match=bad.name):
         strict[1]
     ds = DicomXrayDataset(siim / "train", size=32, on_error="skip")
-    with pytest.warns(UserWarning, match="skipping"):
-        batches = list(DataLoader(ds, batch_size=4, collate_fn=ds.collate, num_workers=0))
-    assert batches[0]["image"].shape[0] == 3 and batches[0]["skipped"] == 1
+    with pytest.warns(UserWarning, match="skipping"):  # the plain DataLoader: default collate, full batches
+        batches = list(DataLoader(ds, batch_size=len(ds), num_workers=0))
+    assert batches[0]["image"].shape[0] == len(ds)
+    assert torch.equal(batches[0]["image"][1], ds[2]["image"])  # the next readable sample stands in, deterministically
+    assert batches[0]["meta"]["index"].tolist() == [0, 2, 2, 3]
     assert [p for p, _ in ds.skipped()] == [str(bad)]
     assert "truncated" in ds.skipped()[0][1]
 
@@ -129,8 +138,30 @@ def test_skips_are_recorded_from_worker_processes(siim):
     files = sorted((siim / "train").rglob("*.dcm"))
     files[0].write_bytes(b"not dicom")
     ds = DicomXrayDataset(siim / "train", size=32, on_error="skip")
-    total = sum(b["image"].shape[0] for b in DataLoader(ds, batch_size=2, collate_fn=ds.collate, num_workers=2))
-    assert total == 3 and [p for p, _ in ds.skipped()] == [str(files[0])]
+    sizes = [b["image"].shape[0] for b in DataLoader(ds, batch_size=2, collate_fn=ds.collate, num_workers=2)]
+    assert sizes == [2] * (len(ds) // 2) and [p for p, _ in ds.skipped()] == [str(files[0])]
+
+
+def test_skip_log_is_removed_with_the_dataset(siim):
+    import gc
+
+    files = sorted((siim / "train").rglob("*.dcm"))
+    files[0].write_bytes(b"not dicom")
+    ds = DicomXrayDataset(siim / "train", size=32, on_error="skip")
+    with pytest.warns(UserWarning):
+        ds[0]
+    log = ds._skip_log
+    assert log is not None and os.path.exists(log)
+    del ds
+    gc.collect()
+    assert not os.path.exists(log)
+
+
+def test_skip_when_nothing_is_readable_is_an_error(tmp_path):
+    (tmp_path / "a.dcm").write_bytes(b"not dicom")
+    ds = DicomXrayDataset(tmp_path, size=32, on_error="skip")
+    with pytest.warns(UserWarning), pytest.raises(SourceFileNotFoundError, match="no file of the data set"):
+        ds[0]
 
 
 def test_file_deleted_mid_epoch_is_a_clear_error(siim):
@@ -141,7 +172,7 @@ def test_file_deleted_mid_epoch_is_a_clear_error(siim):
 
 
 def test_cache_serves_epoch_two_and_never_stale(siim, tmp_path):
-    ds = DicomXrayDataset(siim / "train", size=48, cache_dir=tmp_path / "cache")
+    ds = DicomXrayDataset(siim / "train", size=48, cache=tmp_path / "cache")
     first = [ds[i]["image"] for i in range(len(ds))]
     again = [ds[i]["image"] for i in range(len(ds))]
     assert ds.cache.stats.hits == 4 and all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
@@ -151,12 +182,12 @@ def test_cache_serves_epoch_two_and_never_stale(siim, tmp_path):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**6))
     changed = ds[0]["image"]
     assert not torch.equal(changed, first[0])
-    other = DicomXrayDataset(siim / "train", size=48, dtype="float32", cache_dir=tmp_path / "cache")
+    other = DicomXrayDataset(siim / "train", config=pipeline_config(size=48, dtype="float32"), cache=tmp_path / "cache")
     assert other[1]["image"].shape == (1, 48, 48) and other.cache.stats.misses == 1
 
 
 def test_dataset_pickles_small(siim, tmp_path):
-    ds = DicomXrayDataset(siim / "train", labels=SiimCovid(siim), size=48, cache_dir=tmp_path / "c")
+    ds = DicomXrayDataset(siim / "train", labels=SiimCovid(siim), size=48, cache=tmp_path / "c")
     ds[0]
     blob = pickle.dumps(ds)
     assert len(blob) < 20_000

@@ -18,7 +18,7 @@ from dicomxray.testing import chest_phantom, write_dicom
 def _rank_main(rank: int, world: int, root: str, cache: str, store: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
-        ds = DicomXrayDataset(root, size=64, cache_dir=cache)
+        ds = DicomXrayDataset(root, size=64, cache=cache)
         seen = []
         for epoch in range(2):
             sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=0)

@@ -14,6 +14,7 @@ from dicomxray import (
     DecodeConfig,
     DicomXrayWarning,
     GeometryConfig,
+    Pipeline,
     PipelineConfig,
     RenderConfig,
     UnsupportedImageError,
@@ -22,8 +23,7 @@ from dicomxray import (
     read_xray,
 )
 from dicomxray.decode import decode_frame
-from dicomxray.decode._frames import resolution_levels
-from dicomxray.header import read_header
+from dicomxray.decode._guards import resolution_levels
 from dicomxray.testing import chest_phantom
 
 LOSSLESS = [
@@ -116,7 +116,7 @@ def test_signed_jpeg2000_through_pillow_keeps_its_sign(write):
     twin = write(img, bits_stored=12)
     path = write(img, bits_stored=12, syntax=uid.JPEG2000Lossless)
     for reduce in (0, 1):
-        result = decode_frame(read_header(path), reduce=reduce, backend="pillow")
+        result = decode_frame(Pipeline().header(path), reduce=reduce, backend="pillow")
         assert result.array.dtype.kind == "i" and result.array.min() < 0
         if reduce == 0:
             assert np.array_equal(result.array, img)
@@ -131,7 +131,7 @@ def test_codec_overshoot_is_clipped_not_wrapped(write):
     img[:, 128:] = 4095
     img[::16] = 4095
     path = write(img, bits_stored=12, syntax=uid.HTJ2K)  # lossy: OpenJPH returns values above 4095 at edges
-    raw = decode_frame(read_header(path)).array
+    raw = decode_frame(Pipeline().header(path)).array
     assert raw.max() > 4095  # the premise: the codec overshoots the Bits Stored range
     out = read_xray(path)
     bright = img == 4095
@@ -139,8 +139,8 @@ def test_codec_overshoot_is_clipped_not_wrapped(write):
 
 
 def test_render_clips_codec_values_and_masks_native_patterns():
-    from dicomxray.header import DisplayTags
-    from dicomxray.render import render
+    from dicomxray._display import DisplayTags
+    from dicomxray._render import render
 
     tags = DisplayTags(None, None, (), (), "LINEAR", False)
     values = np.array([[0, 4095, 4095 + 300]], np.uint16)
@@ -310,7 +310,7 @@ def test_htj2k_reduce_is_clamped_to_its_decomposition_levels(write, tmp_path):
     ds.PixelData = encapsulate([stream])
     two = tmp_path / "two_levels.dcm"
     ds.save_as(two)
-    result = decode_frame(read_header(two), reduce=4)  # OpenJPH fails past 2: clamped, never an error
+    result = decode_frame(Pipeline().header(two), reduce=4)  # OpenJPH fails past 2: clamped, never an error
     assert result.reduce == 2 and result.array.shape == (64, 64)
     fast = read_xray(two, config=_config(16, reduced=True))
     assert fast.shape == (16, 16)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dicomxray import GeometryConfig, boxes_to_original, boxes_to_output, read_xray
-from dicomxray.geometry import plan_geometry, reduction_for, resize
+from dicomxray._geometry import plan_geometry, reduction_for, resize
 
 
 @pytest.mark.parametrize(

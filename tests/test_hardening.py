@@ -188,7 +188,7 @@ def test_file_replaced_mid_epoch_gives_the_new_pixels(tmp_path):
     root = tmp_path / "d"
     for i in range(3):
         write_dicom(root / f"{i}.dcm", chest_phantom(100, 100, bits=12, seed=i), bits_stored=12)
-    ds = DicomXrayDataset(root, size=32, cache_dir=tmp_path / "c")
+    ds = DicomXrayDataset(root, size=32, cache=tmp_path / "c")
     ds[0]
     new = tmp_path / "new.dcm"
     write_dicom(new, chest_phantom(100, 100, bits=12, seed=42), bits_stored=12)

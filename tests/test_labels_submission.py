@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from dicomxray import DicomXrayDataset, Geometry
+from dicomxray import DicomXrayDataset, Geometry, pipeline_config
 from dicomxray.labels import (
     boxes_to_original_batch,
     parse_prediction_string,
@@ -108,7 +108,7 @@ def unlabelled(tmp_path):
     sizes = [(60, 90), (90, 50), (64, 64)]
     for i, (h, w) in enumerate(sizes):
         write_dicom(tmp_path / "test" / f"img{i}.dcm", chest_phantom(h, w, seed=i))
-    return DicomXrayDataset(tmp_path / "test", size=32, letterbox=True), sizes
+    return DicomXrayDataset(tmp_path / "test", config=pipeline_config(size=32, letterbox=True)), sizes
 
 
 @pytest.mark.parametrize("collate", ["default", "dataset"])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from dicomxray import RenderConfig, read_xray
-from dicomxray.header import DisplayTags, Lut
-from dicomxray.render import render, window
+from dicomxray._display import DisplayTags, Lut
+from dicomxray._render import render, window
 
 
 def tags(**kw) -> DisplayTags:
@@ -174,7 +174,7 @@ def test_constant_image_renders_black_not_nan(write):
 
 def test_lut_input_beyond_table_clamps():
     lut = Lut(first_mapped=10, data=np.array([0.0, 5.0, 9.0]), bits=8)
-    from dicomxray.render import apply_lut
+    from dicomxray._render import apply_lut
 
     assert apply_lut(np.array([0, 10, 11, 12, 500]), lut).tolist() == [0, 0, 5, 9, 9]
 

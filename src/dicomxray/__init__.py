@@ -1,10 +1,17 @@
-"""dicomxray: DICOM chest X-rays to normalized arrays and PyTorch tensors, correctly and fast."""
+"""dicomxray: DICOM chest X-rays to normalized arrays and PyTorch tensors, correctly and fast.
+
+The public surface is what this module exports, plus the documented
+``dicomxray.labels``, ``dicomxray.transforms`` and ``dicomxray.testing``.
+Modules whose name starts with an underscore are implementation.
+``import dicomxray`` loads the pipeline only: not torch, the CLI or the tooling.
+"""
 
 from __future__ import annotations
 
-from ._jobs import ExportResult, build_cache, export_folder
-from .cache import CacheStats, XrayCache
-from .config import DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig
+from ._cache import CachedPipeline, CacheStats, XrayCache
+from ._geometry import Geometry, boxes_to_original, boxes_to_output
+from ._source import FileIdentity
+from .config import CacheConfig, DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig, pipeline_config
 from .decode import capability_report
 from .errors import (
     CacheError,
@@ -19,27 +26,31 @@ from .errors import (
     SourceFileNotFoundError,
     UnsupportedImageError,
 )
-from .geometry import Geometry, boxes_to_original, boxes_to_output
 from .index import find_dicoms
-from .xray import XrayImage, XrayMeta, load_xray, make_config, read_xray
+from .jobs import ExportResult, build_cache, export_folder
+from .pipeline import Pipeline, XrayImage, XrayMeta, load_xray, read_xray
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
+    "CacheConfig",
     "CacheError",
-    "CorruptPixelDataError",
     "CacheStats",
+    "CachedPipeline",
+    "CorruptPixelDataError",
     "DecodeConfig",
     "DecoderUnavailableError",
     "DicomXrayDataset",
     "DicomXrayError",
     "DicomXrayWarning",
     "ExportResult",
+    "FileIdentity",
     "Geometry",
     "GeometryConfig",
     "ImageTooLargeError",
     "MissingPixelDataError",
     "NotDicomError",
+    "Pipeline",
     "PipelineConfig",
     "RenderConfig",
     "SourceChangedError",
@@ -50,13 +61,13 @@ __all__ = [
     "XrayMeta",
     "__version__",
     "boxes_to_original",
-    "build_cache",
     "boxes_to_output",
+    "build_cache",
     "capability_report",
     "export_folder",
     "find_dicoms",
     "load_xray",
-    "make_config",
+    "pipeline_config",
     "read_xray",
 ]
 

@@ -10,9 +10,12 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
+
+from ._syntaxes import BACKEND_NAMES
 
 __all__ = [
+    "CacheConfig",
     "DecodeConfig",
     "GeometryConfig",
     "Normalize",
@@ -20,15 +23,19 @@ __all__ = [
     "PipelineConfig",
     "RenderConfig",
     "ResizeMode",
+    "ShortOptions",
+    "pipeline_config",
 ]
 
 Normalize = Literal["minmax", "window", "percentile"]
 OutputDType = Literal["uint8", "uint16", "float32"]
 ResizeMode = Literal["square", "keep_ratio", "letterbox"]
+CacheIdentity = Literal["stat", "content"]
 
 _NORMALIZE = frozenset({"minmax", "window", "percentile"})
 _DTYPES = frozenset({"uint8", "uint16", "float32"})
 _MODES = frozenset({"square", "keep_ratio", "letterbox"})
+_IDENTITIES = frozenset({"stat", "content"})
 
 #: Default refusal threshold for Rows x Columns x Frames: 8x the largest
 #: radiographs we know of (about 5,000 x 6,000), far below a bomb's 8 GB.
@@ -73,6 +80,8 @@ class DecodeConfig:
             raise ValueError(f"frame must be a non-negative int, got {self.frame!r}")
         if not isinstance(self.max_pixels, int) or self.max_pixels <= 0:
             raise ValueError(f"max_pixels must be a positive int, got {self.max_pixels!r}")
+        if self.backend is not None:
+            _check_choice("backend", self.backend, BACKEND_NAMES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -188,3 +197,74 @@ class PipelineConfig:
         digest = hashlib.sha256(blob.encode()).hexdigest()[:24]
         object.__setattr__(self, "_fingerprint", digest)  # a cache, not a field: eq/hash/asdict ignore it
         return digest
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheConfig:
+    """The on-disk cache of rendered arrays (:class:`dicomxray.XrayCache`).
+
+    Parameters
+    ----------
+    directory : str
+        Where entries live (created if missing); many processes may share it.
+    identity : {"stat", "content"}
+        ``stat`` keys on path, size, mtime, ctime and inode (free; a ``cp -p``
+        replacement has a new inode and ctime); ``content`` on a SHA-256 of the
+        bytes (survives copies and moves; costs hashing the bytes we read anyway).
+    strict : bool
+        Raise :class:`CacheError` when an entry cannot be written, instead of
+        warning once and carrying on uncached.
+    check_crc : bool
+        Verify every entry's pixel checksum on read (size and header are always checked).
+    """
+
+    directory: str
+    identity: CacheIdentity = "stat"
+    strict: bool = False
+    check_crc: bool = False
+
+    def __post_init__(self) -> None:
+        import os
+
+        object.__setattr__(self, "directory", os.path.expanduser(os.fspath(self.directory)))
+        _check_choice("identity", self.identity, _IDENTITIES)
+
+
+class ShortOptions(TypedDict, total=False):
+    """The short-hand keywords of :func:`read_xray` / :func:`load_xray` (see :func:`pipeline_config`)."""
+
+    keep_ratio: bool
+    letterbox: bool
+    dtype: OutputDType | None
+    normalize: Normalize | None
+    frame: int | None
+
+
+def pipeline_config(
+    config: PipelineConfig | None = None,
+    *,
+    size: int | tuple[int, int] | None = None,
+    keep_ratio: bool = False,
+    letterbox: bool = False,
+    dtype: OutputDType | None = None,
+    normalize: Normalize | None = None,
+    frame: int | None = None,
+) -> PipelineConfig:
+    """``config`` (default: all defaults) with the short-hand options of :func:`dicomxray.read_xray` applied.
+
+    Options given explicitly override the matching fields of ``config``.
+    """
+    if keep_ratio and letterbox:
+        raise ValueError("choose keep_ratio or letterbox, not both")
+    cfg = config or PipelineConfig()
+    geometry, render, decode = cfg.geometry, cfg.render, cfg.decode
+    if size is not None or keep_ratio or letterbox:
+        mode = "keep_ratio" if keep_ratio else "letterbox" if letterbox else geometry.mode
+        geometry = dataclasses.replace(geometry, size=size if size is not None else geometry.size, mode=mode)
+    if dtype is not None:
+        render = dataclasses.replace(render, dtype=dtype)
+    if normalize is not None:
+        render = dataclasses.replace(render, normalize=normalize)
+    if frame is not None:
+        decode = dataclasses.replace(decode, frame=frame)
+    return dataclasses.replace(cfg, decode=decode, render=render, geometry=geometry)

@@ -1,30 +1,42 @@
-"""``DicomXrayDataset``: index -> cache or ``read_xray`` -> transforms -> tensors."""
+"""``DicomXrayDataset``: files -> pipeline (cached or not) -> labels -> transforms -> tensors."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
+import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .cache import XrayCache
-from .config import OutputDType, PipelineConfig
+from ._cache import CachedPipeline, XrayCache
+from ._geometry import boxes_to_output
+from .config import CacheConfig, PipelineConfig, pipeline_config
 from .errors import DicomXrayError, SourceFileNotFoundError
-from .geometry import boxes_to_output
-from .index import DICOM_EXTENSIONS, find_dicoms
+from .index import find_dicoms
 from .labels.base import LabelSource, Target, labelled_only
+from .pipeline import Pipeline, XrayImage
 from .transforms import to_albumentations_dtype
-from .xray import XrayImage, load_xray, make_config
 
 __all__ = ["DicomXrayDataset"]
 
 OnError = Literal["raise", "skip"]
+
+
+class Reader(Protocol):
+    """What the dataset reads images with: a :class:`Pipeline` or a :class:`CachedPipeline`."""
+
+    @property
+    def config(self) -> PipelineConfig: ...
+
+    def read(self, path: str) -> XrayImage: ...
 
 
 class DicomXrayDataset(Dataset):
@@ -43,19 +55,21 @@ class DicomXrayDataset(Dataset):
     Parameters
     ----------
     root : path-like
-        Folder searched recursively for ``.dcm``/``.dicom`` files (sorted), or
-        ignored when ``files`` is given.
+        Folder searched recursively for DICOM files (sorted), or ignored when
+        ``files`` is given.
+    config : PipelineConfig, optional
+        Every pipeline option (build one with :func:`dicomxray.pipeline_config`);
+        ``size`` overrides its output size.  Default: 512 x 512 uint8.
+    pipeline : Pipeline or CachedPipeline, optional
+        A ready pipeline instead of ``config`` (and ``cache``).
+    size : int or (height, width), optional
+        Shorthand for the output size (default 512 when ``config`` gives none).
+    cache : path-like or CacheConfig, optional
+        Turn on the on-disk cache of rendered arrays (:class:`dicomxray.XrayCache`).
     labels : LabelSource, optional
         e.g. :class:`dicomxray.labels.SiimCovid`; only labelled files are kept.
-    size, keep_ratio, letterbox, dtype, config
-        The pipeline options of :func:`dicomxray.read_xray`.  ``dtype`` is what
-        is rendered (and cached) and what the transform receives.
     channels : int
         1, or 3 to repeat the grey channel for ImageNet backbones.
-    cache_dir : path-like, optional
-        Turn on the on-disk cache of rendered arrays (:class:`dicomxray.XrayCache`).
-    cache_identity : {"stat", "content"}
-        How a source file is identified in the cache key.
     transform : callable, optional
         albumentations-style ``transform(image=..., bboxes=..., labels=...)``
         returning a dict (see :func:`dicomxray.transforms.train_transforms`).
@@ -64,35 +78,37 @@ class DicomXrayDataset(Dataset):
         Applied to the target dict (``boxes``, ``labels``, ``image_label``).
     on_error : {"raise", "skip"}
         ``raise`` re-raises the library's error (naming the file); ``skip``
-        returns ``None`` for that index, which :meth:`collate` drops, and
-        records it: :meth:`skipped` lists the files after the epoch.
+        warns, records the file (:meth:`skipped` lists them, from every
+        worker) and returns the next readable sample instead (index + 1, + 2,
+        ... wrapping around): deterministic, never ``None``, so batch sizes and
+        the default collate are unchanged.
     """
 
     def __init__(
         self,
-        root: str | os.PathLike[str],
+        root: str | os.PathLike[str] | None = None,
         *,
-        labels: LabelSource | None = None,
-        size: int | tuple[int, int] | None = 512,
-        keep_ratio: bool = False,
-        letterbox: bool = False,
-        dtype: OutputDType = "uint8",
-        channels: int = 1,
         config: PipelineConfig | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        cache_identity: Literal["stat", "content"] = "stat",
+        pipeline: Reader | None = None,
+        size: int | tuple[int, int] | None = None,
+        cache: str | os.PathLike[str] | CacheConfig | None = None,
+        labels: LabelSource | None = None,
+        channels: int = 1,
         transform: Callable[..., dict[str, Any]] | None = None,
         target_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         on_error: OnError = "raise",
         files: Sequence[str | os.PathLike[str]] | None = None,
-        extensions: Sequence[str] = DICOM_EXTENSIONS,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-        self.root = Path(os.path.expanduser(os.fspath(root)))
-        paths = [Path(f) for f in files] if files is not None else find_dicoms(self.root, extensions=extensions)
+        if pipeline is not None and (config is not None or size is not None or cache is not None):
+            raise ValueError("give either pipeline= or config=/size=/cache=, not both")
+        if root is None and files is None:
+            raise ValueError("give root or files")
+        self.root = Path(os.path.expanduser(os.fspath(root))) if root is not None else None
+        paths = [Path(f) for f in files] if files is not None else find_dicoms(self.root)  # type: ignore[arg-type]
         if labels is not None:
             paths = labelled_only(paths, labels)
             if not paths:
@@ -104,16 +120,64 @@ class DicomXrayDataset(Dataset):
                 "with labels, an albumentations transform must move the boxes too: build it with "
                 "bbox_params=dicomxray.transforms.bbox_params() (train_transforms/val_transforms do)"
             )
+        reader: Reader
+        if pipeline is not None:
+            reader = pipeline
+        else:
+            if size is None and (config is None or config.geometry.size is None):
+                size = 512
+            plain = Pipeline(pipeline_config(config, size=size))
+            if cache is not None:
+                cache_config = cache if isinstance(cache, CacheConfig) else CacheConfig(directory=os.fspath(cache))
+                reader = CachedPipeline(plain, XrayCache(cache_config))
+            else:
+                reader = plain
         self.files: list[str] = [str(p) for p in paths]
         self.labels = labels
-        self.config = make_config(size, keep_ratio=keep_ratio, letterbox=letterbox, dtype=dtype, config=config)
+        self.pipeline = reader
         self.channels = channels
-        self.cache = XrayCache(cache_dir, identity=cache_identity) if cache_dir is not None else None
         self.transform = transform
         self.target_transform = target_transform
         self.on_error = on_error
-        self._skip_log = _new_skip_log() if on_error == "skip" else None
+        self._skip_log = _new_skip_log(self) if on_error == "skip" else None
         self._seeded: int | None = None
+
+    @classmethod
+    def from_index(
+        cls, index: str | os.PathLike[str], where: str | Callable[[dict[str, Any]], bool] | None = None, *,
+        root: str | os.PathLike[str] | None = None, **kwargs: Any,
+    ) -> DicomXrayDataset:
+        """The files of a header index (``dicomxray index``) that match ``where``, without walking the tree.
+
+        ``where`` is a pandas query on the index's columns (e.g. ``"ViewPosition in ['PA', 'AP'] and
+        decodable"``) or a callable on a row dict; unreadable files are left out.  Only the columns the
+        query names are loaded, so a 1,000,000-file index starts in well under a second (see
+        ``benchmarks/bench_index.py``).  Other keywords are those of the constructor.
+        """
+        from .index import INDEX_COLUMNS, read_index, select
+
+        columns = sorted(n for n in INDEX_COLUMNS if n in where) if isinstance(where, str) else None
+        rows = select(read_index(index, columns=columns, root=root), where, root=root)
+        return cls(root if root is not None else rows.attrs.get("dicomxray", {}).get("root"),
+                   files=rows["file"].tolist(), **kwargs)
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.pipeline.config
+
+    @property
+    def cache(self) -> XrayCache | None:
+        return self.pipeline.cache if isinstance(self.pipeline, CachedPipeline) else None
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}", f"    Number of files: {len(self.files)}", f"    Root: {self.root}",
+                 f"    Pipeline: {self.pipeline!r}"]
+        if self.labels is not None:
+            lines.append(f"    Labels: {type(self.labels).__name__}")
+        if self.transform is not None:
+            lines.append(f"    Transform: {type(self.transform).__name__}")
+        lines.append(f"    on_error: {self.on_error}")
+        return "\n".join(lines)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -121,10 +185,7 @@ class DicomXrayDataset(Dataset):
     # ----------------------------------------------------------------- steps
     def load(self, index: int) -> XrayImage:
         """The rendered, resized image of ``index`` (from the cache when enabled)."""
-        path = self.files[index]
-        if self.cache is not None:
-            return self.cache.load(path, self.config)
-        return load_xray(path, config=self.config)
+        return self.pipeline.read(self.files[index])
 
     def target(self, index: int) -> Target | None:
         """Labels of ``index`` in original pixels (``None`` without labels)."""
@@ -132,14 +193,8 @@ class DicomXrayDataset(Dataset):
             return None
         return self.labels.target(Path(self.files[index]).stem)
 
-    def __getitem__(self, index: int) -> dict[str, Any] | None:
-        try:
-            image = self.load(index)
-        except DicomXrayError as exc:
-            if self.on_error == "raise":
-                raise
-            self._record_skip(self.files[index], exc)
-            return None
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image, index = self._load_or_substitute(index)
         target = self.target(index)
         geom = image.meta.geometry
         pixels = image.pixels
@@ -198,10 +253,24 @@ class DicomXrayDataset(Dataset):
             setter(seed % 2**32)
 
     # -------------------------------------------------------------- errors
-    def _record_skip(self, path: str, exc: Exception) -> None:
-        import warnings
+    def _load_or_substitute(self, index: int) -> tuple[XrayImage, int]:
+        """The image of ``index``; under ``on_error="skip"`` a failed one is reported and replaced by the
+        next readable index (index + 1, + 2, ... wrapping), so batches keep their size and the default
+        collate works.  The substitute is the same on every run and every worker."""
+        n = len(self.files)
+        for step in range(n):
+            i = (index + step) % n
+            try:
+                return self.load(i), i
+            except DicomXrayError as exc:
+                if self.on_error == "raise":
+                    raise
+                self._record_skip(self.files[i], exc)
+        raise SourceFileNotFoundError(f"{self.root}: no file of the data set could be read (see skipped())",
+                                      path=str(self.root))
 
-        warnings.warn(f"dicomxray: skipping {exc}", stacklevel=3)
+    def _record_skip(self, path: str, exc: Exception) -> None:
+        warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", stacklevel=4)
         if self._skip_log is not None:
             line = f"{path}\t{type(exc).__name__}: {str(exc).replace(chr(10), ' ')}\n"
             with open(self._skip_log, "a") as fh:  # O_APPEND: lines from workers do not interleave
@@ -220,23 +289,25 @@ class DicomXrayDataset(Dataset):
 
     # ------------------------------------------------------------- batching
     @staticmethod
-    def collate(batch: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
-        """Detection collate: stacks images, keeps per-image ``boxes``/``labels``/``meta`` as lists,
-        drops skipped (``None``) samples and counts them in ``skipped``."""
-        samples = [s for s in batch if s is not None]
-        out: dict[str, Any] = {"skipped": len(batch) - len(samples)}
-        if not samples:
-            out.update(image=torch.empty(0), meta=[], boxes=[], labels=[])
-            return out
-        out["image"] = torch.stack([s["image"] for s in samples])
-        out["meta"] = [s["meta"] for s in samples]
-        if "boxes" in samples[0]:
-            out["boxes"] = [s["boxes"] for s in samples]
-            out["labels"] = [s["labels"] for s in samples]
-            out["image_label"] = torch.stack([s["image_label"] for s in samples])
+    def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Detection collate: stacks images, keeps per-image ``boxes``/``labels``/``meta`` as lists."""
+        out: dict[str, Any] = {"image": torch.stack([s["image"] for s in batch]), "meta": [s["meta"] for s in batch]}
+        if batch and "boxes" in batch[0]:
+            out["boxes"] = [s["boxes"] for s in batch]
+            out["labels"] = [s["labels"] for s in batch]
+            out["image_label"] = torch.stack([s["image_label"] for s in batch])
         return out
 
 
-def _new_skip_log() -> str:
-    """A unique path shared by the workers; the file only exists once something was skipped."""
-    return os.path.join(tempfile.gettempdir(), f"dicomxray-skipped-{uuid.uuid4().hex}.tsv")
+def _new_skip_log(owner: object) -> str:
+    """A unique path shared by the workers; the file only exists once something was skipped, and is
+    removed when the dataset that created it is garbage-collected in the process that created it."""
+    path = os.path.join(tempfile.gettempdir(), f"dicomxray-skipped-{uuid.uuid4().hex}.tsv")
+    weakref.finalize(owner, _remove_skip_log, path, os.getpid())
+    return path
+
+
+def _remove_skip_log(path: str, pid: int) -> None:
+    if os.getpid() == pid:  # DataLoader workers hold copies of the dataset: only the creator removes the log
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

@@ -45,15 +45,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ._discover import Discovery, discover_files
-from ._index_io import SCHEMA_VERSION, columns_for, load_previous, load_salt, read_frame, read_meta, salt_id, write_index
+from ._index_io import (
+    COLUMNS,
+    PATIENT_COLUMNS,
+    SCHEMA_VERSION,
+    columns_for,
+    load_previous,
+    load_salt,
+    read_frame,
+    read_meta,
+    salt_id,
+    write_index,
+)
 from ._scan import scan_many
 from .errors import SourceFileNotFoundError
+
+#: Every column an index can hold (patient columns only with include_patient=True).
+INDEX_COLUMNS: frozenset[str] = frozenset(COLUMNS) | frozenset(PATIENT_COLUMNS)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DICOM_EXTENSIONS", "Discovery", "IndexReport", "build_index", "discover", "find_dicoms", "read_index",
-           "select"]
+__all__ = ["DICOM_EXTENSIONS", "INDEX_COLUMNS", "Discovery", "IndexReport", "build_index", "discover", "find_dicoms",
+           "read_index", "select"]
 
 #: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
 DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")

@@ -1,8 +1,8 @@
 """Native (uncompressed) Pixel Data: implicit/explicit little endian, big endian, deflated.
 
-pydicom inflates deflated datasets while parsing, so all four are raw samples.
-Excess bytes after the last frame (common in the SIIM data) are ignored;
-missing bytes raise :class:`CorruptPixelDataError`.
+The header inflates deflated datasets while parsing, so all four are raw samples;
+the frame's bytes arrive already sliced (excess bytes after the last frame, common
+in the SIIM data, are ignored; missing bytes are refused by the header).
 """
 
 from __future__ import annotations
@@ -12,40 +12,35 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydicom import uid
 
-from ..errors import CorruptPixelDataError
-from ._syntaxes import NATIVE
+from .._syntaxes import NATIVE
 
 if TYPE_CHECKING:
-    from ..header import Header
-
-NAME = "numpy"
-PACKAGES: tuple[str, ...] = ()
-SYNTAXES = NATIVE
+    from ._format import PixelFormat
 
 
-def is_available(syntax: str | None = None) -> bool:
-    return True
+class NumpyBackend:
+    """Raw samples in native byte order, zero-copy for little endian."""
+
+    name = "numpy"
+    packages: tuple[str, ...] = ()
+    syntaxes = NATIVE
+
+    def is_available(self, syntax: str) -> bool:
+        return True
+
+    def missing_packages(self, syntax: str) -> list[str]:
+        return []
+
+    def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
+        return 0
+
+    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int) -> tuple[np.ndarray, int]:
+        order = ">" if fmt.transfer_syntax == uid.ExplicitVRBigEndian else "<"
+        dtype = np.dtype(f"{order}u{fmt.bits_allocated // 8}")
+        arr = np.frombuffer(data, dtype=dtype, count=fmt.rows * fmt.columns * fmt.samples_per_pixel)
+        if order == ">" and dtype.itemsize > 1:
+            arr = arr.astype(dtype.newbyteorder("="))
+        return arr.reshape(fmt.rows, fmt.columns), 0
 
 
-def missing_packages(syntax: str | None = None) -> list[str]:
-    return []
-
-
-def decode(header: Header, frame: int, reduce: int = 0) -> tuple[np.ndarray, int]:
-    """Return frame ``frame`` as raw unsigned samples in native byte order."""
-    nbytes = header.bits_allocated // 8
-    frame_len = header.frame_pixels * nbytes
-    data = header.pixel_data
-    start = frame * frame_len
-    if len(data) < start + frame_len:
-        raise CorruptPixelDataError(
-            f"{header.path}: Pixel Data is truncated: frame {frame} needs bytes {start}..{start + frame_len}, "
-            f"the element holds {len(data)}",
-            path=header.path,
-        )
-    order = ">" if header.transfer_syntax == uid.ExplicitVRBigEndian else "<"
-    dtype = np.dtype(f"{order}u{nbytes}")
-    arr = np.frombuffer(data, dtype=dtype, count=header.frame_pixels, offset=start)
-    if order == ">" and nbytes > 1:
-        arr = arr.astype(dtype.newbyteorder("="))
-    return arr.reshape(header.rows, header.columns), 0
+BACKEND = NumpyBackend()

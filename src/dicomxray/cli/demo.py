@@ -11,12 +11,30 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+from . import _options
+
 __all__ = ["run_demo"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="generate a synthetic SIIM folder, cache it, train-load it, preview it",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", default="demo_out", help="where everything is written")
+    p.add_argument("--studies", type=_options.bounded_int(1, 10_000), default=32, help="synthetic studies")
+    p.add_argument("--size", type=_options.size, default=512, help="output size")
+    p.add_argument("--workers", type=_options.workers, default=0, help="DataLoader workers")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_demo(args.out, studies=args.studies, size=args.size, workers=args.workers)
+    return 0
 
 
 def _epoch(loader: Any, desc: str) -> tuple[int, float]:
@@ -34,11 +52,11 @@ def run_demo(out: str | Path = "demo_out", *, studies: int = 32, size: int = 512
     from pydicom import uid
     from torch.utils.data import DataLoader
 
-    from .dataset import DicomXrayDataset
-    from .labels import SIIM_STUDY_CLASSES, SiimCovid
+    from ..dataset import DicomXrayDataset
+    from ..labels import SIIM_STUDY_CLASSES, SiimCovid
+    from ..testing import make_siim_dataset
+    from ..transforms import train_transforms
     from .preview import preview_grid
-    from .testing import make_siim_dataset
-    from .transforms import train_transforms
 
     out = Path(out)
     data = out / "siim"
@@ -52,7 +70,7 @@ def run_demo(out: str | Path = "demo_out", *, studies: int = 32, size: int = 512
         print(f"  done in {time.perf_counter() - t0:.1f} s")
     cache_dir = out / "cache"
     labels = SiimCovid(data)
-    ds = DicomXrayDataset(data / "train", labels=labels, size=size, cache_dir=cache_dir,
+    ds = DicomXrayDataset(data / "train", labels=labels, size=size, cache=cache_dir,
                           transform=train_transforms(size), on_error="skip")
     for entry in ds.cache.entries() if ds.cache else []:  # a cold first epoch every run
         entry.unlink()

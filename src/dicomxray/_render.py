@@ -19,10 +19,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._display import DisplayTags, Lut
 from .config import RenderConfig
-from .header import DisplayTags, Lut
 
-__all__ = ["RenderInfo", "apply_lut", "lookup", "render", "stored_value_map", "window"]
+__all__ = ["RenderInfo", "apply_lut", "lookup", "render", "stored_value_map", "stored_values", "window"]
 
 _WINDOW_FUNCTIONS = frozenset({"LINEAR", "LINEAR_EXACT", "SIGMOID"})
 
@@ -80,30 +80,34 @@ def window(
     return out
 
 
-@lru_cache(maxsize=64)
-def stored_value_map(bits_allocated: int, bits_stored: int, signed: bool, clip: bool = False,
-                     signed_values: bool = False) -> np.ndarray:
-    """For each raw sample bit pattern (0 .. 2**bits_allocated - 1), its stored value.
+def stored_values(raw: np.ndarray, bits_allocated: int, bits_stored: int, signed: bool, clip: bool = False,
+                  signed_values: bool = False) -> np.ndarray:
+    """Stored values (int64) of raw samples ``raw`` (non-negative int64 bit patterns of ``bits_allocated``).
 
     Native Pixel Data holds bit patterns: bits above ``bits_stored`` are junk
     and masked off, then the value is sign-extended when ``signed`` (PS3.5
     8.1.1).  A codec returns *values* instead (two's complement of the array's
     width when ``signed_values``), and a lossy or reduced-resolution decode can
     overshoot the Bits Stored range: with ``clip`` those are clipped to the
-    range, never wrapped into specks.  Read-only, cached.
+    range, never wrapped into specks.
     """
-    raw = np.arange(1 << bits_allocated, dtype=np.int64)
-    lo, hi = _domain(bits_stored, signed)
     if clip:
         if signed_values:
             raw = np.where(raw >= 1 << (bits_allocated - 1), raw - (1 << bits_allocated), raw)
-        v = np.clip(raw, lo, hi)
-    else:
-        v = raw & ((1 << bits_stored) - 1)
-        if signed:
-            sign = 1 << (bits_stored - 1)
-            v = (v ^ sign) - sign
-    v = v.astype(np.int32)
+        return np.clip(raw, *_domain(bits_stored, signed))
+    v = raw & ((1 << bits_stored) - 1)
+    if signed:
+        sign = 1 << (bits_stored - 1)
+        v = (v ^ sign) - sign
+    return v
+
+
+@lru_cache(maxsize=64)
+def stored_value_map(bits_allocated: int, bits_stored: int, signed: bool, clip: bool = False,
+                     signed_values: bool = False) -> np.ndarray:
+    """:func:`stored_values` of every possible bit pattern (0 .. 2**bits_allocated - 1), read-only and cached."""
+    raw = np.arange(1 << bits_allocated, dtype=np.int64)
+    v = stored_values(raw, bits_allocated, bits_stored, signed, clip, signed_values).astype(np.int32)
     v.setflags(write=False)
     return v
 
@@ -288,7 +292,11 @@ def _percentiles(
 ) -> tuple[float, float]:
     counts = np.bincount(raw.ravel(), minlength=vmap.size)
     nz = counts > 0
-    ys, ws = y[vmap[nz] - lo], counts[nz]
+    return _weighted_percentiles(y[vmap[nz] - lo], counts[nz], pct)
+
+
+def _weighted_percentiles(ys: np.ndarray, ws: np.ndarray, pct: tuple[float, float]) -> tuple[float, float]:
+    """Nearest-rank percentiles of values ``ys`` occurring ``ws`` times each (one rule for both paths)."""
     order = np.argsort(ys, kind="stable")
     ys, cum = ys[order], np.cumsum(ws[order])
     total = cum[-1]
@@ -301,14 +309,9 @@ def _render_direct(
     stored: np.ndarray, tags: DisplayTags, cfg: RenderConfig, *, bits_stored: int, signed: bool, clip: bool
 ) -> tuple[np.ndarray, RenderInfo]:
     """Per-pixel chain for images wider than 16 bits (no table would fit)."""
-    values = stored.astype(np.int64)
-    if clip:
-        np.clip(values, *_domain(bits_stored, signed), out=values)
-    else:
-        values &= (1 << bits_stored) - 1
-        if signed:
-            sign = 1 << (bits_stored - 1)
-            values = (values ^ sign) - sign
+    bits = stored.dtype.itemsize * 8
+    raw = stored.view(f"u{stored.dtype.itemsize}").astype(np.int64)
+    values = stored_values(raw, bits, bits_stored, signed, clip, stored.dtype.kind == "i")
     y, info = _voi_chain(values.astype(np.float64), tags, cfg, bits_stored, signed)
     invert = cfg.polarity and tags.invert
     if cfg.normalize == "minmax":
@@ -316,7 +319,6 @@ def _render_direct(
     elif cfg.normalize == "window":
         t = _stretch(y, *info.value_range, invert)
     else:
-        a, b = np.percentile(y, cfg.percentiles)
-        t = _stretch(y, float(a), float(b), invert)
+        t = _stretch(y, *_weighted_percentiles(y.ravel(), np.ones(y.size, np.int64), cfg.percentiles), invert)
     blank = bool(t.size) and float(t.min()) == float(t.max())
     return _quantize(t, cfg.dtype), RenderInfo(info.modality, info.voi, invert, info.value_range, blank)

@@ -1,65 +1,51 @@
-"""Getting one frame's bytes out of Pixel Data (shared by the backends)."""
+"""Codestream guards, run once for every backend before any C decoder sees the bytes.
+
+Each guard exists because a decoder misbehaved on hostile input (found by
+fuzzing, ``benchmarks/stress.py``): OpenJPH spent 90 s on an HTJ2K stream whose
+SIZ marker declared a huge image, GDCM can ``abort()`` on JPEG-LS data whose
+size disagrees with Rows/Columns, CharLS spins for seconds on JPEG-LS without
+EOI, and imagecodecs' RLE decoder segfaults on segment offsets past the frame.
+"""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from pydicom.encaps import get_frame
-
+from .._syntaxes import HTJ2K, J2K, JPEG, JPEG_LS, RLE
 from ..errors import CorruptPixelDataError
-from ._syntaxes import HTJ2K, J2K, JPEG, JPEG_LS
 
 if TYPE_CHECKING:
-    from ..header import Header
+    from ._format import PixelFormat
 
+__all__ = ["checked_codestream", "resolution_levels", "unwrap_jp2"]
 
 # SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC); F7 is JPEG-LS SOF55.
 _SOF_MARKERS = frozenset(set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}) | {0xF7}
 
 
-def encapsulated_frame(header: Header, frame: int) -> bytes:
-    """Return the codestream of ``frame`` from encapsulated Pixel Data (PS3.5 A.4).
-
-    A JPEG-LS codestream without its EOI marker is refused here: CharLS spends
-    seconds on some truncated streams before failing (found by fuzzing), and a
-    truncated stream cannot decode correctly anyway.
-    """
-    try:
-        data = bytes(get_frame(bytes(header.pixel_data), frame, number_of_frames=header.frames))
-    except Exception as exc:  # pydicom raises ValueError/KeyError/struct.error on broken items
-        raise CorruptPixelDataError(
-            f"{header.path}: encapsulated Pixel Data is broken, cannot find frame {frame} ({exc})",
-            path=header.path,
-        ) from None
-    if header.transfer_syntax in J2K | HTJ2K and data[4:8] == b"jP  ":
-        data = unwrap_jp2(data, header.path)
-    if header.transfer_syntax in JPEG_LS and b"\xff\xd9" not in data[-8:]:  # EOI, maybe padded
-        raise CorruptPixelDataError(
-            f"{header.path}: JPEG-LS codestream of frame {frame} is truncated (no EOI marker)", path=header.path
-        )
-    problem = codestream_problem(header, data)
+def checked_codestream(data: bytes | memoryview, fmt: PixelFormat, frame: int) -> bytes:
+    """The frame's codestream, unwrapped from a JP2 file if need be; or ``CorruptPixelDataError``."""
+    data = bytes(data)
+    syntax = fmt.transfer_syntax
+    if syntax in J2K | HTJ2K and data[4:8] == b"jP  ":
+        data = unwrap_jp2(data, fmt.path)
+    if syntax in JPEG_LS and b"\xff\xd9" not in data[-8:]:  # EOI, maybe padded
+        problem: str | None = "JPEG-LS codestream is truncated (no EOI marker)"
+    elif syntax in J2K | HTJ2K:
+        problem = _j2k_problem(fmt, data)
+    elif syntax in JPEG | JPEG_LS:
+        problem = _jpeg_problem(fmt, data)
+    elif syntax in RLE:
+        problem = _rle_problem(data, fmt.samples_per_pixel * fmt.bits_allocated // 8)
+    else:
+        problem = None
     if problem:
-        raise CorruptPixelDataError(f"{header.path}: frame {frame}: {problem}", path=header.path)
+        raise CorruptPixelDataError(f"{fmt.path}: frame {frame}: {problem}", path=fmt.path)
     return data
 
 
-def codestream_problem(header: Header, data: bytes) -> str | None:
-    """Why the codestream's own image size disagrees with the header, or ``None``.
-
-    Checked before any C decoder runs: OpenJPH spent 90 s on a fuzzed HTJ2K
-    stream whose SIZ marker declared a huge image, and GDCM is known to
-    ``abort()`` on JPEG-LS data whose size disagrees with Rows/Columns.
-    """
-    syntax = header.transfer_syntax
-    if syntax in J2K | HTJ2K:
-        return _j2k_problem(header, data)
-    if syntax in JPEG | JPEG_LS:
-        return _jpeg_problem(header, data)
-    return None
-
-
-def _j2k_problem(header: Header, data: bytes) -> str | None:
+def _j2k_problem(header: PixelFormat, data: bytes) -> str | None:
     # ISO 15444-1 A.5.1: SOC, then SIZ: Lsiz Rsiz Xsiz Ysiz XOsiz YOsiz XTsiz YTsiz XTOsiz YTOsiz Csiz
     if len(data) < 42 or data[:4] != b"\xff\x4f\xff\x51":
         return "not a JPEG 2000 codestream (no SOC/SIZ at the start)"
@@ -74,7 +60,7 @@ def _j2k_problem(header: Header, data: bytes) -> str | None:
     return None
 
 
-def _jpeg_problem(header: Header, data: bytes) -> str | None:
+def _jpeg_problem(header: PixelFormat, data: bytes) -> str | None:
     # ITU T.81 B.2.2 / ISO 14495-1: SOFn (and SOF55 for JPEG-LS): Lf P Y X Nf
     i = 2
     while i + 9 < len(data):
@@ -125,3 +111,17 @@ def resolution_levels(codestream: bytes) -> int:
     if i < 0 or i + 10 >= len(codestream):
         return 0
     return int(codestream[i + 9])
+
+
+def _rle_problem(data: bytes, segments: int) -> str | None:
+    """The 64-byte RLE header (PS3.5 G.5): segment count the pixel format needs, first offset 64,
+    offsets increasing and inside the frame."""
+    if len(data) < 64:
+        return f"RLE frame of {len(data)} bytes is shorter than its 64-byte header"
+    count, *offsets = struct.unpack("<16I", data[:64])
+    if count != segments:
+        return f"RLE header declares {count} segments, the pixel format needs {segments}"
+    used = offsets[:count]
+    if used[0] != 64 or any(b <= a for a, b in zip(used, used[1:], strict=False)) or used[-1] >= len(data):
+        return f"RLE segment offsets {used} are invalid for a {len(data)}-byte frame"
+    return None

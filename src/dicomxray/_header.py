@@ -1,8 +1,7 @@
 """Reading the tags the pipeline needs, with guards, before any pixel is decoded.
 
-The whole file is read with one ``read`` call and parsed from memory, so a
-file replaced while we read it gives either the old or the new bytes, never a
-mix.  Guards run before any pixel buffer is allocated: a missing Pixel Data
+The file's bytes come from one consistent read (:mod:`dicomxray._source`) and
+are parsed from memory.  Guards run before any pixel buffer is allocated: a missing Pixel Data
 element, a missing transfer syntax on encapsulated data, an unsupported
 photometric interpretation, and a declared Rows x Columns x Frames over the
 configured limit (files exist that declare gigabytes).
@@ -15,48 +14,32 @@ import os
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import pydicom
 from pydicom.dataset import Dataset
+from pydicom.encaps import get_frame
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from ._display import MALFORMED
+from ._source import FileIdentity, Source, read_source
+from ._syntaxes import NATIVE
 from .config import DEFAULT_MAX_PIXELS
+from .decode._format import PixelFormat
 from .errors import (
+    CorruptPixelDataError,
     DicomXrayError,
-    DicomXrayWarning,
     ImageTooLargeError,
     MissingPixelDataError,
     NotDicomError,
-    SourceChangedError,
-    SourceFileNotFoundError,
     UnsupportedImageError,
 )
 
-__all__ = ["FileIdentity", "Header", "read_header", "file_identity"]
+__all__ = ["max_file_bytes", "Header", "parse_dataset", "read_header"]
 
 _GRAYSCALE = frozenset({"MONOCHROME1", "MONOCHROME2"})
 #: Bytes a Pixel Data element may exceed its declared need by before we call it suspicious.
 _MAX_FILE_OVERHEAD = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FileIdentity:
-    """What identifies a file's content cheaply: resolved path, size and mtime (ns)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-
-
-def file_identity(path: str | os.PathLike[str]) -> FileIdentity:
-    """Return the :class:`FileIdentity` of ``path`` or raise ``SourceFileNotFoundError``."""
-    p = os.path.abspath(os.fspath(path))
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
-    return FileIdentity(p, st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -90,12 +73,41 @@ class Header:
             warnings.simplefilter("ignore")
             try:
                 return str(self.ds.get(name, "") or "")
-            except _MALFORMED:  # a mangled VR: metadata only, the pixels are still right
+            except MALFORMED:  # a mangled VR: metadata only, the pixels are still right
                 return ""
 
     @property
     def frame_pixels(self) -> int:
         return self.rows * self.columns * self.samples_per_pixel
+
+    @property
+    def encapsulated(self) -> bool:
+        return self.transfer_syntax not in NATIVE
+
+    def pixel_format(self) -> PixelFormat:
+        """What a decoder needs to know besides the bytes."""
+        return PixelFormat(self.rows, self.columns, self.samples_per_pixel, self.bits_allocated, self.bits_stored,
+                           self.signed, str(self.transfer_syntax), self.path)
+
+    def frame_bytes(self, frame: int) -> bytes | memoryview:
+        """The bytes of ``frame``: its codestream (PS3.5 A.4) or its slice of native Pixel Data (zero-copy)."""
+        if frame >= self.frames:
+            raise DicomXrayError(f"{self.path}: frame {frame} requested but the file has {self.frames} frame(s)",
+                                 path=self.path)
+        if self.encapsulated:
+            try:
+                return bytes(get_frame(bytes(self.pixel_data), frame, number_of_frames=self.frames))
+            except Exception as exc:  # pydicom raises ValueError/KeyError/struct.error on broken items
+                raise CorruptPixelDataError(
+                    f"{self.path}: encapsulated Pixel Data is broken, cannot find frame {frame} ({exc})", path=self.path
+                ) from None
+        size = self.frame_pixels * self.bits_allocated // 8
+        start = frame * size
+        if len(self.pixel_data) < start + size:
+            raise CorruptPixelDataError(
+                f"{self.path}: Pixel Data is truncated: frame {frame} needs bytes {start}..{start + size}, "
+                f"the element holds {len(self.pixel_data)}", path=self.path)
+        return self.pixel_data[start : start + size]
 
 
 def _fallback_syntax(ds: Dataset) -> UID:
@@ -127,8 +139,6 @@ def _looks_like_bare_dataset(data: bytes) -> bool:
     return False
 
 
-#: What pydicom raises when it converts a mangled element lazily.
-_MALFORMED = (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, OverflowError, IndexError)
 
 _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"})
 
@@ -219,51 +229,30 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
     return ds, found[0], found[1]
 
 
-def _read_consistent(p: str, max_pixels: int, attempts: int = 3) -> tuple[bytes, FileIdentity]:
-    """Read the whole file with one ``read``; retry if it changed in place meanwhile.
-
-    ``fstat`` on the open descriptor before and after the read must agree: a
-    file rewritten while we read it would otherwise give a mixed image.  A
-    file replaced by rename is safe by construction (we hold the old inode).
-    """
-    for _ in range(attempts):
-        try:
-            with open(p, "rb") as fh:
-                before = os.fstat(fh.fileno())
-                if before.st_size > max_pixels * 4 + _MAX_FILE_OVERHEAD:
-                    raise ImageTooLargeError(
-                        f"{p}: file is {before.st_size} bytes, more than an image of max_pixels={max_pixels} can need",
-                        path=p,
-                    )
-                data = fh.read()
-                after = os.fstat(fh.fileno())
-        except FileNotFoundError:
-            raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
-        except IsADirectoryError:
-            raise NotDicomError(f"{p}: is a directory, not a DICOM file", path=p) from None
-        if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns) == (len(data), after.st_mtime_ns):
-            return data, FileIdentity(p, len(data), before.st_mtime_ns)
-    raise SourceChangedError(f"{p}: file kept changing while being read ({attempts} attempts)", path=p)
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest file an image of ``max_pixels`` 32-bit samples can need (plus generous headers)."""
+    return max_pixels * 4 + _MAX_FILE_OVERHEAD
 
 
-def read_header(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
-    """Read ``path`` and validate everything needed to decode its pixels.
+def read_header(source: str | os.PathLike[str] | Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Header:
+    """Read ``source`` (a path, or bytes already read) and validate everything needed to decode its pixels.
 
     Raises
     ------
     SourceFileNotFoundError, SourceChangedError, NotDicomError, MissingPixelDataError,
     UnsupportedImageError, ImageTooLargeError
     """
-    p = os.path.abspath(os.fspath(path))
-    data, identity = _read_consistent(p, max_pixels)
-    ds, pixel_data, encapsulated = parse_dataset(data, p)
+    if not isinstance(source, Source):
+        source = read_source(source, max_bytes=max_file_bytes(max_pixels))
+    p = source.path
+    ds, pixel_data, encapsulated = parse_dataset(source.data, p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _validate(ds, pixel_data, encapsulated, p, identity=identity, max_pixels=max_pixels)
+            return _validate(ds, pixel_data, encapsulated, p, identity=source.identity, max_pixels=max_pixels)
     except DicomXrayError:
         raise
-    except _MALFORMED as exc:  # pydicom converts values lazily: a mangled tag fails here, not while parsing
+    except MALFORMED as exc:  # pydicom converts values lazily: a mangled tag fails here, not while parsing
         raise NotDicomError(f"{p}: malformed DICOM header ({type(exc).__name__}: {exc})", path=p) from None
 
 
@@ -341,137 +330,3 @@ def _validate(
         photometric=photometric,
         identity=identity,
     )
-
-
-# --------------------------------------------------------------------------
-# Display tags: the Modality LUT, VOI and Presentation LUT modules as plain values.
-
-
-@dataclass(frozen=True)
-class Lut:
-    """A LUT from a Modality or VOI LUT Sequence item (PS3.3 C.11.1, C.11.2).
-
-    ``data[i]`` is the output for input ``first_mapped + i``; inputs below or
-    above the table take its first or last entry.
-    """
-
-    first_mapped: int
-    data: object  # np.ndarray of the LUT entries
-    bits: int
-
-
-@dataclass(frozen=True)
-class DisplayTags:
-    """Everything the renderer needs from the header besides the pixel format."""
-
-    modality_lut: Lut | None
-    rescale: tuple[float, float] | None
-    voi_luts: tuple[Lut, ...]
-    windows: tuple[tuple[float, float], ...]
-    voi_function: str
-    invert: bool  # MONOCHROME1 or Presentation LUT Shape INVERSE: invert exactly once
-
-
-def _lut_from_item(item: Dataset, *, little_endian: bool, signed: bool, path: str) -> Lut:
-    import numpy as np
-
-    try:
-        n, first, bits = (int(v) for v in item.LUTDescriptor)
-        raw = item.LUTData
-    except (AttributeError, KeyError, TypeError, ValueError):
-        raise UnsupportedImageError(f"{path}: LUT Sequence item lacks a valid LUT Descriptor / LUT Data", path=path) from None
-    n = n or 65536
-    if signed and first >= 32768:  # descriptor read as US although the first mapped value is signed
-        first -= 65536
-    if isinstance(raw, (bytes, bytearray)):
-        dtype: np.dtype = np.dtype("u1") if bits <= 8 and len(raw) == n else np.dtype("<u2" if little_endian else ">u2")
-        data = np.frombuffer(raw, dtype=dtype, count=min(n, len(raw) // dtype.itemsize)).astype(np.float64)
-    else:
-        values = raw if isinstance(raw, (list, tuple)) or hasattr(raw, "__len__") else [raw]
-        data = np.asarray(values, dtype=np.float64)[:n]
-    if data.size == 0:
-        raise UnsupportedImageError(f"{path}: LUT Sequence item has no LUT Data", path=path)
-    return Lut(first, data, bits)
-
-
-def _floats(value: object) -> tuple[float, ...]:
-    if value is None or value == "":
-        return ()
-    items: Any = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
-    return tuple(float(v) for v in items)
-
-
-def display_tags(header: Header, frame: int = 0) -> DisplayTags:
-    """Read the Modality LUT, VOI LUT and Presentation LUT modules of ``header`` for ``frame``."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tags, dropped = _display_tags(header, frame)
-    except DicomXrayError:
-        raise
-    except _MALFORMED as exc:
-        raise UnsupportedImageError(f"{header.path}: malformed display tags ({type(exc).__name__}: {exc})",
-                                    path=header.path) from None
-    for center, width in dropped:
-        warnings.warn(
-            f"{header.path}: Window Center/Width {center:g}/{width:g} is invalid for VOI LUT Function "
-            f"{tags.voi_function} (width must be {'>= 1' if tags.voi_function == 'LINEAR' else '> 0'}); "
-            + ("using the next window" if tags.windows else "no window applied"),
-            DicomXrayWarning, stacklevel=2,
-        )
-    return tags
-
-
-def _functional_groups(ds: Dataset, frame: int, sequence: str) -> list[Dataset]:
-    """The ``sequence`` items that apply to ``frame``: per-frame first, then shared (PS3.3 C.7.6.16)."""
-    found = []
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
-    if per_frame and frame < len(per_frame) and per_frame[frame].get(sequence):
-        found.append(per_frame[frame].get(sequence)[0])
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    if shared and shared[0].get(sequence):
-        found.append(shared[0].get(sequence)[0])
-    return found
-
-
-def _first_with(sources: list[Dataset], *names: str) -> Dataset:
-    """The first source holding any of ``names`` (the dataset itself is the last source)."""
-    return next((src for src in sources if any(src.get(n) not in (None, "") for n in names)), sources[-1])
-
-
-def _valid_window(width: float, function: str) -> bool:
-    """PS3.3 C.11.2.1.2: LINEAR needs Window Width >= 1; LINEAR_EXACT and SIGMOID need > 0."""
-    return width >= 1 if function == "LINEAR" else width > 0
-
-
-def _display_tags(header: Header, frame: int) -> tuple[DisplayTags, list[tuple[float, float]]]:
-    ds, path = header.ds, header.path
-    little = header.transfer_syntax != ExplicitVRBigEndian
-    rescale_src = _first_with(_functional_groups(ds, frame, "PixelValueTransformationSequence") + [ds],
-                              "RescaleSlope", "RescaleIntercept")
-    voi_src = _first_with(_functional_groups(ds, frame, "FrameVOILUTSequence") + [ds], "WindowCenter", "VOILUTSequence")
-    try:
-        mlut = None
-        items = [item for item in ds.get("ModalityLUTSequence") or [] if len(item)]  # an empty item is ignored
-        if items:
-            mlut = _lut_from_item(items[0], little_endian=little, signed=header.signed, path=path)
-        rescale = None
-        if "RescaleSlope" in rescale_src or "RescaleIntercept" in rescale_src:
-            slope = float(rescale_src.get("RescaleSlope", 1) or 1)
-            intercept = float(rescale_src.get("RescaleIntercept", 0) or 0)
-            rescale = (slope, intercept)
-        voi_luts = tuple(
-            _lut_from_item(item, little_endian=little, signed=False, path=path)
-            for item in voi_src.get("VOILUTSequence") or [] if len(item)
-        )
-        centers = _floats(voi_src.get("WindowCenter"))
-        widths = _floats(voi_src.get("WindowWidth"))
-    except (TypeError, ValueError) as exc:
-        raise UnsupportedImageError(f"{path}: malformed display tags ({exc})", path=path) from None
-    func = str(voi_src.get("VOILUTFunction", "LINEAR") or "LINEAR").strip().upper()
-    pairs = list(zip(centers, widths, strict=False))  # a missing width drops that window
-    windows = tuple(pair for pair in pairs if _valid_window(pair[1], func))
-    dropped = [pair for pair in pairs if not _valid_window(pair[1], func)]
-    shape = str(ds.get("PresentationLUTShape", "") or "").strip().upper()
-    invert = header.photometric == "MONOCHROME1" or shape == "INVERSE"
-    return DisplayTags(mlut, rescale, voi_luts, windows, func, invert), dropped

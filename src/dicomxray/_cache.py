@@ -1,8 +1,11 @@
 """On-disk cache of rendered, resized arrays: never stale, safe under concurrency.
 
-Key = source identity (absolute path, size, mtime in ns; or a content hash)
-+ the full pipeline fingerprint + the library version.  Editing a DICOM file
-or changing any option gives a new key, so an old array is never served.
+Key = the source's identity (path, size, mtime, ctime and inode; or a SHA-256
+of its bytes) + the pipeline's config fingerprint + a fingerprint of the
+pipeline's own code and codec versions.  Editing or replacing a DICOM file (even
+by ``cp -p``, which keeps size and mtime but not inode and ctime), changing any
+option, or changing the rendering code gives a new key, so an old array is
+never served.
 
 Each entry is one file ``<key[:2]>/<key>.dxc``::
 
@@ -27,6 +30,7 @@ left behind.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import mmap
@@ -37,30 +41,52 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ._atomic import atomic_write
-from .config import PipelineConfig
-from .errors import CacheError, SourceFileNotFoundError
-from .header import file_identity
-from .xray import XrayImage, XrayMeta, load_xray
+from ._header import max_file_bytes
+from ._source import FileIdentity, file_identity, read_source
+from .config import CacheConfig, CacheIdentity, PipelineConfig
+from .errors import CacheError
+from .pipeline import Pipeline, XrayImage, XrayMeta
 
-__all__ = ["CacheStats", "XrayCache"]
+__all__ = ["CacheStats", "CachedPipeline", "XrayCache", "code_fingerprint"]
 
 _MAGIC = b"DXC1"
 _ALIGN = 64
 _SUFFIX = ".dxc"
 _MAX_OPENED = 50_000  # below the default vm.max_map_count of 65,530
-Identity = Literal["stat", "content"]
+#: Modules whose code decides the pixels; their source is part of every key.
+_PIXEL_MODULES = ("pipeline", "_source", "_header", "_display", "_render", "_geometry", "_syntaxes", "config",
+                  "decode", "decode._guards", "decode.native", "decode.imagecodecs_backend", "decode.pillow_backend",
+                  "decode.pydicom_backend")
 
 
-def _version() -> str:
-    from . import __version__
+@cache
+def code_fingerprint() -> str:
+    """SHA-256 of the pixel pipeline's source code and the versions of the codecs it calls.
 
-    return __version__
+    An edit to the rendering code in an editable install, or a codec upgrade,
+    changes every key: no hand-kept version number can forget to.
+    """
+    import importlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256()
+    for name in _PIXEL_MODULES:
+        spec = importlib.util.find_spec(f"dicomxray.{name}")
+        if spec is not None and spec.origin:
+            h.update(Path(spec.origin).read_bytes())
+    for dist in ("numpy", "pillow", "pydicom", "imagecodecs", "pylibjpeg", "pyjpegls"):
+        try:
+            h.update(f"{dist}={version(dist)}".encode())
+        except PackageNotFoundError:
+            h.update(f"{dist}=-".encode())
+    return h.hexdigest()[:24]
 
 
 @dataclass
@@ -75,64 +101,54 @@ class CacheStats:
 
 
 class XrayCache:
-    """A directory of rendered arrays keyed by source identity + configuration.
+    """A directory of rendered arrays keyed by source identity + configuration + pipeline code.
 
     Parameters
     ----------
-    directory : path-like
-        Created if missing.  Many processes may share it.
-    identity : {"stat", "content"}
-        ``stat`` keys on (path, size, mtime_ns): free.  ``content`` keys on a
-        SHA-256 of the file bytes: survives copies and touch, costs a read.
-    strict : bool
-        Raise :class:`CacheError` when an entry cannot be written, instead of
-        warning once and carrying on uncached.
-    check_crc : bool
-        Verify every entry's pixel checksum on read (size and header are always checked).
+    directory : path-like or CacheConfig
+        Created if missing.  Many processes may share it.  A :class:`CacheConfig`
+        carries the other options too.
+    identity, strict, check_crc
+        See :class:`dicomxray.CacheConfig`.
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, identity: Identity = "stat", strict: bool = False,
-        check_crc: bool = False,
+        self, directory: str | os.PathLike[str] | CacheConfig, *, identity: CacheIdentity = "stat",
+        strict: bool = False, check_crc: bool = False,
     ) -> None:
-        if identity not in ("stat", "content"):
-            raise ValueError(f"identity must be 'stat' or 'content', got {identity!r}")
-        self.directory = Path(os.path.expanduser(os.fspath(directory)))
-        self.identity = identity
-        self.strict = strict
-        self.check_crc = check_crc
+        if not isinstance(directory, CacheConfig):
+            directory = CacheConfig(directory=os.fspath(directory), identity=identity, strict=strict,
+                                    check_crc=check_crc)
+        self.config = directory
+        self.directory = Path(directory.directory)
         self.stats = CacheStats()
         self._writable = True
         # Entries this process has opened: key -> image backed by a read-only memory map.  Maps
         # share the page cache across workers, so this costs address space, not memory.
         self._opened: dict[str, XrayImage] = {}
 
+    identity = property(lambda self: self.config.identity)
+    strict = property(lambda self: self.config.strict)
+    check_crc = property(lambda self: self.config.check_crc)
+
+    def __repr__(self) -> str:
+        return f"XrayCache({self.config!r})"
+
     def __getstate__(self) -> dict[str, Any]:  # cheap to pickle into DataLoader workers
-        return {"directory": self.directory, "identity": self.identity, "strict": self.strict,
-                "check_crc": self.check_crc}
+        return {"config": self.config}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state.pop("directory"), **state)  # type: ignore[misc]
+        self.__init__(state["config"])  # type: ignore[misc]
 
     # ------------------------------------------------------------------ keys
-    def _source_id(self, path: str | os.PathLike[str]) -> tuple[str, dict[str, Any]]:
-        ident = file_identity(path)
-        if self.identity == "content":
-            h = hashlib.sha256()
-            with open(ident.path, "rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(block)
-            return h.hexdigest(), {"path": ident.path, "sha256": h.hexdigest()}
-        return f"{ident.path}\0{ident.size}\0{ident.mtime_ns}", {
-            "path": ident.path, "size": ident.size, "mtime_ns": ident.mtime_ns}
-
     def key(self, path: str | os.PathLike[str], config: PipelineConfig) -> str:
-        """The entry key for ``path`` rendered with ``config``."""
-        return self._key(self._source_id(path)[0], config)
+        """The entry key for ``path`` rendered with ``config`` (content identity reads the file)."""
+        if self.identity == "content":
+            return self._key(read_source(path, content_hash=True).identity, config)
+        return self._key(file_identity(path), config)
 
-    @staticmethod
-    def _key(source: str, config: PipelineConfig) -> str:
-        blob = f"{source}\0{config.fingerprint()}\0{_version()}".encode()
+    def _key(self, ident: FileIdentity, config: PipelineConfig) -> str:
+        blob = f"{ident.key(self.identity == 'content')}\0{config.fingerprint()}\0{code_fingerprint()}".encode()
         return hashlib.sha256(blob).hexdigest()[:40]
 
     def entry_path(self, key: str) -> Path:
@@ -155,23 +171,30 @@ class XrayCache:
             self._opened[key] = image
         return image
 
-    def load(self, path: str | os.PathLike[str], config: PipelineConfig) -> XrayImage:
-        """The cached image, or render it with :func:`load_xray`, store it and return it."""
-        source, info = self._source_id(path)
-        key = self._key(source, config)
+    def load(self, path: str | os.PathLike[str], pipeline: Pipeline | PipelineConfig) -> XrayImage:
+        """The cached image, or run ``pipeline`` on ``path``, store the result and return it.
+
+        The source is read at most once: with ``identity="content"`` the bytes that
+        were hashed for the key are the bytes decoded; with ``"stat"`` the identity
+        of the one consistent read must equal the stat the key came from, or the
+        result is returned but not stored (the file changed meanwhile).
+        """
+        if isinstance(pipeline, PipelineConfig):
+            pipeline = Pipeline(pipeline)
+        config = pipeline.config
+        if self.identity == "content":
+            source = read_source(path, max_bytes=max_file_bytes(config.decode.max_pixels), content_hash=True)
+            ident = source.identity
+        else:
+            ident = file_identity(path)
+        key = self._key(ident, config)
         image = self._lookup(key)
         if image is not None:
             return image
-        entry = self.entry_path(key)
         self.stats.misses += 1
-        image = load_xray(path, config=config)
-        # Store only if the source did not change while we read it.
-        try:
-            unchanged = self._source_id(path)[0] == source
-        except SourceFileNotFoundError:
-            unchanged = False
-        if unchanged:
-            self._write(entry, image, info)
+        image = pipeline.read(source if self.identity == "content" else path)
+        if image.identity is not None and image.identity.same_stat(ident):
+            self._write(self.entry_path(key), image, dataclasses.asdict(ident))
         return image
 
     def _read(self, entry: Path) -> XrayImage | None:
@@ -203,7 +226,7 @@ class XrayCache:
         pixels = np.ascontiguousarray(image.pixels)
         header = {
             "shape": list(pixels.shape), "dtype": pixels.dtype.str, "crc32": zlib.crc32(pixels.data),
-            "meta": image.meta.to_dict(), "source": source, "version": _version(), "created": time.time(),
+            "meta": image.meta.to_dict(), "source": source, "code": code_fingerprint(), "created": time.time(),
         }
         blob = json.dumps(header, separators=(",", ":")).encode()
         head = _MAGIC + struct.pack("<I", len(blob)) + blob
@@ -263,13 +286,12 @@ class XrayCache:
                 header = _read_header(entry)
                 source = header["source"]
                 stale = older_than_days is not None and now - header["created"] > older_than_days * 86400
-                if not stale and "size" in source:
-                    st = os.stat(source["path"])
-                    stale = (st.st_size, st.st_mtime_ns) != (source["size"], source["mtime_ns"])
+                if not stale and not source.get("sha256"):
+                    stale = not file_identity(source["path"]).same_stat(FileIdentity(**source))
                 elif not stale:
                     stale = not os.path.exists(source["path"])
-            except (OSError, ValueError, KeyError, struct.error, json.JSONDecodeError):
-                stale = True
+            except (OSError, ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError):
+                stale = True  # SourceFileNotFoundError is an OSError
             if stale:
                 _unlink(entry)
                 counts["removed"] += 1
@@ -311,3 +333,21 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
     except OSError:
         pass
+
+
+class CachedPipeline:
+    """A :class:`Pipeline` behind an :class:`XrayCache`: the same ``read(path)``, served from the cache."""
+
+    def __init__(self, pipeline: Pipeline, cache: XrayCache) -> None:
+        self.pipeline = pipeline
+        self.cache = cache
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.pipeline.config
+
+    def __repr__(self) -> str:
+        return f"CachedPipeline({self.pipeline!r}, {self.cache!r})"
+
+    def read(self, path: str | os.PathLike[str]) -> XrayImage:
+        return self.cache.load(path, self.pipeline)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,50 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from . import _options
+
 __all__ = ["preview_grid"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preview", help="a PNG grid of samples with their boxes",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("root", help="a DICOM folder, or a SIIM-COVID folder (train/ + CSVs) to draw its boxes")
+    p.add_argument("--out", default="preview.png", help="the PNG to write")
+    p.add_argument("--count", type=_options.bounded_int(1, 1024), default=16, help="samples to draw")
+    p.add_argument("--cols", type=_options.bounded_int(1, 64), default=4, help="tiles per row")
+    p.add_argument("--augment", action="store_true", help="show train_transforms output")
+    _options.add_pipeline_options(p, size_default=512)
+    p.set_defaults(func=run)
+
+
+def _labels_for(root: Path) -> tuple[Path, Any]:
+    """A SIIM-COVID folder (CSVs beside ``train/``) gets its labels; any other folder none."""
+    from ..labels import SiimCovid
+
+    if (root / "train_image_level.csv").exists() and (root / "train").is_dir():
+        return root / "train", SiimCovid(root)
+    if (root.parent / "train_image_level.csv").exists():
+        return root, SiimCovid(root.parent)
+    return root, None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..dataset import DicomXrayDataset
+    from ..labels import SIIM_STUDY_CLASSES
+
+    root, labels = _labels_for(Path(args.root))
+    config = _options.config_from(args)
+    transform = None
+    if args.augment:
+        from ..transforms import train_transforms
+
+        transform = train_transforms(args.size)
+    ds = DicomXrayDataset(root, labels=labels, config=config, transform=transform, on_error="skip")
+    out = preview_grid(ds, args.out, count=args.count, cols=args.cols,
+                       class_names=SIIM_STUDY_CLASSES if labels is not None else None)
+    print(f"preview: {out}")
+    return 0
 
 _COLOURS = ((255, 64, 64), (64, 200, 255), (255, 200, 0), (120, 255, 120))
 
@@ -26,8 +70,7 @@ def preview_grid(
 ) -> Path:
     """Draw ``count`` samples of ``dataset`` (after its transform) with their boxes; write a PNG.
 
-    Each tile shows the image, its boxes in red and, when known, its class name.
-    Skipped samples (``on_error="skip"``) leave a dark tile.
+    Each tile shows the image, its boxes and, when known, its class name.
     """
     if indices is None:
         indices = list(range(min(count, len(dataset))))
@@ -36,8 +79,6 @@ def preview_grid(
     draw = ImageDraw.Draw(sheet)
     for n, idx in enumerate(indices):
         sample = dataset[idx]
-        if sample is None:
-            continue
         img = sample["image"][0].numpy()
         h, w = img.shape
         s = tile / max(h, w)

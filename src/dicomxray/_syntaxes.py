@@ -1,4 +1,5 @@
-"""Transfer syntax families, defined once for the registry, the backends and the stream checks."""
+"""Transfer syntax families and the decoder preference table: data, defined once for the registry,
+the backends, the codestream guards and the configs (which validate backend names against it)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,14 @@ JPEG_XL_LOSSLESS, JPEG_XL_RECOMPRESSION, JPEG_XL_LOSSY = (
     uid.UID("1.2.840.10008.1.2.4.110"), uid.UID("1.2.840.10008.1.2.4.111"), uid.UID("1.2.840.10008.1.2.4.112"))
 JPEG_XL = frozenset({JPEG_XL_LOSSLESS, JPEG_XL_RECOMPRESSION, JPEG_XL_LOSSY})
 ENCAPSULATED = JPEG | JPEG_LS | J2K | HTJ2K | RLE | JPEG_XL
+
+
+#: Transfer syntax family -> decoder backend names, fastest first (measured: benchmarks/bench_backends.py).
+#: The first family holding a syntax wins; a syntax in none of them goes to pydicom, which may know it.
+PREFERENCE: tuple[tuple[frozenset[str], tuple[str, ...]], ...] = (
+    (NATIVE, ("numpy",)),
+    (J2K, ("imagecodecs", "pillow", "pydicom")),
+    (ENCAPSULATED, ("imagecodecs", "pydicom")),
+)
+#: Every backend name the registry knows.
+BACKEND_NAMES: frozenset[str] = frozenset(name for _, names in PREFERENCE for name in names)

@@ -6,6 +6,7 @@ imports either).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -14,9 +15,26 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .testing import classic_read_xray, interleaved
+from ..testing import classic_read_xray, interleaved
+from . import _options
 
 __all__ = ["bench_folder"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="read_xray against the classic recipe on your own files",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("root", help="a DICOM folder")
+    p.add_argument("--size", type=_options.size, default=512, help="output size")
+    p.add_argument("--limit", type=_options.bounded_int(1), default=20, help="at most this many files")
+    p.add_argument("--repeat", type=_options.bounded_int(1), default=3, help="timed runs per file")
+    p.add_argument("--out", default=None, help="write the figures as JSON here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    bench_folder(args.root, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
+    return 0
 
 
 def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 20, repeat: int = 3,
@@ -41,7 +59,7 @@ def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 
     dict
         ``files``, ``size``, per-file ``rows`` and, with any row, ``median_speedup`` and the totals.
     """
-    from . import find_dicoms, load_xray, read_xray
+    from .. import find_dicoms, load_xray, read_xray
 
     files = find_dicoms(root)[:limit]
     rows: list[dict[str, Any]] = []

@@ -1,0 +1,30 @@
+"""``dicomxray index ROOT -o index.parquet``: one row per DICOM file from its header, never its pixels."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..index import build_index
+from . import _options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="index the headers of a folder or archive into Parquet (or CSV)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("root", help="a folder (files found by content, DICOMDIRs followed)")
+    p.add_argument("-o", "--out", default="index.parquet", help="output: *.parquet (pyarrow), or *.csv")
+    p.add_argument("--workers", type=_options.workers, default=None,
+                   help="worker processes (default: the CPUs, or in this process for < 1,000 files)")
+    p.add_argument("--include-patient", action="store_true",
+                   help="also write PatientID, sex, age and dates (default: only a keyed hash of PatientID)")
+    p.add_argument("--rebuild", action="store_true", help="re-read every file (default: only new or changed ones)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = build_index(args.root, args.out, workers=args.workers, progress=not args.quiet,
+                         include_patient=args.include_patient, rebuild=args.rebuild)
+    print(f"index: {report.rows} rows ({report.read} read, {report.reused} unchanged, {report.errors} unreadable, "
+          f"{report.skipped} non-DICOM files skipped) -> {report.path}")
+    return 0
