@@ -20,7 +20,7 @@ from ._cache import CachedPipeline, XrayCache
 from ._geometry import boxes_to_output
 from .config import CacheConfig, PipelineConfig, pipeline_config
 from .errors import DicomXrayError, SourceFileNotFoundError
-from .index import find_dicoms
+from .index import find_dicoms, image_id
 from .labels.base import LabelSource, Target, labelled_only
 from .pipeline import Pipeline, XrayImage
 from .transforms import to_albumentations_dtype
@@ -191,7 +191,7 @@ class DicomXrayDataset(Dataset):
         """Labels of ``index`` in original pixels (``None`` without labels)."""
         if self.labels is None:
             return None
-        return self.labels.target(Path(self.files[index]).stem)
+        return self.labels.target(image_id(self.files[index]))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, index = self._load_or_substitute(index)

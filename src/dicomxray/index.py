@@ -67,7 +67,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["DICOM_EXTENSIONS", "INDEX_COLUMNS", "Discovery", "IndexReport", "build_index", "discover", "find_dicoms",
-           "read_index", "select"]
+           "image_id", "read_index", "select"]
 
 #: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
 DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
@@ -77,6 +77,14 @@ _INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
 
 def _base(root: str | os.PathLike[str]) -> Path:
     return Path(os.path.expanduser(os.fspath(root)))
+
+
+def image_id(path: str | os.PathLike[str]) -> str:
+    """A file's name without its DICOM extension: ``abc.dcm`` -> ``abc``, but ``1.2.840.113619.2.55.3.1``
+    (a UID-named file from a PACS export) stays whole.  Label keys and export names use it."""
+    name = os.path.basename(os.fspath(path))
+    stem, dot, ext = name.rpartition(".")
+    return stem if dot and f".{ext.lower()}" in DICOM_EXTENSIONS else name
 
 
 def discover(

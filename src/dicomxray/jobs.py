@@ -94,7 +94,7 @@ def export_folder(
     file does not stop the run: its result has ``status="failed"`` and the
     error text names it.
     """
-    from .index import find_dicoms
+    from .index import find_dicoms, image_id
 
     if fmt not in ("png", "jpg"):
         raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
@@ -102,7 +102,7 @@ def export_folder(
     files = find_dicoms(src)
     base = src if src.is_dir() else src.parent
     dst = Path(target)
-    jobs = [(str(f), str((dst / f.relative_to(base)).with_suffix("." + fmt))) for f in files]
+    jobs = [(str(f), str(dst / f.relative_to(base).parent / f"{image_id(f)}.{fmt}")) for f in files]
     fn = partial(export_one, fmt=fmt, config=config or PipelineConfig(), overwrite=overwrite)
     return run_jobs(fn, jobs, workers=workers, desc="export", progress=progress)
 

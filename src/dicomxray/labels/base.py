@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import SourceFileNotFoundError
+from ..index import image_id
 
 
 @dataclass(frozen=True)
@@ -84,8 +85,8 @@ def labelled_only(paths: Iterable[str | os.PathLike[str]], labels: LabelSource) 
     """
     keys = labels.keys()
     every = [Path(p) for p in paths]
-    kept = [p for p in every if p.stem in keys]
-    left_out = [p for p in every if p.stem not in keys]
+    kept = [p for p in every if image_id(p) in keys]
+    left_out = [p for p in every if image_id(p) not in keys]
     if left_out and kept:
         warnings.warn(
             f"dicomxray: {len(left_out)} of {len(every)} DICOM files have no label in "
