@@ -69,7 +69,7 @@ def test_pipeline_code_is_in_the_key(tmp_path, src, monkeypatch):
     cache = XrayCache(tmp_path / "c")
     k1 = cache.key(src, pipeline_config(size=64))
     monkeypatch.setattr(cache_module, "code_fingerprint", lambda: "another pipeline")
-    assert cache.key(src, pipeline_config(size=64)) != k1
+    assert XrayCache(tmp_path / "c").key(src, pipeline_config(size=64)) != k1  # a new process: a new code
 
 
 def test_editing_the_rendering_code_changes_the_code_fingerprint(tmp_path):

@@ -97,7 +97,9 @@ def read_source(
         except IsADirectoryError:
             raise NotDicomError(f"{p}: is a directory, not a DICOM file", path=p) from None
         ident = _identity(p, before)
-        if ident.same_stat(_identity(p, after)) and len(data) == before.st_size:
+        # Content changes show in size and mtime; the inode's ctime also moves when a rename replaces the
+        # file meanwhile (its link count drops), which leaves the bytes we hold intact.
+        if (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns) == (len(data), before.st_mtime_ns):
             if content_hash:
                 ident = replace(ident, sha256=hashlib.sha256(data).hexdigest())
             return Source(data, ident)
