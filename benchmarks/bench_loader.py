@@ -1,39 +1,74 @@
-"""DataLoader epochs: the classic recipe, dicomxray cold, dicomxray from cache; 0 and 2 workers.
+"""DataLoader throughput against its own limit, against MONAI, cold and warm.
 
-Also the per-image cache read against a plain memory copy of the same bytes
-(the physical limit), and peak resident memory of the worker processes.
+    python -m benchmarks.bench_loader [--images 192] [--epochs 3] [--quick] [--out bench_out]
+
+Steady state: persistent workers, one warm-up epoch, then the median of ``--epochs`` timed epochs, so worker
+start-up is not what is measured.  Same DataLoader settings everywhere (batch 8, 512x512).
+
+* **limit**: a dataset whose ``__getitem__`` returns a ready tensor of the same shape and dtype plus a small
+  meta dict; what the DataLoader itself costs (collate, inter-process transfer).
+* **dicomxray cached**: the disk cache (memory-mapped entries), float32 from a uint8 render (the default),
+  float32 from a float32 render (a zero-copy view until the collate), and uint8 transport.
+* **dicomxray RAM tier**: ``in_memory=True`` + ``preload()``.
+* **MONAI** ``CacheDataset`` / ``PersistentDataset`` (LoadImage + ScaleIntensity + Resize), when installed.
+* the same with ``train_transforms`` for dicomxray and the limit.
+* cold epochs (decode every file) against the classic recipe.
+
 Writes bench_out/loader.json and loader.md.
-Run: python -m benchmarks.bench_loader [--images 16] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import shutil
 import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
-from dicomxray import DicomXrayDataset, XrayCache, pipeline_config
+from dicomxray import DicomXrayDataset, pipeline_config
 from dicomxray.testing import classic_read_xray
 
 from .common import machine, write_report
 from .data import bench_file
+
+BATCH = 8
+
+
+class LimitDataset(Dataset):
+    """Returns a ready tensor of the same shape and dtype and a small meta: the DataLoader's own ceiling."""
+
+    def __init__(self, n: int, size: int, dtype: torch.dtype, transform: Any = None) -> None:
+        self.n, self.transform = n, transform
+        rng = np.random.default_rng(0)
+        arrays = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(n)]  # n images, as in RAM
+        self.images = [torch.from_numpy(a).unsqueeze(0).to(dtype) for a in arrays]
+        self.array = arrays[0]
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image = self.images[index]
+        if self.transform is not None:
+            out = self.transform(image=self.array, bboxes=np.zeros((0, 4)), labels=np.zeros(0, np.int64))
+            image = torch.from_numpy(out["image"]).unsqueeze(0).float().div_(255)
+        return {"image": image, "meta": {"index": index, "path": "x"}}
 
 
 def folder(n: int, quick: bool) -> list[str]:
     from pydicom import uid
 
     mix = [uid.ExplicitVRLittleEndian, uid.JPEGLosslessSV1, uid.RLELossless, uid.HTJ2KLossless]
-    shape = dict(height=500, width=400) if quick else {}
+    shape = dict(height=500, width=400) if quick else dict(height=1250, width=1024)
     base = [bench_file(s, **shape) for s in mix]
     root = Path(tempfile.mkdtemp(prefix="dxloader-"))
     files = []
@@ -44,87 +79,113 @@ def folder(n: int, quick: bool) -> list[str]:
     return files
 
 
-def epoch(loader) -> float:
-    t0 = time.perf_counter()
-    for _ in loader:
+def steady(make: Callable[[], Dataset], workers: int, epochs: int) -> float:
+    """Images per second over ``epochs`` timed epochs after one warm-up, persistent workers."""
+    ds = make()
+    loader = DataLoader(ds, batch_size=BATCH, num_workers=workers, persistent_workers=workers > 0)
+    for _ in loader:  # warm-up: workers started, cache filled / pages mapped
         pass
-    return time.perf_counter() - t0
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        for _ in loader:
+            pass
+        times.append(time.perf_counter() - t0)
+    del loader
+    gc.collect()
+    return len(ds) / statistics.median(times)
 
 
-def classic_epoch(files: list[str], size: int) -> float:
-    t0 = time.perf_counter()
-    for f in files:
-        torch.from_numpy(classic_read_xray(f, size).astype(np.float32) / 255.0)
-    return time.perf_counter() - t0
+def monai_cases(files: list[str], size: int, cache_dir: str) -> dict[str, Callable[[], Dataset]]:
+    try:
+        from monai.data import CacheDataset, PersistentDataset
+        from monai.transforms import Compose, EnsureChannelFirst, LoadImage, Resize, ScaleIntensity
+    except ImportError:
+        return {}
+    chain = Compose([LoadImage(image_only=True, reader="PydicomReader"), EnsureChannelFirst(),
+                     ScaleIntensity(), Resize((size, size))])
+    return {
+        "MONAI CacheDataset": lambda: CacheDataset(files, chain, progress=False, num_workers=0),
+        "MONAI PersistentDataset": lambda: PersistentDataset(files, chain, cache_dir=cache_dir),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--images", type=int, default=16)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--images", type=int, default=192)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-monai", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench_out"))
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
-    n = 6 if args.quick else args.images
-    repeat = 1 if args.quick else args.repeat
+    n = 32 if args.quick else args.images
+    epochs = 1 if args.quick else args.epochs
     files = folder(n, args.quick)
-    results: dict[str, float] = {}
-    rss: dict[str, float] = {}
-    samples: dict[str, list[float]] = {k: [] for k in ("classic", "cold_w0", "cache_w0", "cold_w2", "cache_w2")}
-    for _ in range(repeat):  # interleaved
-        samples["classic"].append(classic_epoch(files, args.size))
-        for workers in (0, 2):
-            cache_dir = tempfile.mkdtemp(prefix="dxcache-")
-            ds = DicomXrayDataset(Path(files[0]).parent, files=files, size=args.size, cache=cache_dir)
-            kw = dict(batch_size=4, num_workers=workers, persistent_workers=workers > 0)
-            loader = DataLoader(ds, **kw)
-            samples[f"cold_w{workers}"].append(epoch(loader))
-            samples[f"cache_w{workers}"].append(epoch(loader))
-            del loader, ds
-            gc.collect()  # joins the workers, so their peak RSS is counted below
-            if workers:
-                rss["worker_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            shutil.rmtree(cache_dir, ignore_errors=True)
-    for k, v in samples.items():
-        results[k] = statistics.median(v) / n * 1e3  # ms per image
-    rss["main_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tmp = Path(tempfile.mkdtemp(prefix="dxloader-cache-"))
+    size = args.size
+    from dicomxray.transforms import train_transforms
 
-    # Per-image cache read against a memory copy of the same bytes.
-    cache = XrayCache(tempfile.mkdtemp(prefix="dxread-"))
-    cfg = pipeline_config(size=args.size)
-    img = cache.load(files[0], cfg).pixels
-    reads, copies = [], []
-    for _ in range(2000):
-        t0 = time.perf_counter()
-        np.array(cache.load(files[0], cfg).pixels)  # read + copy out, as the dataset does
-        reads.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        np.array(img)
-        copies.append(time.perf_counter() - t0)
-    read_us, copy_us = statistics.median(reads) * 1e6, statistics.median(copies) * 1e6
-    ratios = {
-        "cache_vs_classic_w0": results["classic"] / results["cache_w0"],
-        "cache_vs_cold_w0": results["cold_w0"] / results["cache_w0"],
-        "cold_vs_classic_w0": results["classic"] / results["cold_w0"],
-        "cache_read_vs_memcpy": read_us / copy_us,
+    def ours(render: str = "uint8", transport: str = "float32", ram: bool = False, aug: bool = False,
+             cache: str = "c") -> Callable[[], Dataset]:
+        def make() -> Dataset:
+            ds = DicomXrayDataset(files=files, config=pipeline_config(size=size, dtype=render),  # type: ignore[arg-type]
+                                  cache=tmp / cache, image_dtype=transport, in_memory=ram,  # type: ignore[arg-type]
+                                  transform=train_transforms(size) if aug else None)
+            return ds.preload(progress=False) if ram else ds
+        return make
+
+    cases: dict[str, tuple[Callable[[], Dataset], str]] = {
+        "limit, float32": (lambda: LimitDataset(n, size, torch.float32), "limit"),
+        "dicomxray cached, float32 (uint8 render, converted)": (ours(), "float32"),
+        "dicomxray cached, float32 (float32 render, zero-copy)": (ours("float32", cache="c32"), "float32"),
+        "dicomxray RAM tier, float32 (float32 render)": (ours("float32", ram=True, cache="c32"), "float32"),
+        "limit, uint8": (lambda: LimitDataset(n, size, torch.uint8), "limit"),
+        "dicomxray cached, uint8": (ours(transport="uint8"), "uint8"),
+        "dicomxray RAM tier, uint8": (ours(transport="uint8", ram=True), "uint8"),
+        "limit + train_transforms": (lambda: LimitDataset(n, size, torch.float32, train_transforms(size)), "limit"),
+        "dicomxray cached + train_transforms": (ours(aug=True), "aug"),
     }
-    payload = {"machine": machine(), "images": n, "size": args.size, "ms_per_image": results, "memory": rss,
-               "cache_read_us": read_us, "memcpy_us": copy_us, "ratios": ratios}
-    rows = [
-        ["classic recipe, no DataLoader", results["classic"], "1.0x"],
-        ["dicomxray cold, 0 workers", results["cold_w0"], f"{results['classic'] / results['cold_w0']:.1f}x"],
-        ["dicomxray from cache, 0 workers", results["cache_w0"], f"{results['classic'] / results['cache_w0']:.0f}x"],
-        ["dicomxray cold, 2 workers", results["cold_w2"], f"{results['classic'] / results['cold_w2']:.1f}x"],
-        ["dicomxray from cache, 2 workers", results["cache_w2"], f"{results['classic'] / results['cache_w2']:.0f}x"],
-        [f"cache read of one {args.size}x{args.size} image (+copy out)", read_us / 1e3,
-         f"{ratios['cache_read_vs_memcpy']:.1f}x memcpy"],
-        ["memcpy of the same bytes", copy_us / 1e3, "physical limit"],
-    ]
-    md = write_report(args.out, "loader", payload, rows, ["epoch over the folder", "ms per image", "vs classic"])
+    peers = {} if args.no_monai else monai_cases(files, size, str(tmp / "monai"))
+    rows: list[list[Any]] = []
+    results: dict[str, dict[str, float]] = {}
+    for workers in (0, 2):
+        got = {name: steady(make, workers, epochs) for name, (make, _) in cases.items()}
+        for name, make in peers.items():
+            got[name] = steady(make, workers, epochs)
+        results[f"workers={workers}"] = got
+        limits = {"float32": got["limit, float32"], "uint8": got["limit, uint8"], "aug": got["limit + train_transforms"]}
+        for name, ips in got.items():
+            kind = cases[name][1] if name in cases else "float32"
+            ratio = f"{ips / limits[kind]:.2f}x" if kind in limits else "-"
+            monai = got.get("MONAI CacheDataset")
+            rows.append([workers, name, ips, ratio, f"{ips / monai:.2f}x" if monai else "-"])
+            print(rows[-1], flush=True)
+
+    # Cold: every file decoded, against the classic recipe (0 workers, one pass each, interleaved twice).
+    cold, classic = [], []
+    for _ in range(2 if not args.quick else 1):
+        shutil.rmtree(tmp / "cold", ignore_errors=True)
+        ds = DicomXrayDataset(files=files, size=size, cache=tmp / "cold")
+        t0 = time.perf_counter()
+        for _ in DataLoader(ds, batch_size=BATCH):
+            pass
+        cold.append(n / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        for f in files:
+            torch.from_numpy(classic_read_xray(f, size).astype(np.float32) / 255.0)
+        classic.append(n / (time.perf_counter() - t0))
+    rows.append([0, "dicomxray cold (decode + cache write)", statistics.median(cold), "-", "-"])
+    rows.append([0, "classic recipe", statistics.median(classic), "-", "-"])
+    payload = {"machine": machine(), "images": n, "size": size, "batch": BATCH, "epochs": epochs,
+               "images_per_s": results, "cold_images_per_s": statistics.median(cold),
+               "classic_images_per_s": statistics.median(classic)}
+    md = write_report(args.out, "loader", payload, rows,
+                      ["workers", "dataset (512x512, batch 8, steady state)", "images/s", "vs its limit",
+                       "vs MONAI CacheDataset"])
     print(f"Machine: {payload['machine']}\n\n{md}")
-    print(f"worker peak RSS {rss.get('worker_peak_rss_mb', 0):.0f} MB, main {rss['main_peak_rss_mb']:.0f} MB")
+    shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(Path(files[0]).parent, ignore_errors=True)
     return payload
 

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
             for batch in val_loader:
                 for (boxes, scores), meta, gt in zip(decode(*model(batch["image"].to(device)), args.size),
                                                      batch["meta"], batch["boxes"], strict=True):
-                    geom = Geometry.from_dict(meta["geometry"])
+                    geom = Geometry.from_record(meta["geometry"])
                     orig = boxes_to_original(boxes.cpu().numpy(), geom)
                     preds.append((orig, scores.cpu().numpy()))
                     truths.append(boxes_to_original(gt.numpy(), geom))

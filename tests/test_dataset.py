@@ -75,7 +75,7 @@ def test_boxes_follow_resize(siim, letterbox):
     s = ds[0]
     assert s["labels"].tolist() == [1] and s["image_label"].item() == 1
     assert np.allclose(_bright_bbox(s["image"]), s["boxes"][0].numpy(), atol=1.5)
-    geom = Geometry.from_dict(s["meta"]["geometry"])
+    geom = Geometry.from_record(s["meta"]["geometry"])
     back = boxes_to_original(s["boxes"].numpy(), geom)
     assert np.allclose(back[0], [40, 60, 160, 200], atol=0.01)
 

@@ -116,8 +116,8 @@ def test_boxes_to_original_batch_whatever_the_collate(unlabelled, collate):
     ds, sizes = unlabelled
     kw = {"collate_fn": ds.collate} if collate == "dataset" else {}
     batch = next(iter(DataLoader(ds, batch_size=3, **kw)))
-    geoms = [Geometry.from_dict(m["geometry"]) for m in unbatch_meta(batch["meta"])]
-    assert geoms == [Geometry.from_dict(ds[i]["meta"]["geometry"]) for i in range(3)]  # exact, not rounded
+    geoms = [Geometry.from_record(m["geometry"]) for m in unbatch_meta(batch["meta"])]
+    assert geoms == [Geometry.from_record(ds[i]["meta"]["geometry"]) for i in range(3)]  # exact, not rounded
     content = [np.array([[g.pad_left, g.pad_top, g.pad_left + g.content_width, g.pad_top + g.content_height]])
                for g in geoms]
     assert {g.pad_left for g in geoms} != {0} and {g.pad_top for g in geoms} != {0}

@@ -126,6 +126,7 @@ class XrayCache:
         # Entries this process has opened: key -> image backed by a read-only memory map.  Maps
         # share the page cache across workers, so this costs address space, not memory.
         self._opened: dict[str, XrayImage] = {}
+        self._keys: dict[tuple[FileIdentity, str], str] = {}
 
     identity = property(lambda self: self.config.identity)
     strict = property(lambda self: self.config.strict)
@@ -148,8 +149,15 @@ class XrayCache:
         return self._key(file_identity(path), config)
 
     def _key(self, ident: FileIdentity, config: PipelineConfig) -> str:
-        blob = f"{ident.key(self.identity == 'content')}\0{config.fingerprint()}\0{code_fingerprint()}".encode()
-        return hashlib.sha256(blob).hexdigest()[:40]
+        fingerprint = config.fingerprint()
+        key = self._keys.get((ident, fingerprint))  # a warm epoch: one stat, one dict lookup
+        if key is None:
+            blob = f"{ident.key(self.identity == 'content')}\0{fingerprint}\0{code_fingerprint()}".encode()
+            key = hashlib.sha256(blob).hexdigest()[:40]
+            if len(self._keys) >= _MAX_OPENED:
+                self._keys.clear()
+            self._keys[(ident, fingerprint)] = key
+        return key
 
     def entry_path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}{_SUFFIX}"

@@ -9,7 +9,7 @@ at least the target size, then LANCZOS for the rest.  Measured on a
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -42,11 +42,30 @@ class Geometry:
     pad_left: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # a flat record of numbers: cheaper than dataclasses.asdict per sample
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Geometry:
         return cls(**data)
+
+    def to_record(self) -> tuple[float, ...]:
+        """The ten numbers in field order: what a training sample's ``meta["geometry"]`` holds."""
+        return tuple(float(v) for v in vars(self).values())
+
+    @classmethod
+    def from_record(cls, record: Any) -> Geometry:
+        """From a sample's ``meta["geometry"]``: its ten numbers (a tensor, array or list, as either collate
+        leaves them) or a dict of fields."""
+        if isinstance(record, dict):
+            return cls.from_dict(record)
+        values = record.tolist() if hasattr(record, "tolist") else list(record)
+        if len(values) != len(_FIELDS):
+            raise ValueError(f"a geometry record has {len(_FIELDS)} numbers, got {len(values)}")
+        return cls(*(int(v) if kind is int else float(v) for v, kind in zip(values, _KINDS, strict=True)))
+
+
+_FIELDS = tuple(f.name for f in fields(Geometry))
+_KINDS = tuple(int if f.type in ("int", int) else float for f in fields(Geometry))
 
 
 def plan_geometry(height: int, width: int, cfg: GeometryConfig) -> Geometry:

@@ -28,6 +28,7 @@ from .transforms import to_albumentations_dtype
 __all__ = ["DicomXrayDataset"]
 
 OnError = Literal["raise", "skip"]
+ImageDType = Literal["float32", "uint8"]
 
 
 class Reader(Protocol):
@@ -45,8 +46,9 @@ class DicomXrayDataset(Dataset):
     Each sample is a dict:
 
     * ``image``: float32 tensor ``C x H x W`` in [0, 1] (``channels`` = 1 or 3);
-    * ``meta``: path, SOP/Study/Series Instance UIDs, ``original_size`` (H, W),
-      ``geometry`` (what :func:`dicomxray.boxes_to_original` needs), ``index``;
+    * ``meta``: path, SOP/Study/Series Instance UIDs, ``original_size`` (H, W), ``geometry`` (one float64
+      record: ``Geometry.from_record(meta["geometry"])`` is what :func:`dicomxray.boxes_to_original` needs),
+      ``index``;
     * with ``labels``: ``boxes`` (``N x 4`` float32, xyxy in output pixels,
       after augmentation), ``labels`` (``N`` int64, >= 1; torchvision's
       detection names) and ``image_label`` (int64; the study class for SIIM,
@@ -70,6 +72,13 @@ class DicomXrayDataset(Dataset):
         e.g. :class:`dicomxray.labels.SiimCovid`; only labelled files are kept.
     channels : int
         1, or 3 to repeat the grey channel for ImageNet backbones.
+    image_dtype : {"float32", "uint8"}
+        ``float32`` in [0, 1] (default), or ``uint8``: 4x less to copy between processes and to the GPU;
+        normalize there with :func:`dicomxray.transforms.to_float` (``x.float().div_(255)``).
+    in_memory : bool
+        Keep every image once read (a RAM tier in front of the cache, MONAI ``CacheDataset``-style): later
+        epochs skip even the cache's identity check, so a file edited during training is not re-read
+        until the dataset is rebuilt.  :meth:`preload` fills it before the workers start.
     transform : callable, optional
         albumentations-style ``transform(image=..., bboxes=..., labels=...)``
         returning a dict (see :func:`dicomxray.transforms.train_transforms`).
@@ -94,6 +103,8 @@ class DicomXrayDataset(Dataset):
         cache: str | os.PathLike[str] | CacheConfig | None = None,
         labels: LabelSource | None = None,
         channels: int = 1,
+        image_dtype: ImageDType = "float32",
+        in_memory: bool = False,
         transform: Callable[..., dict[str, Any]] | None = None,
         target_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         on_error: OnError = "raise",
@@ -103,6 +114,8 @@ class DicomXrayDataset(Dataset):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+        if image_dtype not in ("float32", "uint8"):
+            raise ValueError(f"image_dtype must be 'float32' or 'uint8', got {image_dtype!r}")
         if pipeline is not None and (config is not None or size is not None or cache is not None):
             raise ValueError("give either pipeline= or config=/size=/cache=, not both")
         if root is None and files is None:
@@ -135,7 +148,12 @@ class DicomXrayDataset(Dataset):
         self.files: list[str] = [str(p) for p in paths]
         self.labels = labels
         self.pipeline = reader
+        if image_dtype == "uint8" and self.pipeline.config.render.dtype != "uint8":
+            raise ValueError(f"image_dtype='uint8' needs a uint8 render, the config renders {self.pipeline.config.render.dtype}")
         self.channels = channels
+        self.image_dtype = image_dtype
+        self.in_memory = in_memory
+        self._images: dict[int, XrayImage] = {}
         self.transform = transform
         self.target_transform = target_transform
         self.on_error = on_error
@@ -184,8 +202,31 @@ class DicomXrayDataset(Dataset):
 
     # ----------------------------------------------------------------- steps
     def load(self, index: int) -> XrayImage:
-        """The rendered, resized image of ``index`` (from the cache when enabled)."""
-        return self.pipeline.read(self.files[index])
+        """The rendered, resized image of ``index`` (from the RAM tier, the disk cache or the pipeline)."""
+        if not self.in_memory:
+            return self.pipeline.read(self.files[index])
+        image = self._images.get(index)
+        if image is None:
+            image = self._images[index] = self.pipeline.read(self.files[index])
+        return image
+
+    def preload(self, *, progress: bool = True) -> DicomXrayDataset:
+        """Fill the RAM tier (``in_memory=True``) now, in this process.
+
+        Call it before the DataLoader starts its workers: forked workers then share the images (and the
+        disk cache's page cache) instead of each filling a tier of its own.  Files that fail are left
+        for ``__getitem__`` to raise or skip.
+        """
+        if not self.in_memory:
+            raise ValueError("preload() fills the RAM tier: construct the dataset with in_memory=True")
+        from tqdm import tqdm
+
+        for index in tqdm(range(len(self)), desc="preload", unit="img", disable=not progress):
+            try:
+                self.load(index)
+            except DicomXrayError:
+                continue
+        return self
 
     def target(self, index: int) -> Target | None:
         """Labels of ``index`` in original pixels (``None`` without labels)."""
@@ -217,29 +258,33 @@ class DicomXrayDataset(Dataset):
         return sample
 
     def _to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        """The image as a ``C x H x W`` tensor of ``image_dtype``.
+
+        When the array already has that dtype (a uint8 transport of a uint8 render, or a float32 render),
+        the tensor is a zero-copy view of it, of a cache entry's memory map included: the collate copies it
+        into the batch, which is the first time it needs memory of its own.  Converting uint8 to float32
+        allocates anyway.
+        """
         arr = np.asarray(pixels)
         if arr.ndim == 3 and arr.shape[-1] == 1:
             arr = arr[..., 0]
-        if arr.dtype == np.uint8:
-            t = torch.from_numpy(arr.copy()).to(torch.float32).div_(255.0)
-        elif arr.dtype == np.uint16:
-            t = torch.from_numpy(arr.astype(np.float32)).div_(65535.0)
-        else:
-            t = torch.from_numpy(np.array(arr, dtype=np.float32))
+        t = _view(arr)
+        if self.image_dtype == "uint8":
+            if t.dtype != torch.uint8:
+                raise ValueError(f"image_dtype='uint8' needs uint8 images, the pipeline/transform gave {arr.dtype}")
+        elif t.dtype == torch.uint8:
+            t = t.to(torch.float32).mul_(1 / 255)
+        elif t.dtype != torch.float32:
+            t = t.to(torch.float32).mul_(1 / float(np.iinfo(arr.dtype).max))
         t = t.unsqueeze(0)
         return t.expand(3, -1, -1).contiguous() if self.channels == 3 else t
 
     def _meta(self, index: int, image: XrayImage) -> dict[str, Any]:
-        m = image.meta
-        return {
-            "index": index,
-            "path": m.path,
-            "sop_instance_uid": m.sop_instance_uid,
-            "study_instance_uid": m.study_instance_uid,
-            "series_instance_uid": m.series_instance_uid,
-            "original_size": torch.tensor(m.original_shape, dtype=torch.int64),
-            "geometry": m.geometry.to_dict(),
-        }
+        meta = dict(image.meta.record)  # computed once per image; a shallow copy and two zero-copy wraps per sample
+        meta["index"] = index
+        meta["original_size"] = torch.from_numpy(meta["original_size"])
+        meta["geometry"] = torch.from_numpy(meta["geometry"])
+        return meta
 
     # --------------------------------------------------------- randomness
     def _maybe_reseed(self) -> None:
@@ -311,3 +356,13 @@ def _remove_skip_log(path: str, pid: int) -> None:
     if os.getpid() == pid:  # DataLoader workers hold copies of the dataset: only the creator removes the log
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def _view(arr: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` without a copy; a read-only array (a cache entry's memory map) is wrapped too,
+    without torch's warning: nothing writes into a sample's image before the collate copies it."""
+    if arr.flags.writeable:
+        return torch.from_numpy(arr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(arr)

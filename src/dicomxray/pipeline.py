@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._display import display_tags
 from ._geometry import Geometry, plan_geometry, reduction_for, resize
-from ._header import Header, read_header
+from ._header import Header, max_file_bytes, read_header
 from ._render import RenderInfo, render
-from ._source import FileIdentity, Source
+from ._source import FileIdentity, Opener, Source, is_url
 from .config import PipelineConfig, pipeline_config
 from .decode import DecodeResult, decode_frame
 from .errors import DicomXrayWarning, UnsupportedImageError
@@ -63,8 +65,19 @@ class XrayMeta:
     def original_shape(self) -> tuple[int, int]:
         return (self.geometry.original_height, self.geometry.original_width)
 
+    @cached_property
+    def record(self) -> dict[str, Any]:
+        """What a training sample carries, computed once per image instead of once per access: path and
+        UIDs (strings), ``original_size`` (int64 ``[H, W]``) and one geometry record (float64, the ten
+        numbers of :meth:`Geometry.to_record`; :meth:`Geometry.from_record` reads it back), as arrays the
+        dataset wraps without a copy and any collate stacks cheaply."""
+        return {"path": self.path, "sop_instance_uid": self.sop_instance_uid,
+                "study_instance_uid": self.study_instance_uid, "series_instance_uid": self.series_instance_uid,
+                "original_size": np.array(self.original_shape, np.int64),
+                "geometry": np.array(self.geometry.to_record(), np.float64)}
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) if f.name != "geometry" else self.geometry.to_dict() for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> XrayMeta:
@@ -95,14 +108,19 @@ class Pipeline:
         pixels = p.resize(image, geom, decoded.reduce)
     """
 
-    def __init__(self, config: PipelineConfig | None = None) -> None:
+    def __init__(self, config: PipelineConfig | None = None, *, storage_options: Mapping[str, Any] | None = None,
+                 opener: Opener | None = None) -> None:
         self.config = config or PipelineConfig()
+        #: Where URLs are read from (``storage_options`` for fsspec); local paths need none.
+        self.opener = opener if opener is not None else Opener(storage_options)
 
     def __repr__(self) -> str:
         return f"Pipeline({self.config!r})"
 
     def header(self, source: Path | Source) -> Header:
-        """Read the file once and validate its pixel-describing tags."""
+        """Read the file (or URL: one GET) once and validate its pixel-describing tags."""
+        if is_url(source):
+            source = self.opener.read(str(source), max_bytes=max_file_bytes(self.config.decode.max_pixels))
         return read_header(source, max_pixels=self.config.decode.max_pixels)
 
     def plan(self, header: Header) -> Geometry:
@@ -159,22 +177,23 @@ class Pipeline:
 
 
 def load_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: PipelineConfig | None = None,
-              **options: Unpack[ShortOptions]) -> XrayImage:
+              storage_options: Mapping[str, Any] | None = None, **options: Unpack[ShortOptions]) -> XrayImage:
     """Read, decode, render and resize one DICOM radiograph; return pixels and metadata.
 
     See :func:`read_xray` for the parameters.
     """
-    return Pipeline(pipeline_config(config, size=size, **options)).read(path)
+    return Pipeline(pipeline_config(config, size=size, **options), storage_options=storage_options).read(path)
 
 
 def read_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: PipelineConfig | None = None,
-              **options: Unpack[ShortOptions]) -> np.ndarray:
+              storage_options: Mapping[str, Any] | None = None, **options: Unpack[ShortOptions]) -> np.ndarray:
     """Return a DICOM radiograph as a normalized 2-D array.
 
     Parameters
     ----------
-    path : path-like
-        A DICOM file (preamble and file meta optional).
+    path : path-like or URL
+        A DICOM file (preamble and file meta optional), or a URL read through
+        fsspec (``s3://``, ``gs://``, ``az://``, ``https://``...; one GET).
     size : int or (height, width), optional
         Output size; ``None`` keeps full resolution.
     keep_ratio : bool
@@ -192,10 +211,13 @@ def read_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: 
         keywords above override its fields.  ``keep_ratio`` to ``frame`` are the
         keywords of :func:`dicomxray.pipeline_config`, checked by type checkers
         (:class:`dicomxray.config.ShortOptions`).
+    storage_options : mapping, optional
+        For a URL: the fsspec filesystem's options (credentials, endpoint...),
+        e.g. ``{"anon": True}`` for a public bucket.
 
     Raises
     ------
     DicomXrayError
         A subclass naming the file and what is wrong.
     """
-    return load_xray(path, size, config=config, **options).pixels
+    return load_xray(path, size, config=config, storage_options=storage_options, **options).pixels

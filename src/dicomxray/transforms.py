@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bbox_params", "to_albumentations_dtype", "train_transforms", "val_transforms"]
+__all__ = ["bbox_params", "to_albumentations_dtype", "to_float", "train_transforms", "val_transforms"]
 
 
 def _albumentations() -> Any:
@@ -70,3 +70,21 @@ def to_albumentations_dtype(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         return image.astype(np.float32) / 65535.0
     raise TypeError(f"albumentations takes uint8 or float32 images, got {image.dtype}")
+
+
+def to_float(batch: Any, mean: float | None = None, std: float | None = None) -> Any:
+    """A uint8 batch (``image_dtype="uint8"``) as float32 in [0, 1] on its device, optionally standardized.
+
+    Move the batch to the GPU first, then convert there: 4x fewer bytes cross the PCIe bus and the
+    DataLoader's processes::
+
+        x = to_float(batch["image"].cuda(non_blocking=True), mean=0.5, std=0.25)
+
+    is ``x.float().div_(255)`` then ``sub_(mean).div_(std)``.
+    """
+    x = batch.float().div_(255.0)
+    if mean is not None:
+        x.sub_(mean)
+    if std is not None:
+        x.div_(std)
+    return x

@@ -266,5 +266,5 @@ def boxes_to_original_batch(
     out = []
     for b, row in zip(boxes, rows, strict=True):
         arr = np.asarray(b.detach().cpu() if hasattr(b, "detach") else b, dtype=np.float64)
-        out.append(boxes_to_original(arr, Geometry.from_dict(row["geometry"]), clip=clip))
+        out.append(boxes_to_original(arr, Geometry.from_record(row["geometry"]), clip=clip))
     return out
