@@ -5,8 +5,8 @@
 Steady state: persistent workers, one warm-up epoch, then the median of ``--epochs`` timed epochs, so worker
 start-up is not what is measured.  Same DataLoader settings everywhere (batch 8, 512x512).
 
-* **limit**: a dataset whose ``__getitem__`` returns a ready tensor of the same shape and dtype plus a small
-  meta dict; what the DataLoader itself costs (collate, inter-process transfer).
+* **limit**: a dataset whose ``__getitem__`` returns a ready tensor of the same shape and dtype (one per index, held
+  in RAM) plus the same small meta dict as ours; what the DataLoader itself costs (collate, inter-process transfer).
 * **dicomxray cached**: the disk cache (memory-mapped entries), float32 from a uint8 render (the default),
   float32 from a float32 render (a zero-copy view until the collate), and uint8 transport.
 * **dicomxray RAM tier**: ``in_memory=True`` + ``preload()``.
@@ -52,6 +52,10 @@ class LimitDataset(Dataset):
         arrays = [rng.integers(0, 256, (size, size), dtype=np.uint8) for _ in range(n)]  # n images, as in RAM
         self.images = [torch.from_numpy(a).unsqueeze(0).to(dtype) for a in arrays]
         self.array = arrays[0]
+        # the same sample meta as DicomXrayDataset's (strings, an int64 size, one float64 geometry record)
+        self.metas = [{"path": f"/data/{i:06d}.dcm", "sop_instance_uid": f"1.2.{i}", "study_instance_uid": f"1.3.{i}",
+                       "series_instance_uid": f"1.4.{i}", "original_size": torch.tensor([2500, 2048]),
+                       "geometry": torch.zeros(10, dtype=torch.float64), "index": i} for i in range(n)]
 
     def __len__(self) -> int:
         return self.n
@@ -61,7 +65,7 @@ class LimitDataset(Dataset):
         if self.transform is not None:
             out = self.transform(image=self.array, bboxes=np.zeros((0, 4)), labels=np.zeros(0, np.int64))
             image = torch.from_numpy(out["image"]).unsqueeze(0).float().div_(255)
-        return {"image": image, "meta": {"index": index, "path": "x"}}
+        return {"image": image, "meta": dict(self.metas[index])}
 
 
 def folder(n: int, quick: bool) -> list[str]:
@@ -79,21 +83,27 @@ def folder(n: int, quick: bool) -> list[str]:
     return files
 
 
-def steady(make: Callable[[], Dataset], workers: int, epochs: int) -> float:
-    """Images per second over ``epochs`` timed epochs after one warm-up, persistent workers."""
-    ds = make()
-    loader = DataLoader(ds, batch_size=BATCH, num_workers=workers, persistent_workers=workers > 0)
-    for _ in loader:  # warm-up: workers started, cache filled / pages mapped
-        pass
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        for _ in loader:
+def steady(makers: dict[str, Callable[[], Dataset]], workers: int, epochs: int) -> dict[str, float]:
+    """Images per second of each dataset: every loader built and warmed up first (persistent workers), then
+    ``epochs`` rounds of one timed epoch each, interleaved (A B C A B C ...) so the noise of a shared machine
+    falls on every case alike; the median epoch counts."""
+    loaders = {}
+    for name, make in makers.items():
+        ds = make()
+        loaders[name] = DataLoader(ds, batch_size=BATCH, num_workers=workers, persistent_workers=workers > 0)
+        for _ in loaders[name]:  # warm-up: workers started, cache filled / pages mapped
             pass
-        times.append(time.perf_counter() - t0)
-    del loader
+    times: dict[str, list[float]] = {name: [] for name in loaders}
+    for _ in range(epochs):
+        for name, loader in loaders.items():
+            t0 = time.perf_counter()
+            for _ in loader:
+                pass
+            times[name].append(time.perf_counter() - t0)
+    result = {name: len(loaders[name].dataset) / statistics.median(t) for name, t in times.items()}  # type: ignore[arg-type]
+    del loaders
     gc.collect()
-    return len(ds) / statistics.median(times)
+    return result
 
 
 def monai_cases(files: list[str], size: int, cache_dir: str) -> dict[str, Callable[[], Dataset]]:
@@ -113,7 +123,7 @@ def monai_cases(files: list[str], size: int, cache_dir: str) -> dict[str, Callab
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--images", type=int, default=192)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no-monai", action="store_true")
@@ -151,9 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows: list[list[Any]] = []
     results: dict[str, dict[str, float]] = {}
     for workers in (0, 2):
-        got = {name: steady(make, workers, epochs) for name, (make, _) in cases.items()}
-        for name, make in peers.items():
-            got[name] = steady(make, workers, epochs)
+        got = steady({**{name: make for name, (make, _) in cases.items()}, **peers}, workers, epochs)
         results[f"workers={workers}"] = got
         limits = {"float32": got["limit, float32"], "uint8": got["limit, uint8"], "aug": got["limit + train_transforms"]}
         for name, ips in got.items():
