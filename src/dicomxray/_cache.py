@@ -49,7 +49,7 @@ import numpy as np
 
 from ._atomic import atomic_write
 from ._header import max_file_bytes
-from ._source import FileIdentity, file_identity, read_source
+from ._source import FileIdentity, Opener, file_identity, is_url
 from .config import CacheConfig, CacheIdentity, PipelineConfig
 from .errors import CacheError
 from .pipeline import Pipeline, XrayImage, XrayMeta
@@ -142,11 +142,13 @@ class XrayCache:
         self.__init__(state["config"])  # type: ignore[misc]
 
     # ------------------------------------------------------------------ keys
-    def key(self, path: str | os.PathLike[str], config: PipelineConfig) -> str:
-        """The entry key for ``path`` rendered with ``config`` (content identity reads the file)."""
+    def key(self, path: str | os.PathLike[str], config: PipelineConfig, *, opener: Opener | None = None) -> str:
+        """The entry key for ``path`` rendered with ``config`` (content identity reads the file;
+        ``opener`` carries a URL's storage options)."""
+        opener = opener or Opener()
         if self.identity == "content":
-            return self._key(read_source(path, content_hash=True).identity, config)
-        return self._key(file_identity(path), config)
+            return self._key(opener.read(path, content_hash=True).identity, config)
+        return self._key(opener.identity(path), config)
 
     def _key(self, ident: FileIdentity, config: PipelineConfig) -> str:
         fingerprint = config.fingerprint()
@@ -163,9 +165,10 @@ class XrayCache:
         return self.directory / key[:2] / f"{key}{_SUFFIX}"
 
     # ------------------------------------------------------------- read/write
-    def get(self, path: str | os.PathLike[str], config: PipelineConfig) -> XrayImage | None:
+    def get(self, path: str | os.PathLike[str], config: PipelineConfig, *,
+            opener: Opener | None = None) -> XrayImage | None:
         """The cached image, or ``None`` (a corrupt entry is removed and reported)."""
-        return self._lookup(self.key(path, config))
+        return self._lookup(self.key(path, config, opener=opener))
 
     def _lookup(self, key: str) -> XrayImage | None:
         image = self._opened.get(key)
@@ -189,12 +192,12 @@ class XrayCache:
         """
         if isinstance(pipeline, PipelineConfig):
             pipeline = Pipeline(pipeline)
-        config = pipeline.config
+        config, opener = pipeline.config, pipeline.opener
         if self.identity == "content":
-            source = read_source(path, max_bytes=max_file_bytes(config.decode.max_pixels), content_hash=True)
+            source = opener.read(path, max_bytes=max_file_bytes(config.decode.max_pixels), content_hash=True)
             ident = source.identity
         else:
-            ident = file_identity(path)
+            ident = opener.identity(path)  # a stat; for a URL its listed identity, or a HEAD
         key = self._key(ident, config)
         image = self._lookup(key)
         if image is not None:
@@ -294,7 +297,9 @@ class XrayCache:
                 header = _read_header(entry)
                 source = header["source"]
                 stale = older_than_days is not None and now - header["created"] > older_than_days * 86400
-                if not stale and not source.get("sha256"):
+                if is_url(source["path"]):
+                    pass  # checking an object needs its storage options: kept unless older_than_days
+                elif not stale and not source.get("sha256"):
                     stale = not file_identity(source["path"]).same_stat(FileIdentity(**source))
                 elif not stale:
                     stale = not os.path.exists(source["path"])

@@ -16,14 +16,14 @@ import json
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "columns_for", "load_previous", "load_salt",
-           "read_frame", "read_meta", "salt_id", "write_index"]
+__all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "columns_for", "fetch_index", "load_previous",
+           "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
 
 SCHEMA_VERSION = 1
 _META_KEY = b"dicomxray"
@@ -276,6 +276,21 @@ def read_frame(path: Path, columns: Sequence[str] | None = None) -> Any:
     _check_columns(path, names, columns)
     wanted = None if columns is None else [c for c in names if c in columns]
     return pq.read_table(path, columns=wanted).to_pandas(types_mapper=mapping.get)
+
+
+def fetch_index(url: str, folder: Path, storage_options: Mapping[str, Any] | None) -> Path:
+    """Copy an index stored behind a URL into ``folder`` (with a CSV's ``.meta.json`` when there is one)."""
+    from ._source import read_source
+    from .errors import SourceFileNotFoundError
+
+    name = url.rstrip("/").rpartition("/")[2] or "index.parquet"
+    local = folder / name
+    local.write_bytes(read_source(url, storage_options=storage_options).data)
+    if local.suffix.lower() == ".csv":
+        with suppress(SourceFileNotFoundError):  # a CSV without settings: select() then needs root=
+            side = read_source(url + ".meta.json", storage_options=storage_options).data
+            local.with_name(name + ".meta.json").write_bytes(side)
+    return local
 
 
 def _check_columns(path: Path, present: Sequence[str], columns: Sequence[str] | None) -> None:

@@ -22,7 +22,8 @@ import stat
 import struct
 import warnings
 import zlib
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, BinaryIO, Literal, Protocol
 
 from ._discover import looks_like_bare_dataset
 from ._elements import (
@@ -44,9 +45,15 @@ from ._elements import (
     read_meta,
     walk,
 )
-from .errors import CorruptPixelDataError, MissingPixelDataError, NotDicomError, SourceFileNotFoundError
+from ._source import is_url
+from .errors import (
+    CorruptPixelDataError,
+    MissingPixelDataError,
+    NotDicomError,
+    SourceFileNotFoundError,
+)
 
-__all__ = ["PATIENT_TAGS", "TAGS", "scan_file", "scan_many"]
+__all__ = ["PATIENT_TAGS", "TAGS", "Reader", "scan_file", "scan_many"]
 
 _VOI_LUT_SEQUENCE = 0x00283010
 _CHARSET = 0x00080005
@@ -162,9 +169,37 @@ def _check_native_length(row: dict[str, Any], length: int) -> None:
         raise CorruptPixelDataError(f"Pixel Data holds {length} bytes, the header declares {need}")
 
 
-def _parse(fd: int, size: int, want_patient: bool) -> dict[str, Any]:
+class Reader(Protocol):
+    """Where a header walk gets its bytes: an open file, or an object read by ranges."""
+
+    def pread(self, n: int, pos: int) -> bytes: ...
+
+    def buffer(self, size: int, pos: int = 0) -> Buffer: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+class _FileReader:
+    """An open local file, read with ``pread``."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def pread(self, n: int, pos: int) -> bytes:
+        return pread(self.fd, n, pos)
+
+    def buffer(self, size: int, pos: int = 0) -> Buffer:
+        return Buffer(self.fd, size, pread(self.fd, PREFIX, pos), pos)
+
+    def open(self) -> BinaryIO:
+        return os.fdopen(os.dup(self.fd), "rb")
+
+
+def _parse(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     """Walk one open file; raise ``Malformed``/``Truncated``/a DicomXrayError."""
-    buf = Buffer(fd, size, pread(fd, PREFIX, 0))
+    buf = reader.buffer(size)
     head = buf.data
     if head[128:132] == b"DICM":
         pos = 132
@@ -180,7 +215,7 @@ def _parse(fd: int, size: int, want_patient: bool) -> dict[str, Any]:
         little = little_from_group(first)
     if syntax == DEFLATED:
         try:
-            body = zlib.decompress(pread(fd, size - pos, pos), -zlib.MAX_WBITS)
+            body = zlib.decompress(reader.pread(size - pos, pos), -zlib.MAX_WBITS)
         except zlib.error:
             raise NotDicomError("the Deflated data set does not inflate") from None
         buf, pos, implicit, little = Buffer(None, len(body), body), 0, False, True
@@ -194,18 +229,18 @@ def _parse(fd: int, size: int, want_patient: bool) -> dict[str, Any]:
     row["TransferSyntaxUID"] = syntax
     offset, length = pixel_location(buf, found, implicit, little)
     _check_native_length(row, length if syntax in NATIVE else -1)
-    if buf.fd is None:  # deflated: the value lives in the inflated stream, not in the file
+    if syntax == DEFLATED:  # the value lives in the inflated stream, not in the file
         offset = -1
     row["pixel_data_offset"], row["pixel_data_length"] = offset, length
     return row
 
 
-def _parse_with_pydicom(fd: int, size: int, want_patient: bool) -> dict[str, Any]:
+def _parse_with_pydicom(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     """The fallback for what the walk refused: pydicom's own reader and heuristics."""
     import pydicom
     from pydicom.multival import MultiValue
 
-    with os.fdopen(os.dup(fd), "rb") as fh, warnings.catch_warnings():
+    with reader.open() as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             ds = pydicom.dcmread(fh, force=True, stop_before_pixels=True)
@@ -228,7 +263,7 @@ def _parse_with_pydicom(fd: int, size: int, want_patient: bool) -> dict[str, Any
         _check_native_length(row, -1)
         row["pixel_data_offset"] = row["pixel_data_length"] = -1
         return row
-    buf = Buffer(fd, size, pread(fd, PREFIX, tag_pos), tag_pos)
+    buf = reader.buffer(size, tag_pos)
     found: dict[int, Any] = {}
     head = buf.data[:8]
     if len(head) == 8 and head[:4] == (b"\xe0\x7f\x10\x00" if little else b"\x7f\xe0\x00\x10"):
@@ -267,14 +302,14 @@ def patient_hash(patient_id: str | None, key: bytes) -> str | None:
     return hmac.new(key, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def _read_row(fd: int, size: int) -> dict[str, Any]:
+def _read_row(reader: Reader, size: int) -> dict[str, Any]:
     """The walk first; pydicom for what it refuses; a truncated header stays truncated."""
     try:
-        return _parse(fd, size, True)
+        return _parse(reader, size, True)
     except (Malformed, Truncated, struct.error, KeyError, IndexError) as exc:
         first: Exception = exc
     try:
-        return _parse_with_pydicom(fd, size, True)
+        return _parse_with_pydicom(reader, size, True)
     except (NotDicomError, MissingPixelDataError, Truncated, Malformed, struct.error):
         if isinstance(first, Truncated):
             raise NotDicomError(f"the file ends inside the DICOM header (at byte {first.args[0]}; truncated)") from None
@@ -298,11 +333,16 @@ def scan_file(path: str, *, key: bytes, include_patient: bool = False) -> dict[s
         row.update(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns)
         if not stat.S_ISREG(st.st_mode):
             raise NotDicomError("not a regular file")
-        row.update(_read_row(fd, st.st_size))
+        row.update(_read_row(_FileReader(fd), st.st_size))
     except Exception as exc:  # a bad file is a row with its error, never a crash of the whole index
         return _error_row(row, exc)
     finally:
         os.close(fd)
+    return _finish(row, key, include_patient)
+
+
+def _finish(row: dict[str, Any], key: bytes, include_patient: bool) -> dict[str, Any]:
+    """Hash PatientID and drop the patient columns unless asked for."""
     patient_id = row.pop("PatientID", None)
     row["patient_hash"] = patient_hash(patient_id, key)
     if include_patient:
@@ -319,7 +359,24 @@ def _error_row(row: dict[str, Any], exc: BaseException) -> dict[str, Any]:
     return row
 
 
-def scan_many(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    """:func:`scan_file` over ``paths`` (a worker's chunk), each row a tuple in ``columns`` order."""
-    return [tuple(row.get(c) for c in columns) for row in (scan_file(p, key=key, include_patient=include_patient)
-                                                         for p in paths)]
+#: Objects read at once by one worker: latency, not CPU, bounds a remote scan.
+URL_THREADS = 16
+
+
+def scan_many(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...],
+              storage_options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """:func:`scan_file` (or :func:`scan_url`) over ``paths`` (a worker's chunk), each row a tuple in
+    ``columns`` order.  URLs are read :data:`URL_THREADS` at a time."""
+    if paths and is_url(paths[0]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ._remote_scan import scan_url
+
+        def one(url: str) -> dict[str, Any]:
+            return scan_url(url, key=key, include_patient=include_patient, storage_options=storage_options)
+
+        with ThreadPoolExecutor(min(URL_THREADS, len(paths))) as pool:
+            rows = list(pool.map(one, paths))
+    else:
+        rows = [scan_file(p, key=key, include_patient=include_patient) for p in paths]
+    return [tuple(row.get(c) for c in columns) for row in rows]

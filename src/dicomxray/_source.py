@@ -1,5 +1,10 @@
 """Opening a source: one consistent read of the bytes, and the file's identity.
 
+A source is a local path or a URL (``s3://``, ``gs://``, ``az://``,
+``https://``...; ``file://`` is a local path).  URLs are read through fsspec
+by :mod:`dicomxray._remote` (one GET per object, retries with backoff) with
+the caller's ``storage_options``; fsspec is imported only when a URL is read.
+
 The identity travels with the bytes through the pipeline, so the cache
 compares what was actually read instead of statting or hashing again.
 """
@@ -8,11 +13,30 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import ImageTooLargeError, NotDicomError, SourceChangedError, SourceFileNotFoundError
 
-__all__ = ["FileIdentity", "Source", "file_identity", "read_source"]
+__all__ = ["FileIdentity", "Opener", "Source", "file_identity", "is_url", "local_path", "read_source"]
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+def is_url(path: object) -> bool:
+    """Whether ``path`` is a URL read through fsspec (any ``scheme://`` but ``file://``)."""
+    if not isinstance(path, str):
+        return False
+    m = _SCHEME.match(path)
+    return m is not None and m.group(1).lower() != "file"
+
+
+def local_path(path: str | os.PathLike[str]) -> str:
+    """``path`` without a ``file://`` prefix (any other text unchanged)."""
+    text = os.fspath(path)
+    return text[7:] if text[:7].lower() == "file://" else text
 
 
 @dataclass(frozen=True)
@@ -23,6 +47,12 @@ class FileIdentity:
     ``cp -p``, ``rsync -t`` or ``tar -x`` can give a replacement the same size
     and mtime, but not the same inode and ctime (the kernel sets those).
     ``sha256`` is set only when the content was hashed.
+
+    For a URL, ``path`` is the URL, ``mtime_ns`` its Last-Modified (whole
+    seconds), ``etag`` its ETag (or version id / generation when the store has
+    no ETag), and ``ctime_ns``/``inode`` are 0.  A URL whose store gives neither
+    ETag nor Last-Modified has a weak identity: it never equals another, so no
+    cache entry is ever written for it (a cache cannot tell its versions apart).
     """
 
     path: str
@@ -31,16 +61,25 @@ class FileIdentity:
     ctime_ns: int
     inode: int
     sha256: str = ""
+    etag: str = ""
 
     def key(self, content: bool) -> str:
-        """The text the cache key is built from: the content hash, or every stat field."""
+        """The text the cache key is built from: the content hash, or every stat field (and the ETag)."""
         if content:
             return self.sha256
-        return f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.ctime_ns}\0{self.inode}"
+        base = f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.ctime_ns}\0{self.inode}"
+        return f"{base}\0{self.etag}" if self.etag else base
+
+    @property
+    def weak(self) -> bool:
+        """A URL identity with neither ETag nor Last-Modified: size alone cannot tell versions apart."""
+        return not self.etag and not self.mtime_ns and is_url(self.path)
 
     def same_stat(self, other: FileIdentity) -> bool:
-        return (self.path, self.size, self.mtime_ns, self.ctime_ns, self.inode) == (
-            other.path, other.size, other.mtime_ns, other.ctime_ns, other.inode)
+        if self.weak or other.weak:
+            return False
+        return (self.path, self.size, self.mtime_ns, self.ctime_ns, self.inode, self.etag) == (
+            other.path, other.size, other.mtime_ns, other.ctime_ns, other.inode, other.etag)
 
 
 @dataclass(frozen=True)
@@ -60,11 +99,18 @@ def _identity(path: str, st: os.stat_result) -> FileIdentity:
 
 
 def resolve(path: str | os.PathLike[str]) -> str:
-    return os.path.abspath(os.path.expanduser(os.fspath(path)))
+    return os.path.abspath(os.path.expanduser(local_path(path)))
 
 
-def file_identity(path: str | os.PathLike[str]) -> FileIdentity:
-    """The stat :class:`FileIdentity` of ``path`` (no read), or ``SourceFileNotFoundError``."""
+def file_identity(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None) -> FileIdentity:
+    """The stat :class:`FileIdentity` of ``path`` (no read), or ``SourceFileNotFoundError``.
+
+    For a URL: one HEAD request (ETag, Last-Modified, size).
+    """
+    if is_url(path):
+        from ._remote import head_url
+
+        return head_url(str(path), storage_options)
     p = resolve(path)
     try:
         return _identity(p, os.stat(p))
@@ -73,7 +119,8 @@ def file_identity(path: str | os.PathLike[str]) -> FileIdentity:
 
 
 def read_source(
-    path: str | os.PathLike[str], *, max_bytes: int | None = None, content_hash: bool = False, attempts: int = 3
+    path: str | os.PathLike[str], *, max_bytes: int | None = None, content_hash: bool = False, attempts: int = 3,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> Source:
     """Read the whole file with one ``read``; retry if it changed in place meanwhile.
 
@@ -81,7 +128,15 @@ def read_source(
     file rewritten while we read it would otherwise give a mixed image.  A
     file replaced by rename is safe by construction (we hold the old inode).
     Files larger than ``max_bytes`` are refused before they are read.
+
+    A URL is read with one GET (ranged to ``max_bytes + 1`` so a huge object is
+    refused after that many bytes), its identity taken from the same response;
+    transient errors are retried with backoff (:mod:`dicomxray._remote`).
     """
+    if is_url(path):
+        from ._remote import read_url
+
+        return read_url(str(path), storage_options, max_bytes=max_bytes, content_hash=content_hash)
     p = resolve(path)
     for _ in range(attempts):
         try:
@@ -104,3 +159,33 @@ def read_source(
                 ident = replace(ident, sha256=hashlib.sha256(data).hexdigest())
             return Source(data, ident)
     raise SourceChangedError(f"{p}: file kept changing while being read ({attempts} attempts)", path=p)
+
+
+@dataclass(frozen=True, eq=False)
+class Opener:
+    """Where a pipeline's bytes come from: local paths, and URLs with ``storage_options``.
+
+    ``listed`` maps URLs to the identity a listing gave (ETag, size,
+    Last-Modified): :meth:`identity` then needs no request.  A data set built
+    from a bucket listing is that listing; an object overwritten after it is
+    read afresh on a cache miss (the GET's own identity differs, so nothing is
+    stored under the listed one) and seen by the next listing.  Cheap to
+    pickle; holds no client (each process builds its own, after fork).
+    """
+
+    storage_options: Mapping[str, Any] | None = field(default=None, repr=False)
+    listed: Mapping[str, FileIdentity] | None = field(default=None, repr=False)
+
+    def read(self, path: str | os.PathLike[str], *, max_bytes: int | None = None,
+             content_hash: bool = False) -> Source:
+        """:func:`read_source` with this opener's storage options."""
+        return read_source(path, max_bytes=max_bytes, content_hash=content_hash,
+                           storage_options=self.storage_options)
+
+    def identity(self, path: str | os.PathLike[str]) -> FileIdentity:
+        """The listed identity of a URL, else :func:`file_identity` (a stat, or a HEAD request)."""
+        if self.listed and isinstance(path, str):
+            known = self.listed.get(path)
+            if known is not None:
+                return known
+        return file_identity(path, storage_options=self.storage_options)

@@ -12,7 +12,10 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── DecoderUnavailableError (RuntimeError)  no installed backend for the syntax
     ├── CacheError (OSError)                    the cache directory cannot be used
     ├── SourceChangedError (RuntimeError)       the file kept changing while we read it
-    └── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty
+    ├── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty (a 404 for a URL)
+    ├── RemoteSourceError (OSError)             an object store failed (after retries), an unknown protocol
+    │   └── RemoteAccessError (PermissionError) 401/403 or no credential for a URL
+    └── MissingExtraError (ImportError)         a URL needs an optional extra: names the pip command
 
 Constructors take one message plus keyword-only extras, so instances survive
 ``pickle`` and DataLoader workers re-raise them as themselves.
@@ -28,8 +31,11 @@ __all__ = [
     "DicomXrayError",
     "DicomXrayWarning",
     "ImageTooLargeError",
+    "MissingExtraError",
     "MissingPixelDataError",
     "NotDicomError",
+    "RemoteAccessError",
+    "RemoteSourceError",
     "SourceChangedError",
     "SourceFileNotFoundError",
     "UnsupportedImageError",
@@ -89,6 +95,22 @@ class SourceFileNotFoundError(DicomXrayError, FileNotFoundError):
 
 class SourceChangedError(DicomXrayError, RuntimeError):
     """Raised when a file is modified in place while it is being read (so no mixed image is returned)."""
+
+
+class RemoteSourceError(DicomXrayError, OSError):
+    """Raised when reading a URL fails for a reason other than a missing object or a refused access:
+    transient errors (5xx, timeouts, connection resets) that persisted through every retry, or a
+    protocol fsspec does not know.  The message names the URL."""
+
+
+class RemoteAccessError(RemoteSourceError, PermissionError):
+    """Raised when an object store refuses access to a URL (401/403) or no credential was found;
+    never retried.  The message names the URL and says to check ``storage_options``."""
+
+
+class MissingExtraError(DicomXrayError, ImportError):
+    """Raised when a URL's filesystem is not installed; the message names the pip command
+    (``pip install "dicomxray[s3]"``)."""
 
 
 class DicomXrayWarning(UserWarning):

@@ -10,6 +10,11 @@
   its row.
 * :func:`read_index` / :func:`select`: the index as a DataFrame, and the rows
   (with absolute ``file`` paths) matching a query string or a predicate.
+* :func:`discover_url`: the same discovery under a URL prefix (``s3://``,
+  ``gs://``, ``az://``, ``https://``...): one listing, ranged sniffs only for
+  names without a DICOM extension.  :func:`build_index` takes a URL root too
+  (each header is a ranged GET of its first 16 KiB, extended only when the
+  header is longer), and a Dask ``client=`` to read the headers on a cluster.
 
 The columns (``_index_io.COLUMNS``): ``path`` (relative POSIX path under the
 index's root), the file's identity (``size``, ``mtime_ns``, ``inode``,
@@ -32,13 +37,17 @@ superset of idc-index's per-series ones that apply to local files).
 ``patient_hash`` is always written: HMAC-SHA256 of PatientID keyed with a
 salt kept beside the index (``<index>.salt``, mode 0600, created once and
 reused), so folds can be grouped by patient without the index revealing who.
+
+For an object behind a URL, ``size`` and ``mtime_ns`` are its size and
+Last-Modified (whole seconds), ``inode`` 63 bits of a digest of its ETag and
+``ctime_ns`` 0; the root is the URL prefix, and ``select`` gives URLs.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +59,7 @@ from ._index_io import (
     PATIENT_COLUMNS,
     SCHEMA_VERSION,
     columns_for,
+    fetch_index,
     load_previous,
     load_salt,
     read_frame,
@@ -57,7 +67,10 @@ from ._index_io import (
     salt_id,
     write_index,
 )
+from ._remote_discover import DICOM_EXTENSIONS, RemoteDiscovery, discover_url, is_url_source, url_sources
+from ._remote_scan import url_inode
 from ._scan import scan_many
+from ._source import is_url, local_path
 from .errors import SourceFileNotFoundError
 
 #: Every column an index can hold (patient columns only with include_patient=True).
@@ -66,17 +79,17 @@ INDEX_COLUMNS: frozenset[str] = frozenset(COLUMNS) | frozenset(PATIENT_COLUMNS)
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DICOM_EXTENSIONS", "INDEX_COLUMNS", "Discovery", "IndexReport", "build_index", "discover", "find_dicoms",
-           "image_id", "read_index", "select"]
+__all__ = ["DICOM_EXTENSIONS", "INDEX_COLUMNS", "Discovery", "IndexReport", "RemoteDiscovery", "build_index", "discover",
+           "discover_url", "find_dicoms", "image_id", "read_index", "select"]
 
-#: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
-DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
 
 _INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
 
 
 def _base(root: str | os.PathLike[str]) -> Path:
-    return Path(os.path.expanduser(os.fspath(root)))
+    if is_url(root):
+        raise ValueError(f"{root}: a URL; use discover_url(root, storage_options=...) for a URL prefix")
+    return Path(os.path.expanduser(local_path(root)))
 
 
 def image_id(path: str | os.PathLike[str]) -> str:
@@ -147,7 +160,7 @@ class IndexReport:
     ``missing`` files a DICOMDIR references do not exist."""
 
     path: Path
-    root: Path
+    root: Path | str  # a URL prefix for an index of objects
     format: Literal["parquet", "csv"]
     rows: int
     read: int
@@ -196,7 +209,7 @@ def _format(out: Path) -> tuple[Path, Literal["parquet", "csv"]]:
 
 def _sources(source: str | os.PathLike[str] | Discovery | Sequence[str | os.PathLike[str]],
              root: str | os.PathLike[str] | None) -> tuple[Path, list[Path], int, int]:
-    """(root of the relative paths, files, skipped, missing) for any accepted ``source``."""
+    """(root of the relative paths, files, skipped, missing) for any accepted local ``source``."""
     if isinstance(source, (str, os.PathLike)):
         source = discover(source)
     if isinstance(source, Discovery):
@@ -211,7 +224,7 @@ def _sources(source: str | os.PathLike[str] | Discovery | Sequence[str | os.Path
 
 
 def build_index(
-    source: str | os.PathLike[str] | Discovery | Sequence[str | os.PathLike[str]],
+    source: str | os.PathLike[str] | Discovery | RemoteDiscovery | Sequence[str | os.PathLike[str]],
     out_path: str | os.PathLike[str],
     *,
     workers: int | None = None,
@@ -221,6 +234,9 @@ def build_index(
     previous: str | os.PathLike[str] | None = None,
     rebuild: bool = False,
     root: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    client: Any = None,
+    shard_size: int = 256,
 ) -> IndexReport:
     """Index the headers of every DICOM file of ``source`` into ``out_path`` (Parquet, or CSV).
 
@@ -228,7 +244,8 @@ def build_index(
     ----------
     source
         A folder (discovered with :func:`discover`), a :class:`Discovery`, or a
-        list of files (``root`` then defaults to their common folder).
+        list of files (``root`` then defaults to their common folder); or a URL
+        prefix (:func:`discover_url`), a :class:`RemoteDiscovery` or a list of URLs.
     out_path
         ``*.csv`` writes CSV (settings in ``<out>.meta.json``); anything else
         Parquet, or CSV beside it with a warning when pyarrow is missing.
@@ -246,7 +263,14 @@ def build_index(
         ``out_path`` itself when it exists; ``rebuild=True`` reads every file).
         Rows with an error are always read again.
     root
-        The folder ``path`` is relative to (recorded in the index).
+        The folder (or URL prefix) ``path`` is relative to (recorded in the index).
+    storage_options
+        For URLs: the fsspec filesystem's options.
+    client
+        A Dask ``distributed.Client``: headers are read on its workers, in tasks
+        of ``shard_size`` files, with a completion manifest beside the output
+        (``<out>.manifest/``) so a run resumes after the scheduler dies.  The
+        index is byte-identical to a local run's.
 
     Returns
     -------
@@ -255,18 +279,25 @@ def build_index(
     n_workers = _workers(workers)
     if salt is not None and len(salt) < 16:
         raise ValueError(f"salt must be at least 16 bytes, got {len(salt)}")
-    base, files, skipped, missing = _sources(source, root)
-    base = Path(os.path.abspath(base))
+    remote = is_url_source(source)
+    listed: dict[str, Any] = {}
+    if remote:
+        base_url, urls, skipped, missing, listed = url_sources(source, None if root is None else str(root),  # type: ignore[arg-type]
+                                                                 storage_options)
+        base_text, files = base_url, cast(list[Path], urls)
+    else:
+        base, files, skipped, missing = _sources(source, root)  # type: ignore[arg-type]
+        base_text = str(Path(os.path.abspath(base)))
     out, fmt = _format(_base(out_path))
     out.parent.mkdir(parents=True, exist_ok=True)
     key = salt if salt is not None else load_salt(out.with_name(out.name + ".salt"))
     columns = columns_for(include_patient)
-    meta = {"format": "dicomxray-index", "schema": SCHEMA_VERSION, "root": str(base),
+    meta = {"format": "dicomxray-index", "schema": SCHEMA_VERSION, "root": base_text,
             "include_patient": include_patient, "salt_id": salt_id(key)}
 
     rels: dict[str, Path] = {}
     for f in files:
-        rels.setdefault(_relative(f, base), f)
+        rels.setdefault(str(f)[len(base_text) + 1 :] if remote else _relative(f, Path(base_text)), f)
     prev = None if rebuild else load_previous(_base(previous) if previous is not None else out)
     if prev is not None and any(prev.meta.get(k) != meta[k] for k in ("format", "schema", "root", "include_patient",
                                                                        "salt_id")):
@@ -277,7 +308,12 @@ def build_index(
     to_read: list[str] = []
     for rel, f in rels.items():
         known = prev.identities.get(rel) if prev is not None else None
-        if known is not None:
+        if known is not None and remote:
+            ident = listed.get(str(f))  # only a listing that gives identities lets a row be reused
+            if ident is not None and (ident.size, ident.mtime_ns, url_inode(ident), 0) == known[:4]:
+                reuse.append(known[4])
+                continue
+        elif known is not None:
             try:
                 st = os.stat(f)
             except OSError:
@@ -291,12 +327,19 @@ def build_index(
     names = tuple(columns)
     if workers is None and len(to_read) < _POOL_MIN_FILES:
         n_workers = 1
-    new_rows = _read_all([str(rels[r]) for r in to_read], key, include_patient, names, n_workers, progress)
+    paths = [str(rels[r]) for r in to_read]
+    if client is not None:
+        from .distributed import index_rows
+
+        new_rows = index_rows(client, paths, key, include_patient, names, out=out, storage_options=storage_options,
+                              shard_size=shard_size, progress=progress)
+    else:
+        new_rows = _read_all(paths, key, include_patient, names, n_workers, progress, storage_options)
     new_rows = [(rel, *row[1:]) for rel, row in zip(to_read, new_rows, strict=True)]
     n = write_index(out, fmt, columns, new_rows, prev, reuse, _decoders(), meta)
     errors = sum(1 for row in new_rows if row[names.index("error_type")] is not None)
-    return IndexReport(path=out, root=base, format=fmt, rows=n, read=len(to_read), reused=len(reuse), errors=errors,
-                       skipped=skipped, missing=missing)
+    return IndexReport(path=out, root=base_text if remote else Path(base_text), format=fmt, rows=n,
+                       read=len(to_read), reused=len(reuse), errors=errors, skipped=skipped, missing=missing)
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -309,7 +352,7 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _read_all(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...], workers: int,
-              progress: bool) -> list[tuple[Any, ...]]:
+              progress: bool, storage_options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
     """Scan ``paths`` in ``workers`` processes (chunks, so IPC stays small), in order, with a progress bar."""
     from tqdm import tqdm
 
@@ -318,13 +361,13 @@ def _read_all(paths: list[str], key: bytes, include_patient: bool, columns: tupl
         if workers <= 1 or len(paths) <= chunk:
             rows: list[tuple[Any, ...]] = []
             for start in range(0, len(paths), chunk):
-                rows.extend(scan_many(paths[start : start + chunk], key, include_patient, columns))
+                rows.extend(scan_many(paths[start : start + chunk], key, include_patient, columns, storage_options))
                 bar.update(min(chunk, len(paths) - start))
             return rows
         parts: dict[int, list[tuple[Any, ...]]] = {}
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
-                pool.submit(scan_many, paths[s : s + chunk], key, include_patient, columns): s
+                pool.submit(scan_many, paths[s : s + chunk], key, include_patient, columns, storage_options): s
                 for s in range(0, len(paths), chunk)
             }
             from concurrent.futures import as_completed
@@ -341,6 +384,7 @@ def read_index(
     *,
     root: str | os.PathLike[str] | None = None,
     columns: Sequence[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """The index at ``path`` as a pandas DataFrame (nullable dtypes), sorted by ``path``.
 
@@ -348,8 +392,15 @@ def read_index(
     overrides it, e.g. after the archive moved).  ``columns`` reads only those
     (``path`` and ``error_type`` always come along, for :func:`select`): much
     faster on a large index.  Needs pandas (and pyarrow for Parquet):
-    ``pip install "dicomxray[index]"``.
+    ``pip install "dicomxray[index]"``.  ``path`` may be a URL (read once,
+    with ``storage_options``).
     """
+    if is_url(path):  # fetched once into a temporary folder
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="dicomxray-index-") as tmp:
+            local = fetch_index(str(path), Path(tmp), storage_options)
+            return read_index(local, root=root, columns=columns)
     p = _base(path)
     if not p.exists():
         raise SourceFileNotFoundError(f"{p}: no such index", path=str(p))
@@ -361,9 +412,13 @@ def read_index(
     except ImportError as exc:
         raise ImportError(f"reading an index needs pandas and pyarrow: {_INSTALL_HINT} ({exc})") from None
     if root is not None:
-        meta["root"] = str(Path(os.path.abspath(_base(root))))
+        meta["root"] = _root_text(root)
     df.attrs["dicomxray"] = meta
     return df
+
+
+def _root_text(root: str | os.PathLike[str]) -> str:
+    return str(root).rstrip("/") if is_url(root) else str(Path(os.path.abspath(_base(root))))
 
 
 def select(
@@ -388,7 +443,7 @@ def select(
 
     df = index if isinstance(index, pd.DataFrame) else read_index(index)
     meta = df.attrs.get("dicomxray", {})
-    base = str(Path(os.path.abspath(_base(root)))) if root is not None else meta.get("root")
+    base = _root_text(root) if root is not None else meta.get("root")
     if not base:
         raise ValueError("the index records no root (a CSV without its .meta.json?): pass root=")
     mask = df["error_type"].isna() if not include_errors else pd.Series(True, index=df.index)
@@ -408,6 +463,7 @@ def select(
     elif where is not None:
         raise TypeError(f"where must be a query string, a callable or None, not {type(where).__name__}")
     out = df.take(np.flatnonzero(mask.to_numpy(dtype=bool)))
-    out["file"] = (base.rstrip(os.sep) + os.sep) + out["path"].astype(str)
+    sep = "/" if is_url(base) else os.sep
+    out["file"] = (base.rstrip(sep) + sep) + out["path"].astype(str)
     out.attrs["dicomxray"] = dict(meta, root=base)
     return out
