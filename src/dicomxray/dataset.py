@@ -8,7 +8,7 @@ import tempfile
 import uuid
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -18,11 +18,13 @@ from torch.utils.data import Dataset
 
 from ._cache import CachedPipeline, XrayCache
 from ._geometry import boxes_to_output
+from ._source import Opener, is_url
 from .config import CacheConfig, PipelineConfig, pipeline_config
 from .errors import DicomXrayError, SourceFileNotFoundError
 from .index import find_dicoms, image_id
 from .labels.base import LabelSource, Target, labelled_only
 from .pipeline import Pipeline, XrayImage
+from .prefetch import PrefetchConfig, Prefetcher
 from .transforms import to_albumentations_dtype
 
 __all__ = ["DicomXrayDataset"]
@@ -56,9 +58,11 @@ class DicomXrayDataset(Dataset):
 
     Parameters
     ----------
-    root : path-like
+    root : path-like or URL
         Folder searched recursively for DICOM files (sorted), or ignored when
-        ``files`` is given.
+        ``files`` is given; or a URL prefix (``s3://bucket/train``, ``gs://``,
+        ``az://``, ``https://``...) listed once through fsspec, whose listing
+        (ETag, size, Last-Modified) then keys the cache without a request per read.
     config : PipelineConfig, optional
         Every pipeline option (build one with :func:`dicomxray.pipeline_config`);
         ``size`` overrides its output size.  Default: 512 x 512 uint8.
@@ -91,6 +95,14 @@ class DicomXrayDataset(Dataset):
         worker) and returns the next readable sample instead (index + 1, + 2,
         ... wrapping around): deterministic, never ``None``, so batch sizes and
         the default collate are unchanged.
+    files : sequence of paths or URLs, optional
+        The files to use, in this order (a URL without a listing is identified by a HEAD per cached read).
+    storage_options : mapping, optional
+        For URLs: the fsspec filesystem's options (credentials, ``endpoint_url``, ``anon``...).
+    prefetch : PrefetchConfig or int, optional
+        Threads (and memory budget) reading ahead what a :class:`dicomxray.prefetch.PrefetchSampler`
+        announces; default ``PrefetchConfig()`` (16 threads, 256 MiB per process); 0 turns it off.
+        Without that sampler samples are read one at a time.
     """
 
     def __init__(
@@ -109,6 +121,8 @@ class DicomXrayDataset(Dataset):
         target_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         on_error: OnError = "raise",
         files: Sequence[str | os.PathLike[str]] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        prefetch: PrefetchConfig | int | None = None,
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -120,10 +134,9 @@ class DicomXrayDataset(Dataset):
             raise ValueError("give either pipeline= or config=/size=/cache=, not both")
         if root is None and files is None:
             raise ValueError("give root or files")
-        self.root = Path(os.path.expanduser(os.fspath(root))) if root is not None else None
-        paths = [Path(f) for f in files] if files is not None else find_dicoms(self.root)  # type: ignore[arg-type]
+        self.root, paths, listed = _files(root, files, storage_options)
         if labels is not None:
-            paths = labelled_only(paths, labels)
+            paths = _labelled(paths, labels)
             if not paths:
                 raise SourceFileNotFoundError(
                     f"{self.root}: none of the DICOM files matches a labelled image id", path=str(self.root))
@@ -139,7 +152,7 @@ class DicomXrayDataset(Dataset):
         else:
             if size is None and (config is None or config.geometry.size is None):
                 size = 512
-            plain = Pipeline(pipeline_config(config, size=size))
+            plain = Pipeline(pipeline_config(config, size=size), opener=Opener(storage_options, listed))
             if cache is not None:
                 cache_config = cache if isinstance(cache, CacheConfig) else CacheConfig(directory=os.fspath(cache))
                 reader = CachedPipeline(plain, XrayCache(cache_config))
@@ -154,6 +167,9 @@ class DicomXrayDataset(Dataset):
         self.image_dtype = image_dtype
         self.in_memory = in_memory
         self._images: dict[int, XrayImage] = {}
+        if not isinstance(prefetch, PrefetchConfig):
+            prefetch = PrefetchConfig() if prefetch is None else PrefetchConfig(threads=prefetch)
+        self._prefetch: Prefetcher[XrayImage] = Prefetcher(prefetch)
         self.transform = transform
         self.target_transform = target_transform
         self.on_error = on_error
@@ -175,7 +191,8 @@ class DicomXrayDataset(Dataset):
         from .index import INDEX_COLUMNS, read_index, select
 
         columns = sorted(n for n in INDEX_COLUMNS if n in where) if isinstance(where, str) else None
-        rows = select(read_index(index, columns=columns, root=root), where, root=root)
+        rows = select(read_index(index, columns=columns, root=root, storage_options=kwargs.get("storage_options")),
+                      where, root=root)
         return cls(root if root is not None else rows.attrs.get("dicomxray", {}).get("root"),
                    files=rows["file"].tolist(), **kwargs)
 
@@ -202,13 +219,24 @@ class DicomXrayDataset(Dataset):
 
     # ----------------------------------------------------------------- steps
     def load(self, index: int) -> XrayImage:
-        """The rendered, resized image of ``index`` (from the RAM tier, the disk cache or the pipeline)."""
+        """The rendered, resized image of ``index`` (from the RAM tier, read ahead, the disk cache or the
+        pipeline)."""
         if not self.in_memory:
-            return self.pipeline.read(self.files[index])
+            return self._prefetch.take(index, self._read)
         image = self._images.get(index)
         if image is None:
-            image = self._images[index] = self.pipeline.read(self.files[index])
+            image = self._images[index] = self._prefetch.take(index, self._read)
         return image
+
+    def _read(self, index: int) -> XrayImage:
+        return self.pipeline.read(self.files[index])
+
+    def _announce(self, index: int) -> int:
+        """Start reading what :class:`dicomxray.prefetch.PrefetchSampler` says comes next; the plain index."""
+        ahead = getattr(index, "ahead", None)
+        if ahead:
+            self._prefetch.hint((i for i in ahead if i not in self._images), self._read)
+        return int(index)
 
     def preload(self, *, progress: bool = True) -> DicomXrayDataset:
         """Fill the RAM tier (``in_memory=True``) now, in this process.
@@ -235,7 +263,7 @@ class DicomXrayDataset(Dataset):
         return self.labels.target(image_id(self.files[index]))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image, index = self._load_or_substitute(index)
+        image, index = self._load_or_substitute(self._announce(index))
         target = self.target(index)
         geom = image.meta.geometry
         pixels = image.pixels
@@ -342,6 +370,31 @@ class DicomXrayDataset(Dataset):
             out["labels"] = [s["labels"] for s in batch]
             out["image_label"] = torch.stack([s["image_label"] for s in batch])
         return out
+
+
+def _files(root: str | os.PathLike[str] | None, files: Sequence[str | os.PathLike[str]] | None,
+           storage_options: Mapping[str, Any] | None) -> tuple[Any, list[Any], dict[str, Any] | None]:
+    """(root as given, the files, identities a bucket listing gave): a URL root is listed once."""
+    if root is not None and is_url(root):
+        if files is not None:
+            return str(root), [str(f) for f in files], None
+        from .index import discover_url
+
+        found = discover_url(str(root), storage_options=storage_options)
+        if not found.files:
+            raise SourceFileNotFoundError(f"{root}: no DICOM objects found ({found.skipped} other objects)",
+                                          path=str(root))
+        return str(root), list(found.files), found.identities
+    base = Path(os.path.expanduser(os.fspath(root).removeprefix("file://"))) if root is not None else None
+    if files is not None:
+        return base, [f if is_url(f) else Path(f) for f in files], None
+    return base, list(find_dicoms(base)), None  # type: ignore[arg-type]
+
+
+def _labelled(paths: list[Any], labels: LabelSource) -> list[Any]:
+    """``labelled_only`` that keeps URLs as given (``Path`` would fold ``s3://`` into ``s3:/``)."""
+    urls = {str(Path(p)): p for p in paths if is_url(p)}
+    return [urls.get(str(p), p) for p in labelled_only(paths, labels)]
 
 
 def _new_skip_log(owner: object) -> str:

@@ -332,7 +332,7 @@ def build_index(
         from .distributed import index_rows
 
         new_rows = index_rows(client, paths, key, include_patient, names, out=out, storage_options=storage_options,
-                              shard_size=shard_size, progress=progress)
+                              listed=listed, shard_size=shard_size, progress=progress)
     else:
         new_rows = _read_all(paths, key, include_patient, names, n_workers, progress, storage_options)
     new_rows = [(rel, *row[1:]) for rel, row in zip(to_read, new_rows, strict=True)]

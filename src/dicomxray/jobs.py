@@ -1,20 +1,27 @@
-"""Batch jobs over many files through the one pipeline: PNG/JPEG export and cache builds."""
+"""Batch jobs over many files through the one pipeline: PNG/JPEG export and cache builds.
+
+Sources are local paths or URLs (``s3://``...: read with ``storage_options``,
+many at once per worker since they wait on the network).  Jobs run in this
+process, in ``workers`` local processes, or on a Dask cluster (``client=``,
+see :mod:`dicomxray.distributed`): the outputs are the same bytes either way.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from ._atomic import atomic_write
 from ._cache import XrayCache
+from ._source import FileIdentity, Opener, is_url
 from .config import CacheConfig, PipelineConfig
 from .errors import DicomXrayError
 from .pipeline import Pipeline
@@ -45,33 +52,59 @@ def write_image_atomic(array: np.ndarray, target: Path, fmt: str, quality: int =
             im.save(fh, format="JPEG", quality=quality)
 
 
-def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: str, progress: bool) -> list[R]:
-    """``[fn(x) for x in items]`` in order, in ``workers`` processes (in-process for <= 1), with a progress bar."""
+def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: str, progress: bool,
+             threads: int = 1) -> list[R]:
+    """``[fn(x) for x in items]`` in order, in ``workers`` processes (in-process for <= 1), with a progress bar;
+    each process runs ``threads`` items at once (for URLs, which wait on the network)."""
     from tqdm import tqdm
 
+    from .distributed import run_chunk
+
     with tqdm(total=len(items), unit="img", desc=desc, disable=not progress) as bar:
-        if workers <= 1:
+        if workers <= 1 and threads <= 1:
             results = []
             for item in items:
                 results.append(fn(item))
                 bar.update()
             return results
+        chunk = max(1, min(64 * threads, len(items) // (max(1, workers) * 8)))
+        chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+        results = []
+        if workers <= 1:
+            for part in chunks:
+                results.extend(run_chunk(fn, part, threads))
+                bar.update(len(part))
+            return results
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = []
-            for result in pool.map(fn, items, chunksize=max(1, min(64, len(items) // (workers * 8)))):
-                results.append(result)
-                bar.update()
+            for finished in pool.map(partial(run_chunk, fn, threads=threads), chunks):
+                results.extend(finished)
+                bar.update(len(finished))
             return results
 
 
-def export_one(job: tuple[str, str], *, fmt: str, config: PipelineConfig, overwrite: bool) -> ExportResult:
-    """Render ``job = (source, target)`` and write the target; an up-to-date target is skipped."""
-    source, target = job
-    src, dst = Path(source), Path(target)
+#: Items one process reads at once when they are URLs.
+URL_THREADS = 16
+
+
+def _threads(items: Sequence[Any]) -> int:
+    first = items[0] if items else None
+    return URL_THREADS if is_url(first[0] if isinstance(first, tuple) else first) else 1
+
+
+def export_one(job: tuple[str, str] | tuple[str, str, FileIdentity | None], *, fmt: str, config: PipelineConfig,
+               overwrite: bool, storage_options: Mapping[str, Any] | None = None) -> ExportResult:
+    """Render ``job = (source, target[, listed identity])`` and write the target; an up-to-date target is skipped."""
+    source, target = job[0], job[1]
+    listed = job[2] if len(job) > 2 else None
+    opener = Opener(storage_options, {source: listed} if listed is not None else None)
+    dst = Path(target)
     try:
-        if not overwrite and dst.exists() and dst.stat().st_mtime_ns >= src.stat().st_mtime_ns:
-            return ExportResult(source, target, "skipped")
-        write_image_atomic(Pipeline(config).read(src).pixels, dst, fmt)
+        if not overwrite and dst.exists():
+            changed = opener.identity(source).mtime_ns if is_url(source) else Path(source).stat().st_mtime_ns
+            if dst.stat().st_mtime_ns >= changed:
+                return ExportResult(source, target, "skipped")
+        write_image_atomic(Pipeline(config, opener=opener).read(source if is_url(source) else Path(source)).pixels,
+                           dst, fmt)
         return ExportResult(source, target, "written")
     except (DicomXrayError, OSError, ValueError) as exc:
         return ExportResult(source, target, "failed", str(exc))
@@ -86,31 +119,72 @@ def export_folder(
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    client: Any = None,
+    shard_size: int | None = None,
 ) -> list[ExportResult]:
     """Render every DICOM under ``source`` to ``target``, mirroring the folder tree.
 
     ``a/b/c.dcm`` becomes ``target/a/b/c.png``.  Files are written atomically;
     targets newer than their source are skipped unless ``overwrite``.  A bad
     file does not stop the run: its result has ``status="failed"`` and the
-    error text names it.
+    error text names it.  ``source`` may be a URL prefix (read with
+    ``storage_options``); with a Dask ``client`` the files are rendered on its
+    workers, ``shard_size`` per task, with a completion manifest in
+    ``target/.dicomxray-manifest/`` (see :mod:`dicomxray.distributed`).
     """
-    from .index import find_dicoms, image_id
+    from .index import discover_url, find_dicoms, image_id
 
     if fmt not in ("png", "jpg"):
         raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
-    src = Path(source)
-    files = find_dicoms(src)
-    base = src if src.is_dir() else src.parent
     dst = Path(target)
-    jobs = [(str(f), str(dst / f.relative_to(base).parent / f"{image_id(f)}.{fmt}")) for f in files]
-    fn = partial(export_one, fmt=fmt, config=config or PipelineConfig(), overwrite=overwrite)
-    return run_jobs(fn, jobs, workers=workers, desc="export", progress=progress)
+    jobs: list[Any]
+    if is_url(source):
+        found = discover_url(str(source), storage_options=storage_options)
+        jobs = []
+        for url in found.files:
+            rel = url[len(found.base) + 1 :]
+            folder = rel.rpartition("/")[0]
+            jobs.append((url, str(dst / folder / f"{image_id(url)}.{fmt}"), found.identities.get(url)))
+    else:
+        src = Path(source)
+        files = find_dicoms(src)
+        base = src if src.is_dir() else src.parent
+        jobs = [(str(f), str(dst / f.relative_to(base).parent / f"{image_id(f)}.{fmt}")) for f in files]
+    fn = partial(export_one, fmt=fmt, config=config or PipelineConfig(), overwrite=overwrite,
+                 storage_options=storage_options)
+    if client is not None:
+        from .distributed import SHARD_SIZE, run_sharded
+
+        token = f"{(config or PipelineConfig()).fingerprint()}\0{fmt}\0{overwrite}\0{dst.resolve()}"
+        return run_sharded(client, fn, jobs, job="export", token=token, manifest=dst / ".dicomxray-manifest",
+                           item_token=_job_token, encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE,
+                           threads=_threads(jobs), progress=progress)
+    return run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(jobs))
 
 
-def _cache_one(source: str, cache: CacheConfig, config: PipelineConfig) -> ExportResult:
+def _job_token(job: tuple[Any, ...]) -> str:
+    from .distributed import item_token
+
+    listed = job[2] if len(job) > 2 else None
+    return item_token(job[0], {job[0]: listed} if listed is not None else None)
+
+
+def _encode(result: ExportResult) -> list[str]:
+    return [result.source, result.target, result.status, result.error]
+
+
+def _decode(raw: list[str]) -> ExportResult:
+    return ExportResult(*raw)
+
+
+def _cache_one(item: str | tuple[str, FileIdentity | None], cache: CacheConfig, config: PipelineConfig,
+               storage_options: Mapping[str, Any] | None = None) -> ExportResult:
+    source, listed = (item, None) if isinstance(item, str) else item
     store = XrayCache(cache)
+    pipeline = Pipeline(config, opener=Opener(storage_options, {source: listed} if listed is not None else None))
     try:
-        store.load(source, config)
+        store.load(source, pipeline)
     except DicomXrayError as exc:
         return ExportResult(source, cache.directory, "failed", str(exc))
     return ExportResult(source, cache.directory, "skipped" if store.stats.hits else "written")
@@ -124,16 +198,43 @@ def build_cache(
     shard: tuple[int, int] = (1, 1),
     workers: int = 1,
     progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    listed: Mapping[str, FileIdentity] | None = None,
+    client: Any = None,
+    shard_size: int | None = None,
 ) -> list[ExportResult]:
     """Fill the cache for ``files`` (the ``k``-th of ``n`` shards, counting from 1: ``files[k - 1::n]``).
 
     Status ``written`` for new entries, ``skipped`` for entries already
     there, ``failed`` (with the error) for bad files.  Any job runner can run
-    the shards in parallel: writes are atomic and keys never collide.
+    the shards in parallel: writes are atomic and keys never collide.  URLs are
+    read with ``storage_options``; ``listed`` gives their identities from a
+    listing (:attr:`RemoteDiscovery.identities`) so no HEAD is needed.  With a
+    Dask ``client`` the files are cached by its workers (the cache directory
+    must be the same place for them and for this process), ``shard_size`` per
+    task, with a completion manifest in ``<cache>/.dicomxray-manifest/``.
     """
     k, n = shard
     if not 1 <= k <= n:
         raise ValueError(f"shard must be k/n with 1 <= k <= n, got {k}/{n}")
     cache_config = cache if isinstance(cache, CacheConfig) else CacheConfig(directory=os.fspath(cache))
-    fn = partial(_cache_one, cache=cache_config, config=config or PipelineConfig())
-    return run_jobs(fn, list(files)[k - 1 :: n], workers=workers, desc=f"cache {k}/{n}", progress=progress)
+    config = config or PipelineConfig()
+    fn = partial(_cache_one, cache=cache_config, config=config, storage_options=storage_options)
+    items: list[Any] = [(f, listed.get(f)) if listed and is_url(f) else f for f in list(files)[k - 1 :: n]]
+    if client is not None:
+        from .distributed import SHARD_SIZE, run_sharded
+
+        token = f"{config.fingerprint()}\0{cache_config!r}"
+        return run_sharded(client, fn, items, job="cache", token=token,
+                           manifest=Path(cache_config.directory) / ".dicomxray-manifest", item_token=_item_token,
+                           encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE,
+                           threads=_threads(items), progress=progress)
+    return run_jobs(fn, items, workers=workers, desc=f"cache {k}/{n}", progress=progress, threads=_threads(items))
+
+
+def _item_token(item: str | tuple[str, FileIdentity | None]) -> str:
+    from .distributed import item_token
+
+    if isinstance(item, str):
+        return item_token(item)
+    return item_token(item[0], {item[0]: item[1]} if item[1] is not None else None)

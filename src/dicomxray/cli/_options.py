@@ -7,8 +7,11 @@ error naming the argument and exits with status 2).
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any
 
 from ..config import DecodeConfig, PipelineConfig, RenderConfig, pipeline_config
 
@@ -93,3 +96,58 @@ def existing_dir(text: str) -> str:
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+def storage_options(text: str) -> dict[str, Any]:
+    """``--storage-options``: a JSON object, or ``@file.json`` (keeps credentials out of the shell history)."""
+    try:
+        if text.startswith("@"):
+            with open(text[1:], encoding="utf-8") as fh:
+                value = json.load(fh)
+        else:
+            value = json.loads(text)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text[1:]}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"anon\": true}'")
+    return value
+
+
+def scheduler(text: str) -> str:
+    """``--scheduler``: ``local:N`` or a Dask scheduler address / scheduler file."""
+    if text.startswith("local:"):
+        n = text.partition(":")[2]
+        if not n.isdigit() or int(n) < 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: local:N needs N >= 1 worker processes")
+    elif "://" not in text and not text.endswith(".json"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give tcp://HOST:PORT, local:N or a scheduler file (*.json)")
+    return text
+
+
+def add_remote_options(p: argparse.ArgumentParser, *, cluster: bool = True) -> None:
+    """``--storage-options`` for URL sources and, with ``cluster``, ``--scheduler``/``--shard-size`` for Dask."""
+    g = p.add_argument_group("remote data and clusters")
+    g.add_argument("--storage-options", type=storage_options, default=None, metavar="JSON",
+                   help="fsspec options for s3:// gs:// az:// https:// sources, as JSON or @file.json "
+                        "(e.g. '{\"anon\": true}' or '{\"client_kwargs\": {\"endpoint_url\": \"http://...\"}}')")
+    if cluster:
+        g.add_argument("--scheduler", type=scheduler, default=None,
+                       help="run on Dask: tcp://HOST:8786 (a running scheduler), a scheduler file, or local:N "
+                            "(a LocalCluster of N processes here); default: no Dask")
+        g.add_argument("--shard-size", type=bounded_int(1, 100_000), default=256,
+                       help="files per Dask task (with --scheduler)")
+
+
+@contextmanager
+def client_for(args: argparse.Namespace) -> Iterator[Any]:
+    """The Dask client ``--scheduler`` names (``None`` without it), closed on exit."""
+    if getattr(args, "scheduler", None) is None:
+        with nullcontext(None) as none:
+            yield none
+        return
+    from ..distributed import connect
+
+    with connect(args.scheduler) as client:
+        yield client

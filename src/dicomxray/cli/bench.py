@@ -24,17 +24,40 @@ __all__ = ["bench_folder"]
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="read_xray against the classic recipe on your own files",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("root", help="a DICOM folder")
+    p.add_argument("root", help="a DICOM folder, or a URL prefix (its first --limit files are downloaded first: "
+                                "the bench times decoding, not the network)")
     p.add_argument("--size", type=_options.size, default=512, help="output size")
     p.add_argument("--limit", type=_options.bounded_int(1), default=20, help="at most this many files")
     p.add_argument("--repeat", type=_options.bounded_int(1), default=3, help="timed runs per file")
     p.add_argument("--out", default=None, help="write the figures as JSON here")
+    _options.add_remote_options(p, cluster=False)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    bench_folder(args.root, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
+    from .._source import is_url
+
+    if not is_url(args.root):
+        bench_folder(args.root, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
+        return 0
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dicomxray-bench-") as tmp:
+        _download(args.root, Path(tmp), args.limit, args.storage_options)
+        bench_folder(tmp, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
     return 0
+
+
+def _download(root: str, folder: Path, limit: int, storage_options: dict[str, Any] | None) -> None:
+    """The first ``limit`` DICOM objects under ``root``, copied into ``folder`` (the tree kept)."""
+    from .._source import read_source
+    from ..index import discover_url
+
+    found = discover_url(root, storage_options=storage_options)
+    for url in found.files[:limit]:
+        target = folder / url[len(found.base) + 1 :]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(read_source(url, storage_options=storage_options).data)
 
 
 def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 20, repeat: int = 3,

@@ -7,8 +7,9 @@ import os
 import sys
 
 from .._cache import XrayCache
+from .._source import is_url
 from ..config import CacheConfig
-from ..index import find_dicoms
+from ..index import discover_url, find_dicoms
 from ..jobs import build_cache
 from . import _options
 
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="build, verify or prune the on-disk cache",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("action", choices=["build", "verify", "prune"], help="what to do")
-    p.add_argument("root", nargs="?", help="DICOM folder (build only)")
+    p.add_argument("root", nargs="?", help="DICOM folder or URL prefix (build only)")
     p.add_argument("--cache-dir", required=True, help="the cache directory")
     p.add_argument("--shard", type=_options.shard, default=(1, 1),
                    help="k/n: build only the k-th of n shards, 1 <= k <= n (spread a build over array jobs)")
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="prune: also drop entries older than this many days")
     p.add_argument("--keep", action="store_true", help="verify: report corrupt entries without removing them")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _options.add_remote_options(p)
     _options.add_pipeline_options(p)
     p.set_defaults(func=run, parser=p)
 
@@ -48,9 +50,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"cache prune: {counts['removed']} removed, {counts['kept']} kept, "
               f"{counts['temp_removed']} abandoned temporary files removed")
         return 0
-    files = [str(p) for p in find_dicoms(args.root)]
-    results = build_cache(files, config, config=_options.config_from(args), shard=args.shard, workers=args.workers,
-                          progress=not args.quiet)
+    listed = None
+    if is_url(args.root):
+        found = discover_url(args.root, storage_options=args.storage_options)
+        files, listed = list(found.files), found.identities
+    else:
+        files = [str(p) for p in find_dicoms(args.root)]
+    with _options.client_for(args) as client:
+        results = build_cache(files, config, config=_options.config_from(args), shard=args.shard,
+                              workers=args.workers, progress=not args.quiet, storage_options=args.storage_options,
+                              listed=listed, client=client, shard_size=args.shard_size)
     counts = {s: sum(r.status == s for r in results) for s in ("written", "skipped", "failed")}
     print(f"cache build: {counts['written']} written, {counts['skipped']} already cached, {counts['failed']} failed")
     for r in results:

@@ -18,11 +18,12 @@ __all__ = ["preview_grid"]
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preview", help="a PNG grid of samples with their boxes",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("root", help="a DICOM folder, or a SIIM-COVID folder (train/ + CSVs) to draw its boxes")
+    p.add_argument("root", help="a DICOM folder or URL prefix, or a SIIM-COVID folder (train/ + CSVs) to draw its boxes")
     p.add_argument("--out", default="preview.png", help="the PNG to write")
     p.add_argument("--count", type=_options.bounded_int(1, 1024), default=16, help="samples to draw")
     p.add_argument("--cols", type=_options.bounded_int(1, 64), default=4, help="tiles per row")
     p.add_argument("--augment", action="store_true", help="show train_transforms output")
+    _options.add_remote_options(p, cluster=False)
     _options.add_pipeline_options(p, size_default=512)
     p.set_defaults(func=run)
 
@@ -39,17 +40,19 @@ def _labels_for(root: Path) -> tuple[Path, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._source import is_url
     from ..dataset import DicomXrayDataset
     from ..labels import SIIM_STUDY_CLASSES
 
-    root, labels = _labels_for(Path(args.root))
+    root, labels = (args.root, None) if is_url(args.root) else _labels_for(Path(args.root))
     config = _options.config_from(args)
     transform = None
     if args.augment:
         from ..transforms import train_transforms
 
         transform = train_transforms(args.size)
-    ds = DicomXrayDataset(root, labels=labels, config=config, transform=transform, on_error="skip")
+    ds = DicomXrayDataset(root, labels=labels, config=config, transform=transform, on_error="skip",
+                          storage_options=args.storage_options)
     out = preview_grid(ds, args.out, count=args.count, cols=args.cols,
                        class_names=SIIM_STUDY_CLASSES if labels is not None else None)
     print(f"preview: {out}")
