@@ -14,8 +14,10 @@ Each entry is one file ``<key[:2]>/<key>.dxc``::
 Entries are written to a temporary file in the same directory and renamed
 into place (``os.replace`` is atomic), so readers see a complete entry or
 none, whatever the number of writers (DataLoader workers, DDP ranks) or a
-``kill -9`` mid-write.  Reads memory-map the file, so workers share pages
-through the page cache instead of each holding a copy.  An entry that fails
+``kill -9`` mid-write.  A hit reads the pixels with one ``readinto`` into memory of
+its own (the page cache is shared by all workers; no descriptor or map stays open, so
+a warm epoch over any number of files never runs out of descriptors, and nothing a
+caller writes into a sample can reach the entry).  An entry that fails
 its checks (magic, header, size, and the CRC-32 of the pixels) is deleted,
 recomputed and reported with a warning, never served.  Because writes are
 atomic, a torn entry cannot exist; the CRC-32 (62 us per 512x512 image, three
@@ -33,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import mmap
 import os
 import struct
 import time
@@ -89,6 +90,18 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:24]
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """Where an entry's pixels lie, and its metadata: parsed once per process."""
+
+    start: int
+    size: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    crc: int
+    meta: XrayMeta
+
+
 @dataclass
 class CacheStats:
     """Counters of one :class:`XrayCache` object (per process)."""
@@ -123,9 +136,8 @@ class XrayCache:
         self.directory = Path(directory.directory)
         self.stats = CacheStats()
         self._writable = True
-        # Entries this process has opened: key -> image backed by a read-only memory map.  Maps
-        # share the page cache across workers, so this costs address space, not memory.
-        self._opened: dict[str, XrayImage] = {}
+        # Parsed headers of the entries this process has read (a few hundred bytes each, no descriptor).
+        self._entries: dict[str, _Entry] = {}
         self._keys: dict[tuple[FileIdentity, str], str] = {}
 
     identity = property(lambda self: self.config.identity)
@@ -171,16 +183,77 @@ class XrayCache:
         return self._lookup(self.key(path, config, opener=opener))
 
     def _lookup(self, key: str) -> XrayImage | None:
-        image = self._opened.get(key)
-        if image is not None:
-            self.stats.hits += 1
-            return image
-        image = self._read(self.entry_path(key))
-        if image is not None:
-            if len(self._opened) >= _MAX_OPENED:
-                self._opened.pop(next(iter(self._opened)))
-            self._opened[key] = image
-        return image
+        """The entry's image in memory of its own (no descriptor or map is kept open; nothing a caller
+        writes reaches the entry), or ``None``.  The parsed header is remembered per process, so a hit
+        costs one open, one ``fstat`` and one ``readinto`` of the pixels."""
+        path = self.entry_path(key)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._parse(path)
+            if entry is None:
+                return None
+            if len(self._entries) >= _MAX_OPENED:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = entry
+        pixels = self._pixels(path, entry)
+        if pixels is None:
+            self._entries.pop(key, None)
+            return None
+        self.stats.hits += 1
+        return XrayImage(pixels, entry.meta)
+
+    def _parse(self, path: Path) -> _Entry | None:
+        try:
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                head = fh.read(8)
+                if len(head) < 8 or head[:4] != _MAGIC:
+                    raise ValueError("bad magic" if head else "empty file")
+                (n,) = struct.unpack("<I", head[4:8])
+                header = json.loads(fh.read(n))
+            start = 8 + n + (-(8 + n) % _ALIGN)
+            dtype = np.dtype(header["dtype"])
+            shape = tuple(int(v) for v in header["shape"])
+            if start + dtype.itemsize * int(np.prod(shape)) != size:
+                raise ValueError(f"size {size} does not match the header")
+            return _Entry(start, size, dtype, shape, int(header["crc32"]), XrayMeta.from_dict(header["meta"]))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError) as exc:
+            self._corrupt(path, exc)
+            return None
+        except OSError as exc:
+            warnings.warn(f"dicomxray cache: cannot open {path} ({exc}); reading the source instead", stacklevel=4)
+            return None
+
+    def _pixels(self, path: Path, entry: _Entry) -> np.ndarray | None:
+        pixels = np.empty(entry.shape, entry.dtype)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                if os.fstat(fd).st_size != entry.size:
+                    raise ValueError("entry changed size since its header was read")
+                got = os.preadv(fd, [pixels.data.cast("B")], entry.start)
+            finally:
+                os.close(fd)
+            if got != pixels.nbytes:
+                raise ValueError(f"read {got} of {pixels.nbytes} pixel bytes")
+            if self.check_crc and zlib.crc32(pixels.data) != entry.crc:
+                raise ValueError("pixel checksum mismatch")
+        except FileNotFoundError:  # pruned or replaced meanwhile: a miss
+            return None
+        except ValueError as exc:
+            self._corrupt(path, exc)
+            return None
+        except OSError as exc:
+            warnings.warn(f"dicomxray cache: cannot read {path} ({exc}); reading the source instead", stacklevel=4)
+            return None
+        return pixels
+
+    def _corrupt(self, path: Path, exc: Exception) -> None:
+        self.stats.corrupt += 1
+        warnings.warn(f"dicomxray cache: corrupt entry {path} ({exc}); recomputing it", stacklevel=5)
+        _unlink(path)
 
     def load(self, path: str | os.PathLike[str], pipeline: Pipeline | PipelineConfig) -> XrayImage:
         """The cached image, or run ``pipeline`` on ``path``, store the result and return it.
@@ -201,34 +274,13 @@ class XrayCache:
         key = self._key(ident, config)
         image = self._lookup(key)
         if image is not None:
+            if image.meta.path != ident.path:  # content identity: the same bytes under another name
+                image = dataclasses.replace(image, meta=dataclasses.replace(image.meta, path=ident.path))
             return image
         self.stats.misses += 1
         image = pipeline.read(source if self.identity == "content" else path)
         if image.identity is not None and image.identity.same_stat(ident):
             self._write(self.entry_path(key), image, dataclasses.asdict(ident))
-        return image
-
-    def _read(self, entry: Path) -> XrayImage | None:
-        try:
-            fh = open(entry, "rb")
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            warnings.warn(f"dicomxray cache: cannot open {entry} ({exc}); reading the source instead", stacklevel=3)
-            return None
-        try:
-            with fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size == 0:
-                    raise ValueError("empty file")
-                mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-            image = _decode_entry(mm, size, check_crc=self.check_crc)
-        except (ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError) as exc:
-            self.stats.corrupt += 1
-            warnings.warn(f"dicomxray cache: corrupt entry {entry} ({exc}); recomputing it", stacklevel=3)
-            _unlink(entry)
-            return None
-        self.stats.hits += 1
         return image
 
     def _write(self, entry: Path, image: XrayImage, source: dict[str, Any]) -> None:

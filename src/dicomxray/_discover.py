@@ -145,6 +145,8 @@ def read_dicomdir(path: Path) -> list[Path] | None:
                 if not ref:
                     continue
                 parts = [str(ref)] if isinstance(ref, str) else [str(p) for p in ref]
+                if any(part in ("", ".", "..") or "/" in part or "\\" in part for part in parts):
+                    continue  # PS3.10 8.5: file ID components are plain names; never leave the DICOMDIR's folder
                 out.append(_resolve(path.parent, parts))
     except Exception:  # a DICOMDIR pydicom cannot read is counted as skipped, like any unreadable file
         return None

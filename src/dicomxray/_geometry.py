@@ -61,7 +61,9 @@ class Geometry:
         values = record.tolist() if hasattr(record, "tolist") else list(record)
         if len(values) != len(_FIELDS):
             raise ValueError(f"a geometry record has {len(_FIELDS)} numbers, got {len(values)}")
-        return cls(*(int(v) if kind is int else float(v) for v, kind in zip(values, _KINDS, strict=True)))
+        data: dict[str, Any] = {name: int(v) if kind is int else float(v)
+                                for name, v, kind in zip(_FIELDS, values, _KINDS, strict=True)}
+        return cls(**data)
 
 
 _FIELDS = tuple(f.name for f in fields(Geometry))

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import ImageTooLargeError, NotDicomError, SourceChangedError, SourceFileNotFoundError
+from .errors import ImageTooLargeError, NotDicomError, SourceChangedError, SourceFileNotFoundError, SourceReadError
 
 __all__ = ["FileIdentity", "Opener", "Source", "file_identity", "is_url", "local_path", "read_source"]
 
@@ -116,6 +116,8 @@ def file_identity(path: str | os.PathLike[str], *, storage_options: Mapping[str,
         return _identity(p, os.stat(p))
     except FileNotFoundError:
         raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
+    except OSError as exc:
+        raise SourceReadError(f"{p}: cannot stat the file ({exc.strerror or exc})", path=p) from None
 
 
 def read_source(
@@ -151,6 +153,8 @@ def read_source(
             raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
         except IsADirectoryError:
             raise NotDicomError(f"{p}: is a directory, not a DICOM file", path=p) from None
+        except OSError as exc:  # permissions, a symlink loop, EIO, EMFILE...: named, and skippable
+            raise SourceReadError(f"{p}: cannot read the file ({exc.strerror or exc})", path=p) from None
         ident = _identity(p, before)
         # Content changes show in size and mtime; the inode's ctime also moves when a rename replaces the
         # file meanwhile (its link count drops), which leaves the bytes we hold intact.

@@ -196,6 +196,13 @@ class DicomXrayDataset(Dataset):
         return cls(root if root is not None else rows.attrs.get("dicomxray", {}).get("root"),
                    files=rows["file"].tolist(), **kwargs)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a spawned worker or a DDP rank receives: cheap, without the RAM tier's images (forked
+        workers inherit a tier filled by :meth:`preload` instead)."""
+        state = dict(self.__dict__)
+        state["_images"] = {}
+        return state
+
     @property
     def config(self) -> PipelineConfig:
         return self.pipeline.config
@@ -226,6 +233,7 @@ class DicomXrayDataset(Dataset):
         image = self._images.get(index)
         if image is None:
             image = self._images[index] = self._prefetch.take(index, self._read)
+            image.pixels.setflags(write=False)  # shared by every later access: handed out as copies
         return image
 
     def _read(self, index: int) -> XrayImage:
@@ -271,7 +279,9 @@ class DicomXrayDataset(Dataset):
         box_labels = target.box_labels if target is not None else np.zeros((0,), np.int64)
         if self.transform is not None:
             self._maybe_reseed()
-            out = self.transform(image=to_albumentations_dtype(np.asarray(pixels)), bboxes=boxes, labels=box_labels)
+            arr = np.asarray(pixels)
+            arr = arr if arr.flags.writeable else arr.copy()  # the RAM tier's images are shared
+            out = self.transform(image=to_albumentations_dtype(arr), bboxes=boxes, labels=box_labels)
             pixels = out["image"]
             boxes = np.asarray(out.get("bboxes", boxes), dtype=np.float32).reshape(-1, 4)
             box_labels = np.asarray(out.get("labels", box_labels), dtype=np.int64)
@@ -288,10 +298,9 @@ class DicomXrayDataset(Dataset):
     def _to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
         """The image as a ``C x H x W`` tensor of ``image_dtype``.
 
-        When the array already has that dtype (a uint8 transport of a uint8 render, or a float32 render),
-        the tensor is a zero-copy view of it, of a cache entry's memory map included: the collate copies it
-        into the batch, which is the first time it needs memory of its own.  Converting uint8 to float32
-        allocates anyway.
+        When the array already has that dtype (a uint8 transport of a uint8 render, or a float32 render)
+        and is the sample's own (a fresh decode or cache read), the tensor wraps it without a copy; the
+        RAM tier's shared images are copied.  Converting uint8 to float32 allocates anyway.
         """
         arr = np.asarray(pixels)
         if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -301,7 +310,7 @@ class DicomXrayDataset(Dataset):
             if t.dtype != torch.uint8:
                 raise ValueError(f"image_dtype='uint8' needs uint8 images, the pipeline/transform gave {arr.dtype}")
         elif t.dtype == torch.uint8:
-            t = t.to(torch.float32).mul_(1 / 255)
+            t = t.to(torch.float32).div_(255.0)  # the same arithmetic as transforms.to_float
         elif t.dtype != torch.float32:
             t = t.to(torch.float32).mul_(1 / float(np.iinfo(arr.dtype).max))
         t = t.unsqueeze(0)
@@ -412,10 +421,6 @@ def _remove_skip_log(path: str, pid: int) -> None:
 
 
 def _view(arr: np.ndarray) -> torch.Tensor:
-    """``torch.from_numpy`` without a copy; a read-only array (a cache entry's memory map) is wrapped too,
-    without torch's warning: nothing writes into a sample's image before the collate copies it."""
-    if arr.flags.writeable:
-        return torch.from_numpy(arr)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(arr)
+    """The array as a tensor: zero-copy when the array is the sample's own (a fresh decode or cache read),
+    a copy when it is shared and read-only (the RAM tier), so nothing written into a sample reaches it."""
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())

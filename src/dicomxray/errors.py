@@ -12,6 +12,7 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── DecoderUnavailableError (RuntimeError)  no installed backend for the syntax
     ├── CacheError (OSError)                    the cache directory cannot be used
     ├── SourceChangedError (RuntimeError)       the file kept changing while we read it
+    ├── SourceReadError (OSError)               a file that exists cannot be read (permissions, I/O...)
     ├── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty (a 404 for a URL)
     ├── RemoteSourceError (OSError)             an object store failed (after retries), an unknown protocol
     │   └── RemoteAccessError (PermissionError) 401/403 or no credential for a URL
@@ -38,6 +39,7 @@ __all__ = [
     "RemoteSourceError",
     "SourceChangedError",
     "SourceFileNotFoundError",
+    "SourceReadError",
     "UnsupportedImageError",
 ]
 
@@ -91,6 +93,11 @@ class CacheError(DicomXrayError, OSError):
 
 class SourceFileNotFoundError(DicomXrayError, FileNotFoundError):
     """Raised when a DICOM file or a data set root does not exist or holds no DICOM files."""
+
+
+class SourceReadError(DicomXrayError, OSError):
+    """Raised when a file exists but cannot be read (permissions, a symlink loop, an I/O error, too many
+    open files); the message names the file and the operating system's reason."""
 
 
 class SourceChangedError(DicomXrayError, RuntimeError):
