@@ -71,8 +71,9 @@ def test_replacement_by_rename_with_old_mtime_is_not_served_stale(tmp_path: Path
     assert np.array_equal(got, expected) and not np.array_equal(got, first)
 
 
-def test_exports_and_cache_entries_follow_the_umask(pacs: Path, tmp_path: Path) -> None:
-    old = os.umask(0o022)
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_exports_and_cache_entries_follow_the_umask(pacs: Path, tmp_path: Path, umask: int, mode: int) -> None:
+    old = os.umask(umask)
     try:
         export_folder(pacs, tmp_path / "png", config=pipeline_config(size=32), progress=False)
         cache = XrayCache(tmp_path / "cache")
@@ -81,7 +82,7 @@ def test_exports_and_cache_entries_follow_the_umask(pacs: Path, tmp_path: Path) 
         os.umask(old)
     modes = {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "png").rglob("*.png")}
     modes |= {stat.S_IMODE(p.stat().st_mode) for p in cache.entries()}
-    assert modes == {0o644}
+    assert modes == {mode}
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -124,15 +125,19 @@ def test_info_on_a_directory_and_into_a_closed_pipe_ends_without_a_traceback(pac
 
 
 def test_every_option_has_help_with_its_default(capsys: pytest.CaptureFixture[str]) -> None:
-    for command in ("export", "cache", "index", "bench", "preview", "demo"):
-        with pytest.raises(SystemExit):
-            main([command, "--help"])
-        out = capsys.readouterr().out
-        for line in out.splitlines():
-            stripped = line.strip()
-            if stripped.startswith("--") and "  " in stripped:
-                assert len(stripped.split("  ", 1)[1].strip()) > 3, line  # described
-        assert "default" in out
+    from dicomxray.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(commands) >= {"export", "info", "doctor", "index", "cache", "preview", "bench", "demo"}
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if not action.option_strings or action.help == "==SUPPRESS==" or "-h" in action.option_strings:
+                continue
+            assert action.help and len(action.help) > 10, (name, action.option_strings)
+            if action.default not in (None, False) and not isinstance(action.default, bool):
+                text = sub.format_help()
+                assert "(default:" in text, (name, action.option_strings)
 
 
 def test_from_index_keeps_frontal_views(tmp_path: Path) -> None:
@@ -148,3 +153,12 @@ def test_from_index_keeps_frontal_views(tmp_path: Path) -> None:
     assert ds[0]["image"].shape == (1, 32, 32)
     ds2 = DicomXrayDataset.from_index(tmp_path / "index.parquet", lambda row: row["ViewPosition"] == "LL", size=32)
     assert [Path(f).name for f in ds2.files] == ["b"]
+
+
+@pytest.mark.parametrize("out", ["DIR", "index.txt"])
+def test_index_refuses_an_output_it_cannot_write(out: str, pacs: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path if out == "DIR" else tmp_path / out
+    with pytest.raises(SystemExit) as info:
+        main(["index", str(pacs), "-o", str(target), "--quiet"])
+    assert info.value.code == 2 and "-o" in capsys.readouterr().err

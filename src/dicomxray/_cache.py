@@ -61,27 +61,26 @@ _MAGIC = b"DXC1"
 _ALIGN = 64
 _SUFFIX = ".dxc"
 _MAX_OPENED = 50_000  # below the default vm.max_map_count of 65,530
-#: Modules whose code decides the pixels; their source is part of every key.
-_PIXEL_MODULES = ("pipeline", "_source", "_header", "_display", "_render", "_geometry", "_syntaxes", "config",
-                  "decode", "decode._guards", "decode.native", "decode.imagecodecs_backend", "decode.pillow_backend",
-                  "decode.pydicom_backend")
+#: Sub-packages whose code cannot change a cached array (everything else in the package is fingerprinted).
+_NOT_PIXELS = frozenset({"cli", "testing", "labels"})
 
 
 @cache
 def code_fingerprint() -> str:
-    """SHA-256 of the pixel pipeline's source code and the versions of the codecs it calls.
+    """SHA-256 of the package's source code (but the CLI, the test tooling and the labels) and the
+    versions of the codecs it calls.
 
-    An edit to the rendering code in an editable install, or a codec upgrade,
-    changes every key: no hand-kept version number can forget to.
+    An edit to the rendering code in an editable install, or a codec upgrade, changes every key: no
+    hand-kept list of modules or version number can forget one.
     """
-    import importlib
     from importlib.metadata import PackageNotFoundError, version
 
+    package = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for name in _PIXEL_MODULES:
-        spec = importlib.util.find_spec(f"dicomxray.{name}")
-        if spec is not None and spec.origin:
-            h.update(Path(spec.origin).read_bytes())
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if rel.parts[0] not in _NOT_PIXELS:
+            h.update(rel.as_posix().encode() + b"\0" + path.read_bytes())
     for dist in ("numpy", "pillow", "pydicom", "imagecodecs", "pylibjpeg", "pyjpegls"):
         try:
             h.update(f"{dist}={version(dist)}".encode())

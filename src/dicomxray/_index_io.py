@@ -15,12 +15,13 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._atomic import atomic_path
 
 __all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "columns_for", "fetch_index", "load_previous",
            "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
@@ -81,30 +82,12 @@ def salt_id(salt: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------- writing
-def _umask() -> int:
-    with suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)  # no /proc: read it the only portable way (briefly set, then restored)
-    os.umask(mask)
-    return mask
-
-
 def atomic_output(target: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` for a temporary file beside ``target``, then give it the umask's normal
-    mode and rename it over ``target``: readers see the old index or the new one, never a part."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    """Call ``write(tmp)`` for a temporary file beside ``target``, then rename it over ``target`` with
+    the umask's normal mode (:func:`dicomxray._atomic.atomic_path`): readers see the old index or the
+    new one, never a part."""
+    with atomic_path(target) as tmp:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _arrow_schema(columns: dict[str, str], meta: dict[str, Any]) -> Any:

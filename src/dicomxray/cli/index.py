@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ..index import build_index
 from . import _options
@@ -21,10 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rebuild", action="store_true", help="re-read every file (default: only new or changed ones)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _options.add_remote_options(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
+    if os.path.isdir(args.out) or not args.out.lower().endswith((".parquet", ".csv")):
+        args.parser.error(f"argument -o/--out: {args.out}: give a *.parquet or *.csv file to write")
     with _options.client_for(args) as client:
         report = build_index(args.root, args.out, workers=args.workers, progress=not args.quiet,
                              include_patient=args.include_patient, rebuild=args.rebuild,

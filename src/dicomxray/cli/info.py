@@ -23,7 +23,8 @@ _INFO_TAGS = ("Modality", "SOPClassUID", "Rows", "Columns", "NumberOfFrames", "B
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="the tags that matter and what the pipeline did (patient data hidden)")
+    p = sub.add_parser("info", help="the tags that matter and what the pipeline did (patient data hidden)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("files", nargs="+", help="DICOM files")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show-phi", action="store_true", help="also print patient-identifying tags (default: hidden)")
