@@ -162,3 +162,31 @@ def test_index_refuses_an_output_it_cannot_write(out: str, pacs: Path, tmp_path:
     with pytest.raises(SystemExit) as info:
         main(["index", str(pacs), "-o", str(target), "--quiet"])
     assert info.value.code == 2 and "-o" in capsys.readouterr().err
+
+
+def test_export_is_redone_when_an_option_changes_and_refuses_clashing_names(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    src = tmp_path / "src"
+    write_dicom(src / "a.dcm", chest_phantom(60, 80, bits=12, seed=1), bits_stored=12)
+    assert main(["export", str(src), str(tmp_path / "out"), "--size", "64", "--quiet", "--workers", "1"]) == 0
+    assert main(["export", str(src), str(tmp_path / "out"), "--size", "64", "--quiet", "--workers", "1"]) == 0
+    assert "0 written, 1 up to date" in capsys.readouterr().out
+    assert main(["export", str(src), str(tmp_path / "out"), "--size", "128", "--quiet", "--workers", "1"]) == 0
+    assert "1 written" in capsys.readouterr().out
+    assert Image.open(tmp_path / "out" / "a.png").size == (128, 128)
+    write_dicom(src / "a", chest_phantom(60, 80, bits=12, seed=2), bits_stored=12)  # also becomes a.png
+    assert main(["export", str(src), str(tmp_path / "o2"), "--size", "32", "--quiet", "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "0 written" in captured.out and "claimed by 2 sources" in captured.err
+    assert not (tmp_path / "o2" / "a.png").exists()
+
+
+def test_cache_build_into_an_unwritable_place_fails(pacs: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be")
+    with pytest.warns(UserWarning):
+        rc = main(["cache", "build", str(pacs), "--cache-dir", str(blocker), "--size", "32", "--quiet"])
+    assert rc == 1 and "0 written" in capsys.readouterr().out

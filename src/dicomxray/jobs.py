@@ -8,6 +8,7 @@ see :mod:`dicomxray.distributed`): the outputs are the same bytes either way.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ._atomic import atomic_write
 from ._cache import XrayCache
@@ -40,16 +41,19 @@ class ExportResult:
     error: str = ""
 
 
-def write_image_atomic(array: np.ndarray, target: Path, fmt: str, quality: int = 95) -> None:
-    """Write ``array`` as PNG/JPEG to ``target`` atomically (never a partial file)."""
+def write_image_atomic(array: np.ndarray, target: Path, fmt: str, quality: int = 95, *, stamp: str = "") -> None:
+    """Write ``array`` as PNG/JPEG to ``target`` atomically (never a partial file), ``stamp`` in its metadata."""
     if array.dtype == np.uint16 and fmt != "png":
         raise ValueError("16-bit output needs --format png")
     im = Image.fromarray(array)
     with atomic_write(target) as fh:
         if fmt == "png":
-            im.save(fh, format="PNG", compress_level=1)
+            info = PngImagePlugin.PngInfo()
+            if stamp:
+                info.add_text("dicomxray", stamp)
+            im.save(fh, format="PNG", compress_level=1, pnginfo=info)
         else:
-            im.save(fh, format="JPEG", quality=quality)
+            im.save(fh, format="JPEG", quality=quality, comment=stamp.encode())
 
 
 def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: str, progress: bool,
@@ -99,15 +103,31 @@ def export_one(job: tuple[str, str] | tuple[str, str, FileIdentity | None], *, f
     opener = Opener(storage_options, {source: listed} if listed is not None else None)
     dst = Path(target)
     try:
-        if not overwrite and dst.exists():
-            changed = opener.identity(source).mtime_ns if is_url(source) else Path(source).stat().st_mtime_ns
-            if dst.stat().st_mtime_ns >= changed:
-                return ExportResult(source, target, "skipped")
-        write_image_atomic(Pipeline(config, opener=opener).read(source if is_url(source) else Path(source)).pixels,
-                           dst, fmt)
+        if not overwrite and dst.exists() and _stamp_of(dst) == _stamp(opener.identity(source), config, fmt):
+            return ExportResult(source, target, "skipped")
+        image = Pipeline(config, opener=opener).read(source if is_url(source) else Path(source))
+        stamp = _stamp(image.identity, config, fmt) if image.identity is not None else ""
+        write_image_atomic(image.pixels, dst, fmt, stamp=stamp)
         return ExportResult(source, target, "written")
     except (DicomXrayError, OSError, ValueError) as exc:
         return ExportResult(source, target, "failed", str(exc))
+
+
+def _stamp(identity: FileIdentity, config: PipelineConfig, fmt: str) -> str:
+    """What an exported image was made from: the source's identity, every pipeline option, the pipeline's code.
+    Written into the image (a PNG text chunk, a JPEG comment); a target is up to date only when it matches."""
+    from ._cache import code_fingerprint
+
+    blob = f"{identity.key(False)}\0{config.fingerprint()}\0{code_fingerprint()}\0{fmt}".encode()
+    return "dicomxray:" + hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _stamp_of(target: Path) -> str:
+    try:
+        with Image.open(target) as im:
+            return str(im.info.get("dicomxray") or im.info.get("comment", b"").decode("latin-1", "replace"))
+    except (OSError, ValueError):
+        return ""
 
 
 def export_folder(
@@ -151,16 +171,30 @@ def export_folder(
         files = find_dicoms(src)
         base = src if src.is_dir() else src.parent
         jobs = [(str(f), str(dst / f.relative_to(base).parent / f"{image_id(f)}.{fmt}")) for f in files]
+    jobs, clashes = _unique_targets(jobs)
     fn = partial(export_one, fmt=fmt, config=config or PipelineConfig(), overwrite=overwrite,
                  storage_options=storage_options)
     if client is not None:
         from .distributed import SHARD_SIZE, run_sharded
 
         token = f"{(config or PipelineConfig()).fingerprint()}\0{fmt}\0{overwrite}\0{dst.resolve()}"
-        return run_sharded(client, fn, jobs, job="export", token=token, manifest=dst / ".dicomxray-manifest",
-                           item_token=_job_token, encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE,
-                           threads=_threads(jobs), progress=progress)
-    return run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(jobs))
+        return clashes + run_sharded(
+            client, fn, jobs, job="export", token=token, manifest=dst / ".dicomxray-manifest", item_token=_job_token,
+            encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE, threads=_threads(jobs),
+            progress=progress)
+    return clashes + run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(jobs))
+
+
+def _unique_targets(jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:
+    """Jobs whose target no other job claims, and a failure for each of the others (``x.dcm``, ``x.dicom``
+    and ``x`` in one folder would all become ``x.png``: none is written rather than one silently)."""
+    claims: dict[str, list[str]] = {}
+    for job in jobs:
+        claims.setdefault(job[1], []).append(job[0])
+    clashes = [ExportResult(job[0], job[1], "failed", f"{job[1]}: claimed by {len(claims[job[1]])} sources "
+                            f"({', '.join(claims[job[1]])}); rename all but one")
+               for job in jobs if len(claims[job[1]]) > 1]
+    return [job for job in jobs if len(claims[job[1]]) == 1], clashes
 
 
 def _job_token(job: tuple[Any, ...]) -> str:
@@ -187,7 +221,12 @@ def _cache_one(item: str | tuple[str, FileIdentity | None], cache: CacheConfig, 
         store.load(source, pipeline)
     except DicomXrayError as exc:
         return ExportResult(source, cache.directory, "failed", str(exc))
-    return ExportResult(source, cache.directory, "skipped" if store.stats.hits else "written")
+    if store.stats.hits:
+        return ExportResult(source, cache.directory, "skipped")
+    if store.stats.writes:
+        return ExportResult(source, cache.directory, "written")
+    return ExportResult(source, cache.directory, "failed",
+                        f"{source}: rendered but not stored in {cache.directory} (not writable, or the file changed)")
 
 
 def build_cache(
