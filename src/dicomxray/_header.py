@@ -22,10 +22,10 @@ from pydicom.encaps import get_frame
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from ._display import MALFORMED
+from ._format import PixelFormat
 from ._source import FileIdentity, Source, read_source
 from ._syntaxes import NATIVE
 from .config import DEFAULT_MAX_PIXELS
-from .decode._format import PixelFormat
 from .errors import (
     CorruptPixelDataError,
     DicomXrayError,

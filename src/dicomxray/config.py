@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
@@ -36,6 +37,9 @@ _NORMALIZE = frozenset({"minmax", "window", "percentile"})
 _DTYPES = frozenset({"uint8", "uint16", "float32"})
 _MODES = frozenset({"square", "keep_ratio", "letterbox"})
 _IDENTITIES = frozenset({"stat", "content"})
+
+#: The output side a training data set gets when nothing says otherwise (dataset, cache build, preview, bench, demo).
+TRAINING_SIZE = 512
 
 #: Default refusal threshold for Rows x Columns x Frames: 8x the largest
 #: radiographs we know of (about 5,000 x 6,000), far below a bomb's 8 GB.
@@ -208,9 +212,10 @@ class CacheConfig:
     directory : str
         Where entries live (created if missing); many processes may share it.
     identity : {"stat", "content"}
-        ``stat`` keys on path, size, mtime, ctime and inode (free; a ``cp -p``
-        replacement has a new inode and ctime); ``content`` on a SHA-256 of the
-        bytes (survives copies and moves; costs hashing the bytes we read anyway).
+        ``stat`` keys on path, size, mtime, ctime and inode (one ``stat`` per access;
+        a ``cp -p`` replacement has a new inode and ctime); ``content`` on a SHA-256
+        of the bytes (survives copies and moves, but every access, a hit too, reads
+        and hashes the whole source: milliseconds against microseconds).
     strict : bool
         Raise :class:`CacheError` when an entry cannot be written, instead of
         warning once and carrying on uncached.
@@ -228,6 +233,11 @@ class CacheConfig:
 
         object.__setattr__(self, "directory", os.path.expanduser(os.fspath(self.directory)))
         _check_choice("identity", self.identity, _IDENTITIES)
+
+    @classmethod
+    def of(cls, value: CacheConfig | str | os.PathLike[str]) -> CacheConfig:
+        """``value`` if it is a config, else the default config for that directory."""
+        return value if isinstance(value, CacheConfig) else cls(directory=os.fspath(value))
 
 
 class ShortOptions(TypedDict, total=False):

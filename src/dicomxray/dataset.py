@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from ._cache import CachedPipeline, XrayCache
 from ._geometry import boxes_to_output
 from ._source import Opener, is_url
-from .config import CacheConfig, PipelineConfig, pipeline_config
+from .config import TRAINING_SIZE, CacheConfig, PipelineConfig, pipeline_config
 from .errors import DicomXrayError, SourceFileNotFoundError
 from .index import find_dicoms, image_id
 from .labels.base import LabelSource, Target, labelled_only
@@ -151,11 +151,10 @@ class DicomXrayDataset(Dataset):
             reader = pipeline
         else:
             if size is None and (config is None or config.geometry.size is None):
-                size = 512
+                size = TRAINING_SIZE
             plain = Pipeline(pipeline_config(config, size=size), opener=Opener(storage_options, listed))
             if cache is not None:
-                cache_config = cache if isinstance(cache, CacheConfig) else CacheConfig(directory=os.fspath(cache))
-                reader = CachedPipeline(plain, XrayCache(cache_config))
+                reader = CachedPipeline(plain, XrayCache(CacheConfig.of(cache)))
             else:
                 reader = plain
         self.files: list[str] = [str(p) for p in paths]

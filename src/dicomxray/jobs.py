@@ -256,7 +256,7 @@ def build_cache(
     k, n = shard
     if not 1 <= k <= n:
         raise ValueError(f"shard must be k/n with 1 <= k <= n, got {k}/{n}")
-    cache_config = cache if isinstance(cache, CacheConfig) else CacheConfig(directory=os.fspath(cache))
+    cache_config = CacheConfig.of(cache)
     config = config or PipelineConfig()
     fn = partial(_cache_one, cache=cache_config, config=config, storage_options=storage_options)
     items: list[Any] = [(f, listed.get(f)) if listed and is_url(f) else f for f in list(files)[k - 1 :: n]]

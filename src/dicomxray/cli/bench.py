@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..config import TRAINING_SIZE
 from ..testing import classic_read_xray, interleaved
 from . import _options
 
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("root", help="a DICOM folder, or a URL prefix (its first --limit files are downloaded first: "
                                 "the bench times decoding, not the network)")
-    p.add_argument("--size", type=_options.size, default=512, help="output size")
+    p.add_argument("--size", type=_options.size, default=TRAINING_SIZE, help="output size")
     p.add_argument("--limit", type=_options.bounded_int(1), default=20, help="at most this many files")
     p.add_argument("--repeat", type=_options.bounded_int(1), default=3, help="timed runs per file")
     p.add_argument("--out", default=None, help="write the figures as JSON here")

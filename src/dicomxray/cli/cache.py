@@ -8,7 +8,7 @@ import sys
 
 from .._cache import XrayCache
 from .._source import is_url
-from ..config import CacheConfig
+from ..config import TRAINING_SIZE, CacheConfig
 from ..index import discover_url, find_dicoms
 from ..jobs import build_cache
 from . import _options
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", action="store_true", help="verify: report corrupt entries without removing them")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _options.add_remote_options(p)
-    _options.add_pipeline_options(p)
+    _options.add_pipeline_options(p, size_default=TRAINING_SIZE)
     p.set_defaults(func=run, parser=p)
 
 

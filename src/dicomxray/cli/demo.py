@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..config import TRAINING_SIZE
 from . import _options
 
 __all__ = ["run_demo"]
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default="demo_out", help="where everything is written")
     p.add_argument("--studies", type=_options.bounded_int(1, 10_000), default=32, help="synthetic studies")
-    p.add_argument("--size", type=_options.size, default=512, help="output size")
+    p.add_argument("--size", type=_options.size, default=TRAINING_SIZE, help="output size")
     p.add_argument("--workers", type=_options.workers, default=0, help="DataLoader workers")
     p.set_defaults(func=run)
 

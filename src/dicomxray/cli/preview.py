@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..config import TRAINING_SIZE
 from . import _options
 
 __all__ = ["preview_grid"]
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cols", type=_options.bounded_int(1, 64), default=4, help="tiles per row")
     p.add_argument("--augment", action="store_true", help="show train_transforms output")
     _options.add_remote_options(p, cluster=False)
-    _options.add_pipeline_options(p, size_default=512)
+    _options.add_pipeline_options(p, size_default=TRAINING_SIZE)
     p.set_defaults(func=run)
 
 

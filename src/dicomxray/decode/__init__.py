@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydicom import uid
 
+from .._format import FrameSource, PixelFormat
 from .._syntaxes import JPEG_XL_LOSSLESS, JPEG_XL_LOSSY, JPEG_XL_RECOMPRESSION, PREFERENCE
 from ..errors import CorruptPixelDataError, DecoderUnavailableError, DicomXrayError
 from . import imagecodecs_backend, native, pillow_backend, pydicom_backend
-from ._format import FrameSource, PixelFormat
 from ._guards import checked_codestream
 
 if TYPE_CHECKING:

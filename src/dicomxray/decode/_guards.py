@@ -16,7 +16,7 @@ from .._syntaxes import HTJ2K, J2K, JPEG, JPEG_LS, RLE
 from ..errors import CorruptPixelDataError
 
 if TYPE_CHECKING:
-    from ._format import PixelFormat
+    from .._format import PixelFormat
 
 __all__ = ["checked_codestream", "resolution_levels", "unwrap_jp2"]
 

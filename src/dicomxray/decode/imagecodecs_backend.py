@@ -16,7 +16,7 @@ from .._syntaxes import ENCAPSULATED, HTJ2K, J2K, JPEG, JPEG_LS, JPEG_XL, RLE
 from ._guards import resolution_levels
 
 if TYPE_CHECKING:
-    from ._format import PixelFormat
+    from .._format import PixelFormat
 
 # The codec inside imagecodecs that each family needs (builds can lack some).
 _CODEC: dict[str, str] = {**dict.fromkeys(JPEG, "JPEG8"), **dict.fromkeys(JPEG_LS, "JPEGLS"),

@@ -15,7 +15,7 @@ from pydicom import uid
 from .._syntaxes import NATIVE
 
 if TYPE_CHECKING:
-    from ._format import PixelFormat
+    from .._format import PixelFormat
 
 
 class NumpyBackend:

@@ -19,7 +19,7 @@ from .._syntaxes import J2K
 from ._guards import resolution_levels
 
 if TYPE_CHECKING:
-    from ._format import PixelFormat
+    from .._format import PixelFormat
 
 
 @cache

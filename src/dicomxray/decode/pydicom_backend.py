@@ -19,7 +19,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from .._syntaxes import ENCAPSULATED
 
 if TYPE_CHECKING:
-    from ._format import PixelFormat
+    from .._format import PixelFormat
 
 _EXCLUDED = frozenset({"gdcm"})
 # What pip would install for each of pydicom's plugins.
