@@ -9,7 +9,7 @@ import argparse
 import time
 from pathlib import Path
 
-from . import bench_backends, bench_decode, bench_fidelity, bench_index, bench_loader, bench_stages
+from . import bench_backends, bench_decode, bench_fidelity, bench_index, bench_loader, bench_remote, bench_stages
 from .chart import bar_chart
 
 GOALS = {  # issue #4: speed-up over the classic recipe at size 512
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_stages.main(["--out", str(args.out)])
         bench_fidelity.main(["--out", str(args.out)])
         bench_index.main(["--out", str(args.out)])
+    remote = bench_remote.main(common)
     labels = [r["case"].split(" ")[0] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
     speedups = [r["speedup_vs_classic"] for r in dec["results"] if "2500x2048" in r["case"] or args.quick]
     bar_chart(labels, speedups, args.out / "speedup.png",
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         if monai:
             best = max(v for k, v in got.items() if k.startswith("dicomxray") and "float32" in k)
             print(f"  {workers} best float32 dicomxray vs MONAI CacheDataset {best / monai:5.2f}x (goal >= 1)")
+    ratios = remote["ratios"]
+    print(f"  remote epoch, {remote['latency_ms']:g} ms per request vs none {ratios['latency_vs_no_latency']:5.2f}x "
+          "(goal >= 0.8)")
+    for key, what in (("cached_http_vs_cached_local", "a HEAD per read"), ("cached_s3_vs_cached_local", "listing")):
+        if key in ratios:
+            print(f"  cached remote epoch ({what}) vs cached local {ratios[key]:5.2f}x (goal >= 0.9)")
     print(f"\nsuite ran in {time.perf_counter() - t0:.0f} s; figures in {args.out}/")
     return 0
 

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def main(out: Path = ROOT / "bench_out") -> int:
     readme = ROOT / "README.md"
     text = readme.read_text()
-    for name in ("decode", "loader", "backends", "stages", "fidelity_invariance", "fidelity_reduced", "index", "stress"):
+    for name in ("decode", "loader", "backends", "stages", "fidelity_invariance", "fidelity_reduced", "index", "remote",
+                 "stress"):
         if not (out / f"{name}.md").exists():
             print(f"no {out / name}.md: run python -m benchmarks.{'stress' if name == 'stress' else 'run_all'} first")
             continue

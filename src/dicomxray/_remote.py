@@ -17,7 +17,12 @@ connection resets are retried with exponential backoff and full jitter, then
 
 Clients are not fork-safe (fsspec#835, s3fs#914): :func:`filesystem` keeps one
 per process id, so a DataLoader worker forked from a parent that already read
-a bucket builds its own instead of sharing the parent's event loop.
+a bucket builds its own instead of sharing the parent's event loop.  The
+parent's clients are kept alive, untouched, in a forked child: closing them
+there would unregister the parent's sockets from the epoll instance parent and
+child share, and the parent's next request on a pooled connection would wait
+forever (seen here: a listing after a DataLoader epoch hung until aiohttp's
+5-minute timeout).
 """
 
 from __future__ import annotations
@@ -70,6 +75,18 @@ _TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable",
 _JITTER = random.Random()
 _LOCK = threading.Lock()
 _FILESYSTEMS: dict[tuple[int, str, str], Any] = {}
+_INHERITED: list[Any] = []  # a parent's clients in a forked child: never used, never closed
+
+
+def _after_fork_in_child() -> None:
+    global _LOCK
+    _LOCK = threading.Lock()
+    _INHERITED.extend(_FILESYSTEMS.values())
+    _FILESYSTEMS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ----------------------------------------------------------------------------- filesystems
@@ -93,8 +110,6 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any
     fs = _FILESYSTEMS.get(key)
     if fs is None:
         with _LOCK:
-            for stale in [k for k in _FILESYSTEMS if k[0] != key[0]]:  # a parent's clients, inherited by fork
-                del _FILESYSTEMS[stale]
             fs = _FILESYSTEMS.get(key)
             if fs is None:
                 fs = _FILESYSTEMS[key] = _new_filesystem(url, protocol, options)

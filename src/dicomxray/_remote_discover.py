@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +26,7 @@ from ._remote import RangedObject, list_objects, read_url
 from ._source import FileIdentity, is_url
 from .errors import DicomXrayError
 
-__all__ = ["RemoteDiscovery", "discover_url", "is_url_source", "url_sources"]
+__all__ = ["Listing", "RemoteDiscovery", "discover_url", "is_url_source", "url_sources"]
 
 #: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
 DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
@@ -187,3 +189,88 @@ def is_url_source(source: Any) -> bool:
         return False
     items = list(source)
     return bool(items) and is_url(items[0])
+
+
+class Listing(Mapping[str, FileIdentity]):
+    """The identities (ETag, size, Last-Modified) a listing of ``root`` gave, renewed once per epoch.
+
+    A data set keyed by it sees the bucket as it was when the epoch started:
+    one LIST request per 1,000 objects per epoch instead of a HEAD per read.
+    :meth:`publish` (the main process, when a
+    :class:`dicomxray.prefetch.PrefetchSampler` starts a pass) lists the bucket
+    and leaves the result in a private folder; :meth:`renew` (each DataLoader
+    worker, at the first index of that pass) loads it, so a node lists once per
+    epoch whatever its number of workers.  A process that gets no epoch (no
+    PrefetchSampler) lists the bucket itself once, when it starts.  Objects a
+    listing gives no identity for (an HTTP directory page) are left out: they
+    are checked by a HEAD request.
+    """
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None,
+                 identities: Mapping[str, FileIdentity]) -> None:
+        self.root, self.storage_options = root, storage_options
+        self._identities = dict(identities)
+        self._pid = os.getpid()
+        self._epoch: int | None = None
+        # a private folder (0700) where publish() leaves each epoch's listing; made now, so that workers
+        # forked before the first epoch starts know it too
+        self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
+        weakref.finalize(self, _remove_folder, self._shared, self._pid)
+
+    def __getitem__(self, url: str) -> FileIdentity:
+        return self._identities[url]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._identities)
+
+    def __len__(self) -> int:
+        return len(self._identities)
+
+    def __repr__(self) -> str:
+        return f"Listing({self.root!r}, {len(self)} objects)"
+
+    def _list(self) -> dict[str, FileIdentity]:
+        listed = list_objects(self.root, self.storage_options)
+        return {url: ident for url, ident in listed.items() if ident is not None}
+
+    def publish(self, epoch: int) -> None:
+        """List ``root`` for ``epoch`` and leave the result for this process's DataLoader workers."""
+        import pickle
+        from pathlib import Path
+
+        from ._atomic import atomic_write
+
+        self._identities, self._pid, self._epoch = self._list(), os.getpid(), epoch
+        folder = Path(self._shared)
+        with atomic_write(folder / f"{epoch}.pkl") as fh:
+            pickle.dump(self._identities, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        for old in folder.glob("*.pkl"):
+            if old.name != f"{epoch}.pkl":
+                old.unlink(missing_ok=True)
+
+    def renew(self, epoch: int | None = None) -> bool:
+        """Bring this process's identities to ``epoch`` (the published listing, else a listing of its own);
+        nothing when they already are.  Whether it changed them."""
+        import pickle
+
+        pid = os.getpid()
+        if pid == self._pid and (epoch is None or epoch == self._epoch):
+            return False
+        try:
+            if epoch is None:
+                raise FileNotFoundError
+            with open(os.path.join(self._shared, f"{epoch}.pkl"), "rb") as fh:
+                self._identities = pickle.load(fh)  # written by publish() in our own private folder
+        except OSError:  # no epoch, or not published (no PrefetchSampler given dataset=): list it here
+            self._identities = self._list()
+        self._pid = pid
+        if epoch is not None:
+            self._epoch = epoch
+        return True
+
+
+def _remove_folder(path: str, pid: int) -> None:
+    if os.getpid() == pid:  # forked workers hold copies: only the process that made it removes it
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)

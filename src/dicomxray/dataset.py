@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 
 from ._cache import CachedPipeline, XrayCache
 from ._geometry import boxes_to_output
+from ._remote_discover import Listing
 from ._source import Opener, is_url
 from .config import TRAINING_SIZE, CacheConfig, PipelineConfig, pipeline_config
 from .errors import DicomXrayError, SourceFileNotFoundError
@@ -30,6 +31,7 @@ from .transforms import to_albumentations_dtype
 __all__ = ["DicomXrayDataset"]
 
 OnError = Literal["raise", "skip"]
+RemoteIdentity = Literal["request", "listing"]
 ImageDType = Literal["float32", "uint8"]
 
 
@@ -61,8 +63,7 @@ class DicomXrayDataset(Dataset):
     root : path-like or URL
         Folder searched recursively for DICOM files (sorted), or ignored when
         ``files`` is given; or a URL prefix (``s3://bucket/train``, ``gs://``,
-        ``az://``, ``https://``...) listed once through fsspec, whose listing
-        (ETag, size, Last-Modified) then keys the cache without a request per read.
+        ``az://``, ``https://``...) listed through fsspec.
     config : PipelineConfig, optional
         Every pipeline option (build one with :func:`dicomxray.pipeline_config`);
         ``size`` overrides its output size.  Default: 512 x 512 uint8.
@@ -99,6 +100,14 @@ class DicomXrayDataset(Dataset):
         The files to use, in this order (a URL without a listing is identified by a HEAD per cached read).
     storage_options : mapping, optional
         For URLs: the fsspec filesystem's options (credentials, ``endpoint_url``, ``anon``...).
+    remote_identity : {"request", "listing"}
+        How a cached read knows an object's version (ETag, size, Last-Modified): ``request`` asks the
+        store (one HEAD per cached read: never stale, like a stat per local read); ``listing`` uses a
+        listing of ``root`` made at each epoch's start by a :class:`dicomxray.prefetch.PrefetchSampler`
+        given ``dataset=`` (one LIST per 1,000 objects per epoch, shared by the workers; a process without
+        it lists once when it starts): an epoch sees the bucket as it was when it began, and cached epochs
+        cost no request.  Either way a miss's GET carries its
+        own identity, so a version read is never stored under another's key.
     prefetch : PrefetchConfig or int, optional
         Threads (and memory budget) reading ahead what a :class:`dicomxray.prefetch.PrefetchSampler`
         announces; default ``PrefetchConfig()`` (16 threads, 256 MiB per process); 0 turns it off.
@@ -122,6 +131,7 @@ class DicomXrayDataset(Dataset):
         on_error: OnError = "raise",
         files: Sequence[str | os.PathLike[str]] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        remote_identity: RemoteIdentity = "request",
         prefetch: PrefetchConfig | int | None = None,
     ) -> None:
         if on_error not in ("raise", "skip"):
@@ -134,7 +144,11 @@ class DicomXrayDataset(Dataset):
             raise ValueError("give either pipeline= or config=/size=/cache=, not both")
         if root is None and files is None:
             raise ValueError("give root or files")
+        if remote_identity not in ("request", "listing"):
+            raise ValueError(f"remote_identity must be 'request' or 'listing', got {remote_identity!r}")
         self.root, paths, listed = _files(root, files, storage_options)
+        self._listing = Listing(self.root, storage_options, listed or {}) \
+            if remote_identity == "listing" and is_url(self.root) else None
         if labels is not None:
             paths = _labelled(paths, labels)
             if not paths:
@@ -152,7 +166,7 @@ class DicomXrayDataset(Dataset):
         else:
             if size is None and (config is None or config.geometry.size is None):
                 size = TRAINING_SIZE
-            plain = Pipeline(pipeline_config(config, size=size), opener=Opener(storage_options, listed))
+            plain = Pipeline(pipeline_config(config, size=size), opener=Opener(storage_options, self._listing))
             if cache is not None:
                 reader = CachedPipeline(plain, XrayCache(CacheConfig.of(cache)))
             else:
@@ -238,8 +252,17 @@ class DicomXrayDataset(Dataset):
     def _read(self, index: int) -> XrayImage:
         return self.pipeline.read(self.files[index])
 
+    def start_epoch(self, token: int) -> None:
+        """A pass over the data begins (called by :class:`dicomxray.prefetch.PrefetchSampler` given
+        ``dataset=``, in the main process): with ``remote_identity="listing"`` the bucket is listed here,
+        once for every worker of this process."""
+        if self._listing is not None:
+            self._listing.publish(token)
+
     def _announce(self, index: int) -> int:
         """Start reading what :class:`dicomxray.prefetch.PrefetchSampler` says comes next; the plain index."""
+        if self._listing is not None:  # a new process or epoch lists the bucket again
+            self._listing.renew(getattr(index, "epoch", None))
         ahead = getattr(index, "ahead", None)
         if ahead:
             self._prefetch.hint((i for i in ahead if i not in self._images), self._read)

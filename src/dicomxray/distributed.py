@@ -80,7 +80,7 @@ def connect(scheduler: str, **cluster_options: Any) -> Iterator[Any]:
             n = int(scheduler.partition(":")[2])
         except ValueError:
             raise ValueError(f"scheduler {scheduler!r}: local:N needs a number of workers") from None
-        options = {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None,
+        options = {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0",
                    **cluster_options}
         with distributed.LocalCluster(**options) as cluster, distributed.Client(cluster) as client:
             yield client

@@ -10,7 +10,7 @@ paid once per pipeline fill instead of once per sample::
     from dicomxray.prefetch import PrefetchSampler
 
     ds = DicomXrayDataset("s3://bucket/train", storage_options={...}, cache="/local/cache")
-    sampler = PrefetchSampler(DistributedSampler(ds), batch_size=16, num_workers=4)
+    sampler = PrefetchSampler(DistributedSampler(ds), batch_size=16, num_workers=4, dataset=ds)
     loader = DataLoader(ds, batch_size=16, num_workers=4, sampler=sampler)   # same batch_size / num_workers
 
 :class:`PrefetchSampler` wraps any sampler (``RandomSampler``,
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -68,17 +69,20 @@ class PrefetchConfig:
 
 
 class Ahead(int):
-    """A sample index that also says which indices its worker will read next (``ahead``)."""
+    """A sample index that also says which indices its worker will read next (``ahead``) and which
+    pass over a sampler it belongs to (``epoch``: a token, new at each pass; a data set keyed by a
+    bucket listing lists it again when the token changes)."""
 
     ahead: tuple[int, ...]
+    epoch: int | None
 
-    def __new__(cls, value: int, ahead: tuple[int, ...] = ()) -> Ahead:
+    def __new__(cls, value: int, ahead: tuple[int, ...] = (), epoch: int | None = None) -> Ahead:
         obj = super().__new__(cls, value)
-        obj.ahead = ahead
+        obj.ahead, obj.epoch = ahead, epoch
         return obj
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Ahead, (int(self), self.ahead))
+        return (Ahead, (int(self), self.ahead, self.epoch))
 
 
 class PrefetchSampler(Iterable[int], Sized):
@@ -92,16 +96,20 @@ class PrefetchSampler(Iterable[int], Sized):
         Those of the DataLoader (``num_workers=0``: the main process reads every batch).
     depth : int, optional
         Indices announced ahead (default: two batches, at least 32).
+    dataset : optional
+        The data set read; at the start of each pass its ``start_epoch(token)`` is called in this
+        process (a data set keyed by a bucket listing lists it there, once for all its workers).
     """
 
     def __init__(self, sampler: Iterable[int], *, batch_size: int = 1, num_workers: int = 0,
-                 depth: int | None = None) -> None:
+                 depth: int | None = None, dataset: Any = None) -> None:
         if batch_size < 1 or num_workers < 0:
             raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
         self.sampler = sampler
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.depth = depth if depth is not None else max(32, 2 * batch_size)
+        self.dataset = dataset
 
     def __len__(self) -> int:
         return len(self.sampler)  # type: ignore[arg-type]
@@ -113,9 +121,12 @@ class PrefetchSampler(Iterable[int], Sized):
 
     def __iter__(self) -> Iterator[int]:
         order = [int(i) for i in self.sampler]
-        b = self.batch_size
+        b, epoch = self.batch_size, time.monotonic_ns()  # unique per pass of any sampler in this process
+        start = getattr(self.dataset, "start_epoch", None)
+        if start is not None:
+            start(epoch)
         for start in range(0, len(order), b):
-            yield Ahead(order[start], tuple(self._ahead(order, start)))
+            yield Ahead(order[start], tuple(self._ahead(order, start)), epoch)
             yield from order[start + 1 : start + b]
 
     def _ahead(self, order: list[int], start: int) -> Iterator[int]:
