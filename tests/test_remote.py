@@ -26,7 +26,7 @@ from dicomxray import (  # noqa: E402
 )
 from dicomxray.cli import main  # noqa: E402
 from dicomxray.index import build_index, discover_url, read_index, select  # noqa: E402
-from dicomxray.prefetch import Ahead, PrefetchConfig, Prefetcher, PrefetchSampler  # noqa: E402
+from dicomxray.prefetch import PrefetchSampler  # noqa: E402
 from dicomxray.testing import chest_phantom, write_dicom  # noqa: E402
 from remote_servers import file_server, make_bucket, moto_server, s3_options, upload  # noqa: E402
 
@@ -235,46 +235,6 @@ def test_missing_extra_names_the_pip_command() -> None:
     with pytest.raises(MissingExtraError, match=r'pip install "dicomxray\[gcs\]"') as err:
         read_xray("gs://bucket/x.dcm")
     assert isinstance(err.value, ImportError)
-
-
-# ----------------------------------------------------------------------------- prefetching
-def test_prefetch_sampler_announces_what_the_same_worker_reads_next() -> None:
-    order = list(range(100, 120))
-    out = list(PrefetchSampler(order, batch_size=4, num_workers=2, depth=7))
-    assert [int(i) for i in out] == order
-    first = out[0]
-    assert isinstance(first, Ahead) and first.ahead == (101, 102, 103, 108, 109, 110, 111)  # rest, then batch 3
-    assert out[4].ahead[:3] == (105, 106, 107) and not isinstance(out[1], Ahead)
-    assert pickle.loads(pickle.dumps(first)).ahead == first.ahead
-
-
-def test_prefetcher_runs_ahead_within_its_budget_and_reraises() -> None:
-    import threading
-    import time
-
-    running, peak, lock = [0], [0], threading.Lock()
-
-    def read(i: int) -> np.ndarray:
-        with lock:
-            running[0] += 1
-            peak[0] = max(peak[0], running[0])
-        time.sleep(0.02)
-        with lock:
-            running[0] -= 1
-        if i == 3:
-            raise SourceFileNotFoundError("x: gone", path="x")
-        return np.zeros(1000, np.uint8)
-
-    p: Prefetcher[np.ndarray] = Prefetcher(PrefetchConfig(threads=4, max_bytes=10_000))
-    p.hint(range(20), read)
-    time.sleep(0.2)
-    assert peak[0] <= 4 and p._held <= 10_000
-    assert p.take(0, read).nbytes == 1000 and p.hits == 1
-    with pytest.raises(SourceFileNotFoundError):
-        p.take(3, read)
-    assert p.take(19, read).nbytes == 1000 and p.misses == 1  # never started (budget): read now
-    clone = pickle.loads(pickle.dumps(p))
-    assert clone.hits == 0 and clone.config == p.config
 
 
 def test_a_listing_per_epoch_is_shared_by_the_workers(local: Path, tmp_path: Path) -> None:
