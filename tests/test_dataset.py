@@ -150,7 +150,7 @@ def test_skip_log_is_removed_with_the_dataset(siim):
     ds = DicomXrayDataset(siim / "train", size=32, on_error="skip")
     with pytest.warns(UserWarning):
         ds[0]
-    log = ds._skip_log
+    log = ds._skip_log.path if ds._skip_log is not None else None
     assert log is not None and os.path.exists(log)
     del ds
     gc.collect()

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._elements import LONG_VRS, OPEN_FLAGS, VRS, pread
+from ._source import is_url, local_path
+from .errors import SourceFileNotFoundError
+
+#: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
+DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
 
 __all__ = ["Discovery", "discover_files", "looks_like_bare_dataset", "sniff"]
 
@@ -235,3 +240,33 @@ def discover_files(base: Path, extensions: Iterable[str], *, dicomdir: bool = Tr
         root=base, files=ordered, skipped=len(skipped), skipped_examples=tuple(skipped[:sample]),
         dicomdirs=tuple(dirs), missing=tuple(missing),
     )
+
+
+def discover_base(root: str | os.PathLike[str]) -> Path:
+    if is_url(root):
+        raise ValueError(f"{root}: a URL; use discover_url(root, storage_options=...) for a URL prefix")
+    return Path(os.path.expanduser(local_path(root)))
+
+
+def discover(
+    root: str | os.PathLike[str], *, extensions: Iterable[str] = DICOM_EXTENSIONS, dicomdir: bool = True
+) -> Discovery:
+    """Every DICOM file under ``root`` (a folder, one file, or a DICOMDIR), found by content.
+
+    A file whose name ends with one of ``extensions`` is taken without being
+    read; any other is read up to 512 bytes: ``DICM`` at byte 128 or a
+    plausible group 0002/0008 element at byte 0 makes it DICOM.  A file named
+    ``DICOMDIR`` is read as the index of the files it references (paths
+    relative to its folder; case-insensitive on a miss) and is not itself
+    returned.  Hidden files and folders (``.name``) are ignored; every other
+    file that is not DICOM is counted in ``skipped``, never an error.
+
+    Raises
+    ------
+    SourceFileNotFoundError
+        ``root`` does not exist.
+    """
+    base = discover_base(root)
+    if not base.exists():
+        raise SourceFileNotFoundError(f"{base}: no such file or directory", path=str(base))
+    return discover_files(base, extensions, dicomdir=dicomdir)

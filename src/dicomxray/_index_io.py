@@ -23,6 +23,9 @@ from typing import Any
 
 from ._atomic import atomic_path
 
+#: What to install for Parquet indexes.
+INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
+
 __all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "columns_for", "fetch_index", "load_previous",
            "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
 

@@ -21,15 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._discover import SNIFF_BYTES, _is_directory_record_file, looks_like_bare_dataset
+from ._discover import DICOM_EXTENSIONS, SNIFF_BYTES, _is_directory_record_file, looks_like_bare_dataset
 from ._remote import RangedObject, list_objects, read_url
 from ._source import FileIdentity, is_url
 from .errors import DicomXrayError
 
 __all__ = ["Listing", "RemoteDiscovery", "discover_url", "is_url_source", "url_sources"]
 
-#: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
-DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
 #: Concurrent sniffing requests (object stores answer in 20-100 ms; a listing of unnamed files needs many).
 SNIFF_THREADS = 32
 

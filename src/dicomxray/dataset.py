@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
-import uuid
 import warnings
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -19,6 +15,7 @@ from torch.utils.data import Dataset
 from ._cache import CachedPipeline, XrayCache
 from ._geometry import boxes_to_output
 from ._remote_discover import Listing
+from ._skiplog import SkipLog
 from ._source import Opener, is_url
 from .config import TRAINING_SIZE, CacheConfig, PipelineConfig, pipeline_config
 from .errors import DicomXrayError, SourceFileNotFoundError
@@ -186,7 +183,7 @@ class DicomXrayDataset(Dataset):
         self.transform = transform
         self.target_transform = target_transform
         self.on_error = on_error
-        self._skip_log = _new_skip_log(self) if on_error == "skip" else None
+        self._skip_log = SkipLog(self) if on_error == "skip" else None
         self._seeded: int | None = None
 
     @classmethod
@@ -376,20 +373,11 @@ class DicomXrayDataset(Dataset):
     def _record_skip(self, path: str, exc: Exception) -> None:
         warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", stacklevel=4)
         if self._skip_log is not None:
-            line = f"{path}\t{type(exc).__name__}: {str(exc).replace(chr(10), ' ')}\n"
-            with open(self._skip_log, "a") as fh:  # O_APPEND: lines from workers do not interleave
-                fh.write(line)
+            self._skip_log.record(path, exc)
 
     def skipped(self) -> list[tuple[str, str]]:
         """Files skipped so far by any worker, as ``(path, error)``, without repeats."""
-        if self._skip_log is None or not os.path.exists(self._skip_log):
-            return []
-        seen: dict[str, str] = {}
-        with open(self._skip_log) as fh:
-            for line in fh:
-                path, _, err = line.rstrip("\n").partition("\t")
-                seen.setdefault(path, err)
-        return list(seen.items())
+        return self._skip_log.entries() if self._skip_log is not None else []
 
     # ------------------------------------------------------------- batching
     @staticmethod
@@ -426,20 +414,6 @@ def _labelled(paths: list[Any], labels: LabelSource) -> list[Any]:
     """``labelled_only`` that keeps URLs as given (``Path`` would fold ``s3://`` into ``s3:/``)."""
     urls = {str(Path(p)): p for p in paths if is_url(p)}
     return [urls.get(str(p), p) for p in labelled_only(paths, labels)]
-
-
-def _new_skip_log(owner: object) -> str:
-    """A unique path shared by the workers; the file only exists once something was skipped, and is
-    removed when the dataset that created it is garbage-collected in the process that created it."""
-    path = os.path.join(tempfile.gettempdir(), f"dicomxray-skipped-{uuid.uuid4().hex}.tsv")
-    weakref.finalize(owner, _remove_skip_log, path, os.getpid())
-    return path
-
-
-def _remove_skip_log(path: str, pid: int) -> None:
-    if os.getpid() == pid:  # DataLoader workers hold copies of the dataset: only the creator removes the log
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
 
 
 def _view(arr: np.ndarray) -> torch.Tensor:
