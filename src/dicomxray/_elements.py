@@ -79,12 +79,16 @@ class Buffer:
             return self.data[off : off + n]
         if pos + n > self.size:
             raise Truncated(pos)
-        if self.fd is None:
-            raise Truncated(pos)
-        self.data, self.base = pread(self.fd, max(n, PREFIX), pos), pos
+        self.data, self.base = self._fetch(max(n, PREFIX), pos), pos
         if len(self.data) < n:
             raise Truncated(pos)
         return self.data[:n]
+
+    def _fetch(self, n: int, pos: int) -> bytes:
+        """``n`` bytes from ``pos`` of the file (a subclass reads them from elsewhere)."""
+        if self.fd is None:
+            raise Truncated(pos)
+        return pread(self.fd, n, pos)
 
 
 def walk(buf: Buffer, pos: int, implicit: bool, little: bool, found: dict[int, Any],

@@ -12,7 +12,7 @@ import io
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
-from ._elements import PREFIX, Buffer, Truncated
+from ._elements import PREFIX, Buffer
 from ._remote import RangedObject
 from ._scan import _error_row, _finish, _read_row
 from ._source import FileIdentity
@@ -30,16 +30,8 @@ class _RangedBuffer(Buffer):
         super().__init__(None, obj.size, data, base)
         self.obj = obj
 
-    def read(self, pos: int, n: int) -> bytes:
-        off = pos - self.base
-        if 0 <= off and off + n <= len(self.data):
-            return self.data[off : off + n]
-        if pos + n > self.size:
-            raise Truncated(pos)
-        self.data, self.base = self.obj.pread(max(n, PREFIX), pos), pos
-        if len(self.data) < n:
-            raise Truncated(pos)
-        return self.data[:n]
+    def _fetch(self, n: int, pos: int) -> bytes:
+        return bytes(self.obj.pread(n, pos))
 
 
 class _ObjectReader:
