@@ -24,8 +24,7 @@ from ._index_io import (
     write_index,
 )
 from ._remote_discover import RemoteDiscovery, is_url_source, url_sources
-from ._remote_scan import url_inode
-from ._scan import scan_many
+from ._remote_scan import scan_many, url_inode
 
 __all__ = ["IndexReport", "build_index"]
 

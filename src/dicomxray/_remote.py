@@ -39,7 +39,7 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-from ._source import FileIdentity, Source
+from ._identity import FileIdentity, Source
 from ._stores import Response, store_for
 from .errors import (
     DicomXrayError,

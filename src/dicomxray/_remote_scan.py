@@ -14,11 +14,11 @@ from typing import Any, BinaryIO
 
 from ._elements import PREFIX, Buffer
 from ._remote import RangedObject
-from ._scan import _error_row, _finish, _read_row
-from ._source import FileIdentity
+from ._scan import _error_row, _finish, _read_row, scan_file
+from ._source import FileIdentity, is_url
 from .errors import SourceChangedError
 
-__all__ = ["scan_url", "url_inode"]
+__all__ = ["URL_THREADS", "scan_many", "scan_url", "url_inode"]
 
 
 class _RangedBuffer(Buffer):
@@ -86,3 +86,24 @@ def scan_url(url: str, *, key: bytes, include_patient: bool = False,
         except Exception as exc:  # a bad object is a row with its error, never a crash of the whole index
             return _error_row(row, exc)
     return _finish(row, key, include_patient)
+
+
+#: Objects read at once by one worker: latency, not CPU, bounds a remote scan.
+URL_THREADS = 16
+
+
+def scan_many(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...],
+              storage_options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """:func:`scan_file` (or :func:`scan_url`) over ``paths`` (a worker's chunk), each row a tuple in
+    ``columns`` order.  URLs are read :data:`URL_THREADS` at a time."""
+    if paths and is_url(paths[0]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(url: str) -> dict[str, Any]:
+            return scan_url(url, key=key, include_patient=include_patient, storage_options=storage_options)
+
+        with ThreadPoolExecutor(min(URL_THREADS, len(paths))) as pool:
+            rows = list(pool.map(one, paths))
+    else:
+        rows = [scan_file(p, key=key, include_patient=include_patient) for p in paths]
+    return [tuple(row.get(c) for c in columns) for row in rows]

@@ -22,7 +22,6 @@ import stat
 import struct
 import warnings
 import zlib
-from collections.abc import Mapping
 from typing import Any, BinaryIO, Literal, Protocol
 
 from ._discover import looks_like_bare_dataset
@@ -45,7 +44,6 @@ from ._elements import (
     read_meta,
     walk,
 )
-from ._source import is_url
 from .errors import (
     CorruptPixelDataError,
     MissingPixelDataError,
@@ -53,7 +51,7 @@ from .errors import (
     SourceFileNotFoundError,
 )
 
-__all__ = ["PATIENT_TAGS", "TAGS", "Reader", "scan_file", "scan_many"]
+__all__ = ["PATIENT_TAGS", "TAGS", "Reader", "scan_file"]
 
 _VOI_LUT_SEQUENCE = 0x00283010
 _CHARSET = 0x00080005
@@ -357,26 +355,3 @@ def _finish(row: dict[str, Any], key: bytes, include_patient: bool) -> dict[str,
 def _error_row(row: dict[str, Any], exc: BaseException) -> dict[str, Any]:
     row.update(error_type=type(exc).__name__, error=str(exc), pixel_data_offset=-1, pixel_data_length=-1)
     return row
-
-
-#: Objects read at once by one worker: latency, not CPU, bounds a remote scan.
-URL_THREADS = 16
-
-
-def scan_many(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...],
-              storage_options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    """:func:`scan_file` (or :func:`scan_url`) over ``paths`` (a worker's chunk), each row a tuple in
-    ``columns`` order.  URLs are read :data:`URL_THREADS` at a time."""
-    if paths and is_url(paths[0]):
-        from concurrent.futures import ThreadPoolExecutor
-
-        from ._remote_scan import scan_url
-
-        def one(url: str) -> dict[str, Any]:
-            return scan_url(url, key=key, include_patient=include_patient, storage_options=storage_options)
-
-        with ThreadPoolExecutor(min(URL_THREADS, len(paths))) as pool:
-            rows = list(pool.map(one, paths))
-    else:
-        rows = [scan_file(p, key=key, include_patient=include_patient) for p in paths]
-    return [tuple(row.get(c) for c in columns) for row in rows]

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ._atomic import atomic_write
+from ._remote_scan import URL_THREADS
 from .errors import MissingExtraError
 
 __all__ = ["SHARD_SIZE", "URL_THREADS", "connect", "index_rows", "item_token", "run_sharded"]
@@ -176,7 +177,7 @@ def run_sharded(
 
 def _scan_one(path: str, key: bytes, include_patient: bool, columns: tuple[str, ...],
               storage_options: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    from ._scan import scan_many
+    from ._remote_scan import scan_many
 
     return scan_many([path], key, include_patient, columns, storage_options)[0]
 
@@ -194,10 +195,6 @@ def index_rows(client: Any, paths: list[str], key: bytes, include_patient: bool,
     return run_sharded(client, fn, paths, job="index", token=token, manifest=out.with_name(out.name + ".manifest"),
                        item_token=partial(item_token, listed=listed), encode=list, decode=tuple,
                        shard_size=shard_size, threads=URL_THREADS if remote else 1, progress=progress)
-
-
-#: Items a task runs at once when they are URLs (latency, not CPU, bounds them).
-URL_THREADS = 16
 
 
 def item_token(path: str, listed: Mapping[str, Any] | None = None) -> str:

@@ -22,6 +22,7 @@ from PIL import Image, PngImagePlugin
 
 from ._atomic import atomic_write
 from ._cache import XrayCache
+from ._remote_scan import URL_THREADS
 from ._source import FileIdentity, Opener, is_url
 from .config import CacheConfig, PipelineConfig
 from .errors import DicomXrayError
@@ -85,9 +86,6 @@ def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: st
                 bar.update(len(finished))
             return results
 
-
-#: Items one process reads at once when they are URLs.
-URL_THREADS = 16
 
 
 def _threads(items: Sequence[Any]) -> int:
