@@ -393,10 +393,13 @@ def _decode_entry(buf: Any, size: int, *, check_crc: bool = True) -> XrayImage:
 
 
 def _unlink(path: Path) -> None:
+    """Remove a bad or abandoned entry; one already gone is fine, one that cannot be removed is reported."""
     try:
         os.unlink(path)
-    except OSError:
-        pass
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        warnings.warn(f"dicomxray cache: cannot remove {path} ({exc})", stacklevel=2)
 
 
 class CachedPipeline:

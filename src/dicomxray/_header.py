@@ -29,6 +29,7 @@ from .config import DEFAULT_MAX_PIXELS
 from .errors import (
     CorruptPixelDataError,
     DicomXrayError,
+    FrameIndexError,
     ImageTooLargeError,
     MissingPixelDataError,
     NotDicomError,
@@ -92,7 +93,7 @@ class Header:
     def frame_bytes(self, frame: int) -> bytes | memoryview:
         """The bytes of ``frame``: its codestream (PS3.5 A.4) or its slice of native Pixel Data (zero-copy)."""
         if frame >= self.frames:
-            raise DicomXrayError(f"{self.path}: frame {frame} requested but the file has {self.frames} frame(s)",
+            raise FrameIndexError(f"{self.path}: frame {frame} requested but the file has {self.frames} frame(s)",
                                  path=self.path)
         if self.encapsulated:
             try:

@@ -22,7 +22,12 @@ import numpy as np
 from ._display import DisplayTags, Lut
 from .config import RenderConfig
 
-__all__ = ["RenderInfo", "apply_lut", "lookup", "render", "stored_value_map", "stored_values", "window"]
+__all__ = ["RenderError", "RenderInfo", "apply_lut", "lookup", "render", "stored_value_map", "stored_values", "window"]
+
+class RenderError(ValueError):
+    """What the display chain cannot do with these tags (the pipeline names the file); any other
+    exception is a bug, never reported as a bad file."""
+
 
 _WINDOW_FUNCTIONS = frozenset({"LINEAR", "LINEAR_EXACT", "SIGMOID"})
 
@@ -62,14 +67,14 @@ def window(
     x = np.asarray(x, dtype=np.float64)
     if function == "SIGMOID":
         if width <= 0:
-            raise ValueError(f"Window Width must be > 0 for SIGMOID, got {width}")
+            raise RenderError(f"Window Width must be > 0 for SIGMOID, got {width}")
         return y_range / (1 + np.exp(-4 * (x - center) / width)) + y_min
     if function == "LINEAR":
         if width < 1:
-            raise ValueError(f"Window Width must be >= 1 for LINEAR, got {width}")
+            raise RenderError(f"Window Width must be >= 1 for LINEAR, got {width}")
         center, width = center - 0.5, width - 1
     elif width <= 0:
-        raise ValueError(f"Window Width must be > 0 for LINEAR_EXACT, got {width}")
+        raise RenderError(f"Window Width must be > 0 for LINEAR_EXACT, got {width}")
     out = np.empty_like(x)
     below = x <= center - width / 2
     above = x > center + width / 2
@@ -151,7 +156,7 @@ def _voi_chain(
             center, width = tags.windows[_pick(cfg.voi_index, len(tags.windows), "window")]
             func = tags.voi_function if tags.voi_function in _WINDOW_FUNCTIONS else None
             if func is None:
-                raise ValueError(f"unsupported VOI LUT Function {tags.voi_function!r}")
+                raise RenderError(f"unsupported VOI LUT Function {tags.voi_function!r}")
             x = window(x, center, width, func, y_min, y_max)
             voi = f"window {center:g}/{width:g} {func}"
     if voi == "none":
@@ -161,7 +166,7 @@ def _voi_chain(
 
 def _pick(index: int, count: int, what: str) -> int:
     if index >= count:
-        raise ValueError(f"{what} index {index} requested but the file has {count}")
+        raise RenderError(f"{what} index {index} requested but the file has {count}")
     return index
 
 
@@ -205,7 +210,7 @@ def render(
         The rendered image (same shape as ``stored``) and what was applied.
     """
     if stored.dtype.kind not in "ui":
-        raise ValueError(f"stored values must be integers, got {stored.dtype}")
+        raise RenderError(f"stored values must be integers, got {stored.dtype}")
     signed_values = stored.dtype.kind == "i"
     clip = clip and (signed_values or not signed)
     if bits_allocated > 16 or stored.dtype.itemsize > 2:

@@ -12,6 +12,8 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── DecoderUnavailableError (RuntimeError)  no installed backend for the syntax
     ├── CacheError (OSError)                    the cache directory cannot be used
     ├── SourceChangedError (RuntimeError)       the file kept changing while we read it
+    ├── FrameIndexError (IndexError)            a frame past Number of Frames
+    ├── LabelFormatError (ValueError)           a label CSV not in its competition's format
     ├── SourceReadError (OSError)               a file that exists cannot be read (permissions, I/O...)
     ├── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty (a 404 for a URL)
     ├── RemoteSourceError (OSError)             an object store failed (after retries), an unknown protocol
@@ -31,7 +33,9 @@ __all__ = [
     "DecoderUnavailableError",
     "DicomXrayError",
     "DicomXrayWarning",
+    "FrameIndexError",
     "ImageTooLargeError",
+    "LabelFormatError",
     "MissingExtraError",
     "MissingPixelDataError",
     "NotDicomError",
@@ -93,6 +97,14 @@ class CacheError(DicomXrayError, OSError):
 
 class SourceFileNotFoundError(DicomXrayError, FileNotFoundError):
     """Raised when a DICOM file or a data set root does not exist or holds no DICOM files."""
+
+
+class FrameIndexError(DicomXrayError, IndexError):
+    """Raised when a frame past the file's Number of Frames is asked for."""
+
+
+class LabelFormatError(DicomXrayError, ValueError):
+    """Raised when a label file (a competition's CSV) does not have the format its adapter expects."""
 
 
 class SourceReadError(DicomXrayError, OSError):

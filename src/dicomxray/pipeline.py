@@ -19,7 +19,7 @@ import numpy as np
 from ._display import display_tags
 from ._geometry import Geometry, plan_geometry, reduction_for, resize
 from ._header import Header, max_file_bytes, read_header
-from ._render import RenderInfo, render
+from ._render import RenderError, RenderInfo, render
 from ._source import FileIdentity, Opener, Source, is_url
 from .config import PipelineConfig, pipeline_config
 from .decode import DecodeResult, decode_frame
@@ -139,7 +139,7 @@ class Pipeline:
         try:
             image, info = render(decoded.array, tags, self.config.render, bits_allocated=header.bits_allocated,
                                  bits_stored=header.bits_stored, signed=header.signed, clip=header.encapsulated)
-        except ValueError as exc:
+        except RenderError as exc:
             raise UnsupportedImageError(f"{header.path}: {exc}", path=header.path) from None
         if info.blank:
             warnings.warn(f"{header.path}: every pixel renders to the same value ({info.voi}, normalize="

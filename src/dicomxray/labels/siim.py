@@ -11,7 +11,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import DicomXrayError
+from ..errors import LabelFormatError
 from .base import Target, boxes_array, require_file
 
 SIIM_STUDY_CLASSES = ("negative", "typical", "indeterminate", "atypical")
@@ -58,7 +58,7 @@ class SiimCovid:
                 sid = row["id"].removesuffix("_study")
                 hot = [int(float(row[c])) for c in _STUDY_COLUMNS]
                 if sum(hot) != 1:
-                    raise DicomXrayError(f"{study_csv}: study {sid} is not one-hot: {hot}", path=str(study_csv))
+                    raise LabelFormatError(f"{study_csv}: study {sid} is not one-hot: {hot}", path=str(study_csv))
                 self.study_class[sid] = hot.index(1)
         self._targets: dict[str, Target] = {}
         with open(image_csv, newline="") as fh:
@@ -67,7 +67,7 @@ class SiimCovid:
                 try:
                     boxes = _parse_boxes(row.get("boxes", ""))
                 except (ValueError, SyntaxError, KeyError, TypeError) as exc:
-                    raise DicomXrayError(f"{image_csv}:{line}: cannot parse boxes ({exc})", path=str(image_csv)) from None
+                    raise LabelFormatError(f"{image_csv}:{line}: cannot parse boxes ({exc})", path=str(image_csv)) from None
                 study = row["StudyInstanceUID"]
                 cls = self.study_class.get(study, -1)
                 positive = None if cls < 0 else cls != 0
