@@ -41,8 +41,9 @@ def test_dataset_and_export_find_extensionless_files(pacs: Path, tmp_path: Path,
 
 
 def _stale_setup(tmp_path: Path) -> tuple[Path, XrayCache, np.ndarray, np.ndarray]:
-    src = write_dicom(tmp_path / "a.dcm", chest_phantom(64, 64, bits=12, seed=1), bits_stored=12)
-    other = write_dicom(tmp_path / "other.dcm", chest_phantom(64, 64, bits=12, seed=2), bits_stored=12)
+    uids = dict(sop_uid="1.2.826.0.1.1", study_uid="1.2.826.0.1.2", series_uid="1.2.826.0.1.3")  # same lengths
+    src = write_dicom(tmp_path / "a.dcm", chest_phantom(64, 64, bits=12, seed=1), bits_stored=12, **uids)
+    other = write_dicom(tmp_path / "other.dcm", chest_phantom(64, 64, bits=12, seed=2), bits_stored=12, **uids)
     assert src.stat().st_size == other.stat().st_size
     cache = XrayCache(tmp_path / "cache")
     first = cache.load(src, pipeline_config(size=32)).pixels.copy()

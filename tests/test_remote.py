@@ -96,8 +96,9 @@ def test_overwritten_object_is_never_served_stale(s3, tmp_path: Path) -> None:
     import s3fs
 
     fs = s3fs.S3FileSystem(skip_instance_cache=True, **so)
-    a = write_dicom(tmp_path / "a.dcm", chest_phantom(80, 96, bits=12, seed=1), bits_stored=12)
-    b = write_dicom(tmp_path / "b.dcm", chest_phantom(80, 96, bits=12, seed=2), bits_stored=12)
+    uids = dict(sop_uid="1.2.826.0.1.1", study_uid="1.2.826.0.1.2", series_uid="1.2.826.0.1.3")  # same sizes
+    a = write_dicom(tmp_path / "a.dcm", chest_phantom(80, 96, bits=12, seed=1), bits_stored=12, **uids)
+    b = write_dicom(tmp_path / "b.dcm", chest_phantom(80, 96, bits=12, seed=2), bits_stored=12, **uids)
     assert a.stat().st_size == b.stat().st_size
     fs.put_file(str(a), "data/stale/x.dcm")
     cache = tmp_path / "cache"
