@@ -7,8 +7,8 @@ start-up is not what is measured.  Same DataLoader settings everywhere (batch 8,
 
 * **limit**: a dataset whose ``__getitem__`` returns a ready tensor of the same shape and dtype (one per index, held
   in RAM) plus the same small meta dict as ours; what the DataLoader itself costs (collate, inter-process transfer).
-* **dicomxray cached**: the disk cache (memory-mapped entries), float32 from a uint8 render (the default),
-  float32 from a float32 render (a zero-copy view until the collate), and uint8 transport.
+* **dicomxray cached**: the disk cache (one ``pread`` per hit), float32 from a uint8 render (the default),
+  float32 from a float32 render (no conversion), and uint8 transport.
 * **dicomxray RAM tier**: ``in_memory=True`` + ``preload()``.
 * **MONAI** ``CacheDataset`` / ``PersistentDataset`` (LoadImage + ScaleIntensity + Resize), when installed.
 * the same with ``train_transforms`` for dicomxray and the limit.
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     cases: dict[str, tuple[Callable[[], Dataset], str]] = {
         "limit, float32": (lambda: LimitDataset(n, size, torch.float32), "limit"),
         "dicomxray cached, float32 (uint8 render, converted)": (ours(), "float32"),
-        "dicomxray cached, float32 (float32 render, zero-copy)": (ours("float32", cache="c32"), "float32"),
+        "dicomxray cached, float32 (float32 render, no conversion)": (ours("float32", cache="c32"), "float32"),
         "dicomxray RAM tier, float32 (float32 render)": (ours("float32", ram=True, cache="c32"), "float32"),
         "limit, uint8": (lambda: LimitDataset(n, size, torch.uint8), "limit"),
         "dicomxray cached, uint8": (ours(transport="uint8"), "uint8"),
