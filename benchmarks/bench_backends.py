@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from dicomxray import Pipeline
-from dicomxray.decode import BACKENDS, backends_for, decode_frame
+from dicomxray.pixels.decode import BACKENDS, backends_for, decode_frame
 from dicomxray.testing import interleaved
 
 from .common import machine, write_report

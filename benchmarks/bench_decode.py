@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dicomxray import DecodeConfig, Pipeline, PipelineConfig, load_xray, read_xray
-from dicomxray.decode import decode_frame
+from dicomxray.pixels.decode import decode_frame
 from dicomxray.testing import classic_read_xray, interleaved
 
 from .common import machine, write_report

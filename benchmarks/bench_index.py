@@ -32,8 +32,8 @@ from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 
-from dicomxray._scan import scan_file
 from dicomxray.index import build_index, read_index, select
+from dicomxray.index.scan import scan_file
 
 #: What a DX/CR header usually carries besides the pixel module (about 100 elements with the rest).
 _TAGS: dict[str, Any] = dict(
@@ -148,7 +148,7 @@ def synthetic_index(path: Path, rows: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from dicomxray._index_io import SCHEMA_VERSION, _arrow_schema, columns_for
+    from dicomxray.index.table import SCHEMA_VERSION, _arrow_schema, columns_for
 
     rng = np.random.default_rng(0)
     meta = {"format": "dicomxray-index", "schema": SCHEMA_VERSION, "root": str(path.parent / "archive"),

@@ -12,7 +12,7 @@ realistic length), read:
 * from local files;
 * from a plain HTTP server in another process (``http.server`` with Range and ETag), answering every
   request after 0 ms and after ``--latency-ms`` (an object store answers in 20-100 ms), with and without
-  :class:`dicomxray.prefetch.PrefetchSampler` (16 threads per worker);
+  :class:`dicomxray.data.prefetch.PrefetchSampler` (16 threads per worker);
 * from the node-local cache after epoch 1: local files, the HTTP
   server with ``remote_identity="request"`` (the default: one HEAD per read, the ETag checked every time)
   and an S3 bucket served by moto with ``remote_identity="listing"`` (the main process lists the bucket
@@ -134,7 +134,7 @@ def _epochs(ds: Any, epochs: int, prefetch: bool) -> tuple[float, list[float]]:
     """(warm-up epoch s, timed epochs s) of a persistent-worker DataLoader over ``ds``."""
     from torch.utils.data import DataLoader, SequentialSampler
 
-    from dicomxray.prefetch import PrefetchSampler
+    from dicomxray.data.prefetch import PrefetchSampler
 
     sampler: Any = SequentialSampler(ds)
     if prefetch:
@@ -262,7 +262,7 @@ def _s3_case(case: Any, data: Path, work: Path) -> tuple[float, float] | None:
         ds = DicomXrayDataset("s3://bench/many", size=SIZE, cache=work / "cache-s3", storage_options=so,
                               remote_identity="listing")
         ms = float(case("cache after epoch 1: S3 (moto), a listing per epoch (listing)", ds, True))
-        from dicomxray._remote import list_objects
+        from dicomxray.io.remote import list_objects
 
         times = []
         for _ in range(3):

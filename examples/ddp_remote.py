@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from dicomxray import DicomXrayDataset
-from dicomxray.prefetch import PrefetchSampler
+from dicomxray.data.prefetch import PrefetchSampler
 
 
 def _json(text: str) -> object:

@@ -3,16 +3,13 @@
 The public surface is what this module exports, plus the documented
 ``dicomxray.labels``, ``dicomxray.transforms`` and ``dicomxray.testing``.
 Modules whose name starts with an underscore are implementation.
-``import dicomxray`` loads the pipeline only: not torch, the CLI or the tooling.
+``import dicomxray`` loads the configs, the errors and the pipeline; the cache, the index, the jobs and
+the PyTorch side load on first use of one of their names (a test checks the module set).
 """
 
 from __future__ import annotations
 
-from ._cache import CachedPipeline, CacheStats, XrayCache
-from ._geometry import Geometry, boxes_to_original, boxes_to_output
-from ._source import FileIdentity
 from .config import CacheConfig, DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig, pipeline_config
-from .decode import capability_report
 from .errors import (
     CacheError,
     CorruptPixelDataError,
@@ -32,38 +29,53 @@ from .errors import (
     SourceReadError,
     UnsupportedImageError,
 )
-from .index import find_dicoms
-from .jobs import ExportResult, build_cache, export_folder
-from .pipeline import Pipeline, XrayImage, XrayMeta, load_xray, read_xray
+from .io.identity import FileIdentity
+from .pixels.decode import capability_report
+from .pixels.geometry import Geometry, boxes_to_original, boxes_to_output
+from .pixels.pipeline import Pipeline, XrayImage, XrayMeta, load_xray, read_xray
 
 __version__ = "0.2.0"
 
 __all__ = [
+    "boxes_to_original",
+    "boxes_to_output",
+    "build_cache",
+    "build_index",
     "CacheConfig",
+    "CachedPipeline",
     "CacheError",
     "CacheStats",
-    "CachedPipeline",
+    "capability_report",
+    "connect",
     "CorruptPixelDataError",
     "DecodeConfig",
     "DecoderUnavailableError",
     "DicomXrayDataset",
     "DicomXrayError",
     "DicomXrayWarning",
-    "FrameIndexError",
+    "export_folder",
     "ExportResult",
     "FileIdentity",
+    "find_dicoms",
+    "FrameIndexError",
     "Geometry",
     "GeometryConfig",
     "ImageTooLargeError",
     "LabelFormatError",
+    "load_xray",
     "MissingExtraError",
     "MissingPixelDataError",
     "NotDicomError",
     "Pipeline",
+    "pipeline_config",
     "PipelineConfig",
+    "PrefetchSampler",
+    "read_index",
+    "read_xray",
     "RemoteAccessError",
     "RemoteSourceError",
     "RenderConfig",
+    "select",
     "SourceChangedError",
     "SourceFileNotFoundError",
     "SourceReadError",
@@ -72,22 +84,38 @@ __all__ = [
     "XrayImage",
     "XrayMeta",
     "__version__",
-    "boxes_to_original",
-    "boxes_to_output",
-    "build_cache",
-    "capability_report",
-    "export_folder",
-    "find_dicoms",
-    "load_xray",
-    "pipeline_config",
-    "read_xray",
 ]
 
 
-def __getattr__(name: str) -> object:
-    # torch is imported only when the dataset is used, so read_xray works without it.
-    if name == "DicomXrayDataset":
-        from .dataset import DicomXrayDataset
+#: Names loaded on first use, and the module each lives in: the cache, the jobs, the index and the
+#: PyTorch side cost imports (a process pool, pyarrow, Dask, torch) that ``read_xray`` never needs.
+_LAZY = {
+    "CachedPipeline": "cache",
+    "CacheStats": "cache",
+    "XrayCache": "cache",
+    "find_dicoms": "dicom.discover",
+    "ExportResult": "jobs",
+    "build_cache": "jobs",
+    "export_folder": "jobs",
+    "connect": "jobs",
+    "build_index": "index",
+    "read_index": "index",
+    "select": "index",
+    "DicomXrayDataset": "data",
+    "PrefetchSampler": "data",
+}
 
-        return DicomXrayDataset
-    raise AttributeError(f"module 'dicomxray' has no attribute {name!r}")
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dicomxray' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

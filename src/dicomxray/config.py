@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from ._syntaxes import BACKEND_NAMES
+from .dicom.syntaxes import BACKEND_NAMES
 
 __all__ = [
     "CacheConfig",

@@ -147,7 +147,7 @@ def client_for(args: argparse.Namespace) -> Iterator[Any]:
         with nullcontext(None) as none:
             yield none
         return
-    from ..distributed import connect
+    from ..jobs.distributed import connect
 
     with connect(args.scheduler) as client:
         yield client

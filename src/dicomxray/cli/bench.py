@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._source import is_url
+    from ..io.source import is_url
 
     if not is_url(args.root):
         bench_folder(args.root, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _download(root: str, folder: Path, limit: int, storage_options: dict[str, Any] | None) -> None:
     """The first ``limit`` DICOM objects under ``root``, copied into ``folder`` (the tree kept)."""
-    from .._source import read_source
     from ..index import discover_url
+    from ..io.source import read_source
 
     found = discover_url(root, storage_options=storage_options)
     for url in found.files[:limit]:

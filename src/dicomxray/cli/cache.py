@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 
-from .._cache import XrayCache
-from .._source import is_url
+from ..cache import XrayCache
 from ..config import TRAINING_SIZE, CacheConfig
 from ..index import discover_url, find_dicoms
-from ..jobs import build_cache
+from ..io.source import is_url
+from ..jobs.tasks import build_cache
 from . import _options
 
 

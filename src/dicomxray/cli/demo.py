@@ -53,7 +53,7 @@ def run_demo(out: str | Path = "demo_out", *, studies: int = 32, size: int = 512
     from pydicom import uid
     from torch.utils.data import DataLoader
 
-    from ..dataset import DicomXrayDataset
+    from ..data.dataset import DicomXrayDataset
     from ..labels import SIIM_STUDY_CLASSES, SiimCovid
     from ..testing import make_siim_dataset
     from ..transforms import train_transforms

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..decode import capability_report
+from ..pixels.decode import capability_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:

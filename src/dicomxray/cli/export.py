@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..jobs import export_folder
+from ..jobs.tasks import export_folder
 from . import _options
 
 

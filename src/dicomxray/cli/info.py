@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 from ..errors import DicomXrayError
-from ..pipeline import Pipeline
+from ..pixels.pipeline import Pipeline
 from . import _options
 
 # Tags that identify a patient: never printed unless asked for.

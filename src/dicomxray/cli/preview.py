@@ -41,8 +41,8 @@ def _labels_for(root: Path) -> tuple[Path, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._source import is_url
-    from ..dataset import DicomXrayDataset
+    from ..data.dataset import DicomXrayDataset
+    from ..io.source import is_url
     from ..labels import SIIM_STUDY_CLASSES
 
     root, labels = (args.root, None) if is_url(args.root) else _labels_for(Path(args.root))

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .._geometry import Geometry, boxes_to_original
+from ..pixels.geometry import Geometry, boxes_to_original
 from .siim import SIIM_STUDY_CLASSES
 
 Competition = Literal["siim", "rsna", "vinbig"]

@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence as DicomSequence
 
-from .._syntaxes import ENCAPSULATED, JPEG_XL, JPEG_XL_LOSSLESS
+from ..dicom.syntaxes import ENCAPSULATED, JPEG_XL, JPEG_XL_LOSSLESS
 
 __all__ = ["ENCODABLE_SYNTAXES", "SiimSynthSummary", "chest_phantom", "make_siim_dataset",
            "write_dicom", "write_siim_csvs"]

@@ -1,0 +1,422 @@
+"""``DicomXrayDataset``: files -> pipeline (cached or not) -> labels -> transforms -> tensors."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..cache import CachedPipeline, XrayCache
+from ..config import TRAINING_SIZE, CacheConfig, PipelineConfig, pipeline_config
+from ..dicom.discover_url import Listing
+from ..errors import DicomXrayError, SourceFileNotFoundError
+from ..index import find_dicoms, image_id
+from ..io.source import Opener, is_url
+from ..labels.base import LabelSource, Target, labelled_only
+from ..pixels.geometry import boxes_to_output
+from ..pixels.pipeline import Pipeline, XrayImage
+from ..transforms import to_albumentations_dtype
+from .prefetch import PrefetchConfig, Prefetcher
+from .skiplog import SkipLog
+
+__all__ = ["DicomXrayDataset"]
+
+OnError = Literal["raise", "skip"]
+RemoteIdentity = Literal["request", "listing"]
+ImageDType = Literal["float32", "uint8"]
+
+
+class Reader(Protocol):
+    """What the dataset reads images with: a :class:`Pipeline` or a :class:`CachedPipeline`."""
+
+    @property
+    def config(self) -> PipelineConfig: ...
+
+    def read(self, path: str) -> XrayImage: ...
+
+
+class DicomXrayDataset(Dataset):
+    """DICOM radiographs under ``root`` as PyTorch samples.
+
+    Each sample is a dict:
+
+    * ``image``: float32 tensor ``C x H x W`` in [0, 1] (``channels`` = 1 or 3);
+    * ``meta``: path, SOP/Study/Series Instance UIDs, ``original_size`` (H, W), ``geometry`` (one float64
+      record: ``Geometry.from_record(meta["geometry"])`` is what :func:`dicomxray.boxes_to_original` needs),
+      ``index``;
+    * with ``labels``: ``boxes`` (``N x 4`` float32, xyxy in output pixels,
+      after augmentation), ``labels`` (``N`` int64, >= 1; torchvision's
+      detection names) and ``image_label`` (int64; the study class for SIIM,
+      -1 when unknown).
+
+    Parameters
+    ----------
+    root : path-like or URL
+        Folder searched recursively for DICOM files (sorted), or ignored when
+        ``files`` is given; or a URL prefix (``s3://bucket/train``, ``gs://``,
+        ``az://``, ``https://``...) listed through fsspec.
+    config : PipelineConfig, optional
+        Every pipeline option (build one with :func:`dicomxray.pipeline_config`);
+        ``size`` overrides its output size.  Default: 512 x 512 uint8.
+    pipeline : Pipeline or CachedPipeline, optional
+        A ready pipeline instead of ``config`` (and ``cache``).
+    size : int or (height, width), optional
+        Shorthand for the output size (default 512 when ``config`` gives none).
+    cache : path-like or CacheConfig, optional
+        Turn on the on-disk cache of rendered arrays (:class:`dicomxray.XrayCache`).
+    labels : LabelSource, optional
+        e.g. :class:`dicomxray.labels.SiimCovid`; only labelled files are kept.
+    channels : int
+        1, or 3 to repeat the grey channel for ImageNet backbones.
+    image_dtype : {"float32", "uint8"}
+        ``float32`` in [0, 1] (default), or ``uint8``: 4x less to copy between processes and to the GPU;
+        normalize there with :func:`dicomxray.transforms.to_float` (``x.float().div_(255)``).
+    in_memory : bool
+        Keep every image once read (a RAM tier in front of the cache, MONAI ``CacheDataset``-style): later
+        epochs skip even the cache's identity check, so a file edited during training is not re-read
+        until the dataset is rebuilt.  :meth:`preload` fills it before the workers start.
+    transform : callable, optional
+        albumentations-style ``transform(image=..., bboxes=..., labels=...)``
+        returning a dict (see :func:`dicomxray.transforms.train_transforms`).
+        Re-seeded per DataLoader worker from ``torch.initial_seed()``.
+    target_transform : callable, optional
+        Applied to the target dict (``boxes``, ``labels``, ``image_label``).
+    on_error : {"raise", "skip"}
+        ``raise`` re-raises the library's error (naming the file); ``skip``
+        warns, records the file (:meth:`skipped` lists them, from every
+        worker) and returns the next readable sample instead (index + 1, + 2,
+        ... wrapping around): deterministic, never ``None``, so batch sizes and
+        the default collate are unchanged.
+    files : sequence of paths or URLs, optional
+        The files to use, in this order (a URL without a listing is identified by a HEAD per cached read).
+    storage_options : mapping, optional
+        For URLs: the fsspec filesystem's options (credentials, ``endpoint_url``, ``anon``...).
+    remote_identity : {"request", "listing"}
+        How a cached read knows an object's version (ETag, size, Last-Modified): ``request`` asks the
+        store (one HEAD per cached read: never stale, like a stat per local read); ``listing`` uses a
+        listing of ``root`` made at each epoch's start by a :class:`dicomxray.data.prefetch.PrefetchSampler`
+        given ``dataset=`` (one LIST per 1,000 objects per epoch, shared by the workers; a process without
+        it lists once when it starts): an epoch sees the bucket as it was when it began, and cached epochs
+        cost no request.  Either way a miss's GET carries its
+        own identity, so a version read is never stored under another's key.
+    prefetch : PrefetchConfig or int, optional
+        Threads (and memory budget) reading ahead what a :class:`dicomxray.data.prefetch.PrefetchSampler`
+        announces; default ``PrefetchConfig()`` (16 threads, 256 MiB per process); 0 turns it off.
+        Without that sampler samples are read one at a time.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        config: PipelineConfig | None = None,
+        pipeline: Reader | None = None,
+        size: int | tuple[int, int] | None = None,
+        cache: str | os.PathLike[str] | CacheConfig | None = None,
+        labels: LabelSource | None = None,
+        channels: int = 1,
+        image_dtype: ImageDType = "float32",
+        in_memory: bool = False,
+        transform: Callable[..., dict[str, Any]] | None = None,
+        target_transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        on_error: OnError = "raise",
+        files: Sequence[str | os.PathLike[str]] | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        remote_identity: RemoteIdentity = "request",
+        prefetch: PrefetchConfig | int | None = None,
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+        if image_dtype not in ("float32", "uint8"):
+            raise ValueError(f"image_dtype must be 'float32' or 'uint8', got {image_dtype!r}")
+        if pipeline is not None and (config is not None or size is not None or cache is not None):
+            raise ValueError("give either pipeline= or config=/size=/cache=, not both")
+        if root is None and files is None:
+            raise ValueError("give root or files")
+        if remote_identity not in ("request", "listing"):
+            raise ValueError(f"remote_identity must be 'request' or 'listing', got {remote_identity!r}")
+        self.root, paths, listed = _files(root, files, storage_options)
+        self._listing = Listing(self.root, storage_options, listed or {}) \
+            if remote_identity == "listing" and is_url(self.root) else None
+        if labels is not None:
+            paths = _labelled(paths, labels)
+            if not paths:
+                raise SourceFileNotFoundError(
+                    f"{self.root}: none of the DICOM files matches a labelled image id", path=str(self.root))
+        processors = getattr(transform, "processors", None)
+        if labels is not None and isinstance(processors, dict) and "bboxes" not in processors:
+            raise ValueError(
+                "with labels, an albumentations transform must move the boxes too: build it with "
+                "bbox_params=dicomxray.transforms.bbox_params() (train_transforms/val_transforms do)"
+            )
+        reader: Reader
+        if pipeline is not None:
+            reader = pipeline
+        else:
+            if size is None and (config is None or config.geometry.size is None):
+                size = TRAINING_SIZE
+            plain = Pipeline(pipeline_config(config, size=size), opener=Opener(storage_options, self._listing))
+            if cache is not None:
+                reader = CachedPipeline(plain, XrayCache(CacheConfig.of(cache)))
+            else:
+                reader = plain
+        self.files: list[str] = [str(p) for p in paths]
+        self.labels = labels
+        self.pipeline = reader
+        if image_dtype == "uint8" and self.pipeline.config.render.dtype != "uint8":
+            raise ValueError(f"image_dtype='uint8' needs a uint8 render, the config renders {self.pipeline.config.render.dtype}")
+        self.channels = channels
+        self.image_dtype = image_dtype
+        self.in_memory = in_memory
+        self._images: dict[int, XrayImage] = {}
+        if not isinstance(prefetch, PrefetchConfig):
+            prefetch = PrefetchConfig() if prefetch is None else PrefetchConfig(threads=prefetch)
+        self._prefetch: Prefetcher[XrayImage] = Prefetcher(prefetch)
+        self.transform = transform
+        self.target_transform = target_transform
+        self.on_error = on_error
+        self._skip_log = SkipLog(self) if on_error == "skip" else None
+        self._seeded: int | None = None
+
+    @classmethod
+    def from_index(
+        cls, index: str | os.PathLike[str], where: str | Callable[[dict[str, Any]], bool] | None = None, *,
+        root: str | os.PathLike[str] | None = None, **kwargs: Any,
+    ) -> DicomXrayDataset:
+        """The files of a header index (``dicomxray index``) that match ``where``, without walking the tree.
+
+        ``where`` is a pandas query on the index's columns (e.g. ``"ViewPosition in ['PA', 'AP'] and
+        decodable"``) or a callable on a row dict; unreadable files are left out.  Only the columns the
+        query names are loaded, so a 1,000,000-file index starts in well under a second (see
+        ``benchmarks/bench_index.py``).  Other keywords are those of the constructor.
+        """
+        from ..index import INDEX_COLUMNS, read_index, select
+
+        columns = sorted(n for n in INDEX_COLUMNS if n in where) if isinstance(where, str) else None
+        rows = select(read_index(index, columns=columns, root=root, storage_options=kwargs.get("storage_options")),
+                      where, root=root)
+        return cls(root if root is not None else rows.attrs.get("dicomxray", {}).get("root"),
+                   files=rows["file"].tolist(), **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a spawned worker or a DDP rank receives: cheap, without the RAM tier's images (forked
+        workers inherit a tier filled by :meth:`preload` instead)."""
+        state = dict(self.__dict__)
+        state["_images"] = {}
+        return state
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.pipeline.config
+
+    @property
+    def cache(self) -> XrayCache | None:
+        return self.pipeline.cache if isinstance(self.pipeline, CachedPipeline) else None
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}", f"    Number of files: {len(self.files)}", f"    Root: {self.root}",
+                 f"    Pipeline: {self.pipeline!r}"]
+        if self.labels is not None:
+            lines.append(f"    Labels: {type(self.labels).__name__}")
+        if self.transform is not None:
+            lines.append(f"    Transform: {type(self.transform).__name__}")
+        lines.append(f"    on_error: {self.on_error}")
+        return "\n".join(lines)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    # ----------------------------------------------------------------- steps
+    def load(self, index: int) -> XrayImage:
+        """The rendered, resized image of ``index`` (from the RAM tier, read ahead, the disk cache or the
+        pipeline)."""
+        if not self.in_memory:
+            return self._prefetch.take(index, self._read)
+        image = self._images.get(index)
+        if image is None:
+            image = self._images[index] = self._prefetch.take(index, self._read)
+            image.pixels.setflags(write=False)  # shared by every later access: handed out as copies
+        return image
+
+    def _read(self, index: int) -> XrayImage:
+        return self.pipeline.read(self.files[index])
+
+    def start_epoch(self, token: int) -> None:
+        """A pass over the data begins (called by :class:`dicomxray.data.prefetch.PrefetchSampler` given
+        ``dataset=``, in the main process): with ``remote_identity="listing"`` the bucket is listed here,
+        once for every worker of this process."""
+        if self._listing is not None:
+            self._listing.publish(token)
+
+    def _announce(self, index: int) -> int:
+        """Start reading what :class:`dicomxray.data.prefetch.PrefetchSampler` says comes next; the plain index."""
+        if self._listing is not None:  # a new process or epoch lists the bucket again
+            self._listing.renew(getattr(index, "epoch", None))
+        ahead = getattr(index, "ahead", None)
+        if ahead:
+            self._prefetch.hint((i for i in ahead if i not in self._images), self._read)
+        return int(index)
+
+    def preload(self, *, progress: bool = True) -> DicomXrayDataset:
+        """Fill the RAM tier (``in_memory=True``) now, in this process.
+
+        Call it before the DataLoader starts its workers: forked workers then share the images (and the
+        disk cache's page cache) instead of each filling a tier of its own.  Files that fail are left
+        for ``__getitem__`` to raise or skip.
+        """
+        if not self.in_memory:
+            raise ValueError("preload() fills the RAM tier: construct the dataset with in_memory=True")
+        from tqdm import tqdm
+
+        for index in tqdm(range(len(self)), desc="preload", unit="img", disable=not progress):
+            try:
+                self.load(index)
+            except DicomXrayError:
+                continue
+        return self
+
+    def target(self, index: int) -> Target | None:
+        """Labels of ``index`` in original pixels (``None`` without labels)."""
+        if self.labels is None:
+            return None
+        return self.labels.target(image_id(self.files[index]))
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        image, index = self._load_or_substitute(self._announce(index))
+        target = self.target(index)
+        geom = image.meta.geometry
+        pixels = image.pixels
+        boxes = boxes_to_output(target.boxes, geom) if target is not None else np.zeros((0, 4))
+        box_labels = target.box_labels if target is not None else np.zeros((0,), np.int64)
+        if self.transform is not None:
+            self._maybe_reseed()
+            arr = np.asarray(pixels)
+            arr = arr if arr.flags.writeable else arr.copy()  # the RAM tier's images are shared
+            out = self.transform(image=to_albumentations_dtype(arr), bboxes=boxes, labels=box_labels)
+            pixels = out["image"]
+            boxes = np.asarray(out.get("bboxes", boxes), dtype=np.float32).reshape(-1, 4)
+            box_labels = np.asarray(out.get("labels", box_labels), dtype=np.int64)
+        sample: dict[str, Any] = {"image": self._to_tensor(pixels), "meta": self._meta(index, image)}
+        if self.labels is not None:
+            tgt = {
+                "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
+                "labels": torch.as_tensor(np.asarray(box_labels, dtype=np.int64)),
+                "image_label": torch.tensor(target.image_label if target is not None else -1, dtype=torch.int64),
+            }
+            sample.update(self.target_transform(tgt) if self.target_transform else tgt)
+        return sample
+
+    def _to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
+        """The image as a ``C x H x W`` tensor of ``image_dtype``.
+
+        When the array already has that dtype (a uint8 transport of a uint8 render, or a float32 render)
+        and is the sample's own (a fresh decode or cache read), the tensor wraps it without a copy; the
+        RAM tier's shared images are copied.  Converting uint8 to float32 allocates anyway.
+        """
+        arr = np.asarray(pixels)
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        t = _view(arr)
+        if self.image_dtype == "uint8":
+            if t.dtype != torch.uint8:
+                raise ValueError(f"image_dtype='uint8' needs uint8 images, the pipeline/transform gave {arr.dtype}")
+        elif t.dtype == torch.uint8:
+            t = t.to(torch.float32).div_(255.0)  # the same arithmetic as transforms.to_float
+        elif t.dtype != torch.float32:
+            t = t.to(torch.float32).mul_(1 / float(np.iinfo(arr.dtype).max))
+        t = t.unsqueeze(0)
+        return t.expand(3, -1, -1).contiguous() if self.channels == 3 else t
+
+    def _meta(self, index: int, image: XrayImage) -> dict[str, Any]:
+        meta = dict(image.meta.record)  # computed once per image; a shallow copy and two zero-copy wraps per sample
+        meta["index"] = index
+        meta["original_size"] = torch.from_numpy(meta["original_size"])
+        meta["geometry"] = torch.from_numpy(meta["geometry"])
+        return meta
+
+    # --------------------------------------------------------- randomness
+    def _maybe_reseed(self) -> None:
+        """Seed the transform from torch's per-worker seed, once per worker (or once in-process)."""
+        seed = torch.initial_seed()
+        if seed == self._seeded:
+            return
+        self._seeded = seed
+        setter = getattr(self.transform, "set_random_seed", None)
+        if setter is not None:
+            setter(seed % 2**32)
+
+    # -------------------------------------------------------------- errors
+    def _load_or_substitute(self, index: int) -> tuple[XrayImage, int]:
+        """The image of ``index``; under ``on_error="skip"`` a failed one is reported and replaced by the
+        next readable index (index + 1, + 2, ... wrapping), so batches keep their size and the default
+        collate works.  The substitute is the same on every run and every worker."""
+        n = len(self.files)
+        for step in range(n):
+            i = (index + step) % n
+            try:
+                return self.load(i), i
+            except DicomXrayError as exc:
+                if self.on_error == "raise":
+                    raise
+                self._record_skip(self.files[i], exc)
+        raise SourceFileNotFoundError(f"{self.root}: no file of the data set could be read (see skipped())",
+                                      path=str(self.root))
+
+    def _record_skip(self, path: str, exc: Exception) -> None:
+        warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", stacklevel=4)
+        if self._skip_log is not None:
+            self._skip_log.record(path, exc)
+
+    def skipped(self) -> list[tuple[str, str]]:
+        """Files skipped so far by any worker, as ``(path, error)``, without repeats."""
+        return self._skip_log.entries() if self._skip_log is not None else []
+
+    # ------------------------------------------------------------- batching
+    @staticmethod
+    def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """Detection collate: stacks images, keeps per-image ``boxes``/``labels``/``meta`` as lists."""
+        out: dict[str, Any] = {"image": torch.stack([s["image"] for s in batch]), "meta": [s["meta"] for s in batch]}
+        if batch and "boxes" in batch[0]:
+            out["boxes"] = [s["boxes"] for s in batch]
+            out["labels"] = [s["labels"] for s in batch]
+            out["image_label"] = torch.stack([s["image_label"] for s in batch])
+        return out
+
+
+def _files(root: str | os.PathLike[str] | None, files: Sequence[str | os.PathLike[str]] | None,
+           storage_options: Mapping[str, Any] | None) -> tuple[Any, list[Any], dict[str, Any] | None]:
+    """(root as given, the files, identities a bucket listing gave): a URL root is listed once."""
+    if root is not None and is_url(root):
+        if files is not None:
+            return str(root), [str(f) for f in files], None
+        from ..index import discover_url
+
+        found = discover_url(str(root), storage_options=storage_options)
+        if not found.files:
+            raise SourceFileNotFoundError(f"{root}: no DICOM objects found ({found.skipped} other objects)",
+                                          path=str(root))
+        return str(root), list(found.files), found.identities
+    base = Path(os.path.expanduser(os.fspath(root).removeprefix("file://"))) if root is not None else None
+    if files is not None:
+        return base, [f if is_url(f) else Path(f) for f in files], None
+    return base, list(find_dicoms(base)), None  # type: ignore[arg-type]
+
+
+def _labelled(paths: list[Any], labels: LabelSource) -> list[Any]:
+    """``labelled_only`` that keeps URLs as given (``Path`` would fold ``s3://`` into ``s3:/``)."""
+    urls = {str(Path(p)): p for p in paths if is_url(p)}
+    return [urls.get(str(p), p) for p in labelled_only(paths, labels)]
+
+
+def _view(arr: np.ndarray) -> torch.Tensor:
+    """The array as a tensor: zero-copy when the array is the sample's own (a fresh decode or cache read),
+    a copy when it is shared and read-only (the RAM tier), so nothing written into a sample reaches it."""
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())

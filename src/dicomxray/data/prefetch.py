@@ -1,0 +1,250 @@
+"""Prefetching the next samples of the sampler's order, in threads, within a memory budget.
+
+An object store answers in 20-100 ms: a DataLoader worker that reads one
+file at a time waits that long per image.  Here the sampler tells each index
+which ones the same worker will ask for next, and the dataset reads those in a
+small thread pool while the current one is used (GETs wait on the network;
+decoders, the LUT gather and the resize release the GIL), so the latency is
+paid once per pipeline fill instead of once per sample::
+
+    from dicomxray.data.prefetch import PrefetchSampler
+
+    ds = DicomXrayDataset("s3://bucket/train", storage_options={...}, cache="/local/cache")
+    sampler = PrefetchSampler(DistributedSampler(ds), batch_size=16, num_workers=4, dataset=ds)
+    loader = DataLoader(ds, batch_size=16, num_workers=4, sampler=sampler)   # same batch_size / num_workers
+
+:class:`PrefetchSampler` wraps any sampler (``RandomSampler``,
+``DistributedSampler``...) and yields the same indices as :class:`Ahead`
+ints: each batch's first index carries the positions that the worker which
+gets the batch will read next (the rest of its batch, then its next batches:
+the DataLoader hands batches to workers in turn).  Without it a dataset reads
+one sample at a time, as before; a wrong guess (other ``num_workers``) only
+wastes prefetches, never changes a sample.
+
+:class:`Prefetcher` is the per-process engine: at most ``threads`` reads in
+flight, and finished-but-unused results held within ``max_bytes`` (results
+never asked for are dropped after a while).  It holds no thread across
+``fork``/``pickle``: a DataLoader worker builds its own pool on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Ahead", "PrefetchConfig", "PrefetchSampler", "Prefetcher"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PrefetchConfig:
+    """How much a :class:`Prefetcher` may read ahead.
+
+    Parameters
+    ----------
+    threads : int
+        Reads in flight at once (0 turns prefetching off).  An object store's
+        latency is hidden when ``threads`` >= latency / time per sample.
+    max_bytes : int
+        Budget for results read ahead and not used yet (rendered arrays), per
+        process; reads are not started beyond it.
+    """
+
+    threads: int = 16
+    max_bytes: int = 256 * 2**20
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ValueError(f"threads must be an integer >= 0, got {self.threads!r}")
+        if not isinstance(self.max_bytes, int) or self.max_bytes < 0:
+            raise ValueError(f"max_bytes must be an integer >= 0, got {self.max_bytes!r}")
+
+
+class Ahead(int):
+    """A sample index that also says which indices its worker will read next (``ahead``) and which
+    pass over a sampler it belongs to (``epoch``: a token, new at each pass; a data set keyed by a
+    bucket listing lists it again when the token changes)."""
+
+    ahead: tuple[int, ...]
+    epoch: int | None
+
+    def __new__(cls, value: int, ahead: tuple[int, ...] = (), epoch: int | None = None) -> Ahead:
+        obj = super().__new__(cls, value)
+        obj.ahead, obj.epoch = ahead, epoch
+        return obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Ahead, (int(self), self.ahead, self.epoch))
+
+
+class PrefetchSampler(Iterable[int], Sized):
+    """Wrap ``sampler`` so each batch's first index carries what its DataLoader worker reads next.
+
+    Parameters
+    ----------
+    sampler : iterable of int
+        Any sampler; its order is unchanged (``set_epoch`` is passed on).
+    batch_size, num_workers : int
+        Those of the DataLoader (``num_workers=0``: the main process reads every batch).
+    depth : int, optional
+        Indices announced ahead (default: two batches, at least 32).
+    dataset : optional
+        The data set read; at the start of each pass its ``start_epoch(token)`` is called in this
+        process (a data set keyed by a bucket listing lists it there, once for all its workers).
+    """
+
+    def __init__(self, sampler: Iterable[int], *, batch_size: int = 1, num_workers: int = 0,
+                 depth: int | None = None, dataset: Any = None) -> None:
+        if batch_size < 1 or num_workers < 0:
+            raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.depth = depth if depth is not None else max(32, 2 * batch_size)
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.sampler)  # type: ignore[arg-type]
+
+    def set_epoch(self, epoch: int) -> None:
+        setter = getattr(self.sampler, "set_epoch", None)
+        if setter is not None:
+            setter(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        order = [int(i) for i in self.sampler]
+        b, epoch = self.batch_size, time.monotonic_ns()  # unique per pass of any sampler in this process
+        start = getattr(self.dataset, "start_epoch", None)
+        if start is not None:
+            start(epoch)
+        for start in range(0, len(order), b):
+            yield Ahead(order[start], tuple(self._ahead(order, start)), epoch)
+            yield from order[start + 1 : start + b]
+
+    def _ahead(self, order: list[int], start: int) -> Iterator[int]:
+        """The rest of the batch at ``start``, then the batches its worker gets next, ``depth`` in all."""
+        b, stride, left = self.batch_size, max(1, self.num_workers), self.depth
+        batch = start
+        while left > 0 and batch < len(order):
+            first = start + 1 if batch == start else batch
+            chunk = order[first : min(batch + b, first + left)]
+            yield from chunk
+            left -= len(chunk)
+            batch += b * stride
+
+
+class _Entry(Generic[T]):
+    """One read ahead: its future, the take count when it started, the bytes it holds in the budget."""
+
+    __slots__ = ("future", "held", "submitted", "taken")
+
+    def __init__(self, future: Future[T], submitted: int) -> None:
+        self.future, self.submitted, self.held, self.taken = future, submitted, 0, False
+
+
+def _nbytes(result: Any) -> int:
+    pixels = getattr(result, "pixels", result)
+    return int(getattr(pixels, "nbytes", 0))
+
+
+class Prefetcher(Generic[T]):
+    """Read ahead in a thread pool: :meth:`hint` starts reads, :meth:`take` gets one (or reads it now).
+
+    Results are keyed by sample index; an exception raised by a read is raised
+    again by :meth:`take`, exactly as a direct read would have.  Safe to pickle
+    and to fork: the pool and the results belong to the process that made them.
+    """
+
+    def __init__(self, config: PrefetchConfig | None = None, *, sizeof: Callable[[Any], int] = _nbytes) -> None:
+        self.config = config or PrefetchConfig()
+        self.sizeof = sizeof
+        self._pid = -1
+        self._reset()
+
+    def _reset(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.RLock()  # a done callback may run in the thread holding it
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: OrderedDict[int, _Entry[T]] = OrderedDict()
+        self._held = 0  # bytes of finished results not taken yet
+        self._average = 0.0  # running mean result size, to budget reads in flight
+        self._takes = 0
+        self.hits = self.misses = self.dropped = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config, "sizeof": self.sizeof}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["config"], sizeof=state["sizeof"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"Prefetcher({self.config!r})"
+
+    def _mine(self) -> None:
+        if self._pid != os.getpid():  # forked: the parent's threads do not exist here
+            self._reset()
+
+    def hint(self, keys: Iterable[int], read: Callable[[int], T]) -> None:
+        """Start reading ``keys`` (in order) that are not read or being read, within the budget."""
+        if self.config.threads == 0:
+            return
+        self._mine()
+        with self._lock:
+            self._drop_stale()
+            for key in keys:
+                if key in self._pending:
+                    continue
+                in_flight = sum(1 for e in self._pending.values() if not e.future.done())
+                if in_flight >= self.config.threads:
+                    break
+                if self._held + (in_flight + 1) * self._average > self.config.max_bytes:
+                    break
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.config.threads, thread_name_prefix="dicomxray-prefetch")
+                entry = _Entry(self._pool.submit(read, key), self._takes)
+                self._pending[key] = entry
+                entry.future.add_done_callback(partial(self._finished, entry))
+
+    def _finished(self, entry: _Entry[T], _: Future[T]) -> None:
+        if entry.future.exception() is not None:
+            return
+        size = self.sizeof(entry.future.result())
+        with self._lock:
+            self._average = size if self._average == 0 else 0.9 * self._average + 0.1 * size
+            if not entry.taken:
+                entry.held = size
+                self._held += size
+
+    def _drop_stale(self) -> None:
+        """Forget finished results nobody asked for within many takes (the sampler guessed wrong)."""
+        horizon = 4 * max(self.config.threads, 32)
+        for key in [k for k, e in self._pending.items() if e.future.done() and self._takes - e.submitted > horizon]:
+            self._release(self._pending.pop(key))
+            self.dropped += 1
+
+    def _release(self, entry: _Entry[T]) -> None:
+        entry.taken = True
+        self._held -= entry.held
+        entry.held = 0
+
+    def take(self, key: int, read: Callable[[int], T]) -> T:
+        """The result for ``key``: read ahead (waiting if still in flight), or read now."""
+        self._mine()
+        with self._lock:
+            entry = self._pending.pop(key, None)
+            self._takes += 1
+            if entry is not None:
+                self._release(entry)
+        if entry is None:
+            self.misses += 1
+            return read(key)
+        self.hits += 1
+        return entry.future.result()  # raises what the read raised

@@ -1,0 +1,274 @@
+"""Finding DICOM objects under a URL prefix: one listing, then ranged sniffs only where the name says nothing.
+
+The same rules as :mod:`dicomxray.dicom.discover` for a folder: ``.dcm``/``.dicom``
+are taken without a request; any other object is classified by its first
+512 bytes (one ranged GET, many at once); a ``DICOMDIR`` object is read whole
+and its references are resolved against the listing (case-insensitively on a
+miss); hidden names (a path component starting with ``.``) are ignored.  The
+listing's identities (ETag, size, Last-Modified) come along, so a data set
+built from it needs no HEAD request per read.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+import weakref
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import DicomXrayError
+from ..io.remote import RangedObject, list_objects, read_url
+from ..io.source import FileIdentity, is_url
+from .discover import DICOM_EXTENSIONS, SNIFF_BYTES, _is_directory_record_file, looks_like_bare_dataset
+
+__all__ = ["Listing", "RemoteDiscovery", "discover_url", "is_url_source", "url_sources"]
+
+#: Concurrent sniffing requests (object stores answer in 20-100 ms; a listing of unnamed files needs many).
+SNIFF_THREADS = 32
+
+
+@dataclass(frozen=True)
+class RemoteDiscovery:
+    """What :func:`dicomxray.index.discover_url` found under the URL prefix ``root``.
+
+    ``files`` are URLs sorted by their path relative to ``base`` (``root``, or
+    its folder when ``root`` is one object); ``identities`` the listing's
+    identity of each file that has one (not an HTTP directory page's); the
+    other fields as in :class:`dicomxray.index.Discovery`.
+    """
+
+    root: str
+    base: str
+    files: list[str]
+    skipped: int
+    identities: dict[str, FileIdentity] = field(default_factory=dict, repr=False)
+    skipped_examples: tuple[str, ...] = ()
+    dicomdirs: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def _sniff(url: str, storage_options: Mapping[str, Any] | None) -> str:
+    """``"dicom"``, ``"dicomdir"`` or ``"other"`` from the first bytes (one ranged GET)."""
+    try:
+        obj = RangedObject(url, storage_options, SNIFF_BYTES)
+    except DicomXrayError:
+        return "other"
+    head = obj.head
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicomdir" if _is_directory_record_file(head) else "dicom"
+    return "dicom" if looks_like_bare_dataset(head, obj.size) else "other"
+
+
+def _dicomdir_references(url: str, storage_options: Mapping[str, Any] | None) -> list[list[str]] | None:
+    """The Referenced File IDs of a DICOMDIR object (path components), or ``None`` when unreadable."""
+    import pydicom
+
+    try:
+        data = read_url(url, storage_options).data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+            records = ds.get("DirectoryRecordSequence")
+            if records is None:
+                return None
+            out = []
+            for record in records:
+                ref = record.get("ReferencedFileID")
+                if ref:
+                    out.append([str(ref)] if isinstance(ref, str) else [str(p) for p in ref])
+    except Exception:  # a DICOMDIR pydicom cannot read is skipped, like any unreadable object
+        return None
+    return out
+
+
+def discover_url(root: str, *, storage_options: Mapping[str, Any] | None = None,
+                 extensions: Iterable[str] = DICOM_EXTENSIONS, dicomdir: bool = True,
+                 sample: int = 5) -> RemoteDiscovery:
+    """Every DICOM object under the URL prefix ``root`` (or ``root`` itself), found as
+    :func:`dicomxray.index.discover` finds files.
+
+    One listing (for S3: 1,000 objects per request, with their ETag, size and
+    Last-Modified); objects named ``*.dcm``/``*.dicom`` are taken without a
+    request, any other is classified by its first 512 bytes (one ranged GET,
+    :data:`SNIFF_THREADS` at once); a ``DICOMDIR`` object is read and its
+    references resolved against the listing.  ``storage_options`` go to the
+    fsspec filesystem (credentials, ``endpoint_url``, ``anon``...).
+
+    Raises
+    ------
+    SourceFileNotFoundError
+        Nothing under ``root``.
+    RemoteAccessError, RemoteSourceError, MissingExtraError
+        Access refused, the store failing after retries, the protocol's extra missing.
+    """
+    listed = list_objects(root, storage_options)
+    single = list(listed) == [root]
+    base = root.rpartition("/")[0] if single else root.rstrip("/")
+    exts = tuple(e.lower() for e in extensions)
+    names: dict[str, str] = {}  # relative path -> URL
+    for url in listed:
+        rel = url[len(base) + 1 :]
+        if not any(part.startswith(".") for part in rel.split("/")):
+            names[rel] = url
+    by_lower = {url.lower(): url for url in names.values()}
+    found: dict[str, str] = {}
+    dirs: list[str] = []
+    missing: list[str] = []
+    skipped: list[str] = []
+    unnamed: list[str] = []
+    for rel, url in names.items():
+        leaf = rel.rpartition("/")[2]
+        if dicomdir and leaf.upper() == "DICOMDIR":
+            refs = _dicomdir_references(url, storage_options)
+            if refs is None:
+                skipped.append(rel)
+                continue
+            dirs.append(url)
+            folder = url.rpartition("/")[0]
+            for parts in refs:
+                ref = "/".join([folder, *parts])
+                hit = ref if ref in listed else by_lower.get(ref.lower())
+                if hit is None:
+                    missing.append(ref)
+                else:
+                    found[hit[len(base) + 1 :]] = hit
+        elif leaf.lower().endswith(exts):
+            found[rel] = url
+        else:
+            unnamed.append(rel)
+    unnamed = [rel for rel in unnamed if rel not in found]
+    if unnamed:
+        with ThreadPoolExecutor(min(SNIFF_THREADS, len(unnamed))) as pool:
+            kinds = list(pool.map(lambda rel: _sniff(names[rel], storage_options), unnamed))
+        for rel, kind in zip(unnamed, kinds, strict=True):
+            if kind == "dicom":
+                found[rel] = names[rel]
+            else:
+                skipped.append(rel)
+    files = [found[rel] for rel in sorted(found)]
+    identities = {url: ident for url in files if (ident := listed.get(url)) is not None}
+    return RemoteDiscovery(root=root, base=base, files=files, skipped=len(skipped), identities=identities,
+                           skipped_examples=tuple(sorted(skipped)[:sample]), dicomdirs=tuple(dirs),
+                           missing=tuple(missing))
+
+
+def url_sources(source: str | RemoteDiscovery | Sequence[str], root: str | None,
+                 storage_options: Mapping[str, Any] | None) -> tuple[str, list[str], int, int, dict[str, Any]]:
+    """(URL prefix, URLs, skipped, missing, listed identities) for a URL ``source``."""
+    if isinstance(source, str):
+        source = discover_url(source, storage_options=storage_options)
+    if isinstance(source, RemoteDiscovery):
+        return (root or source.base).rstrip("/"), list(source.files), source.skipped, len(source.missing), \
+            dict(source.identities)
+    files = list(source)
+    if root is None:
+        if not files:
+            raise ValueError("build_index: an empty list of URLs needs root=")
+        folders = [f.rpartition("/")[0].split("/") for f in files]
+        common = folders[0]
+        for parts in folders[1:]:
+            n = next((i for i, (a, b) in enumerate(zip(common, parts, strict=False)) if a != b), min(len(common), len(parts)))
+            common = common[:n]
+        root = "/".join(common)
+    return root.rstrip("/"), files, 0, 0, {}
+
+
+def is_url_source(source: Any) -> bool:
+    if isinstance(source, RemoteDiscovery):
+        return True
+    if isinstance(source, str):
+        return is_url(source)
+    if isinstance(source, os.PathLike) or not isinstance(source, Iterable):
+        return False
+    items = list(source)
+    return bool(items) and is_url(items[0])
+
+
+class Listing(Mapping[str, FileIdentity]):
+    """The identities (ETag, size, Last-Modified) a listing of ``root`` gave, renewed once per epoch.
+
+    A data set keyed by it sees the bucket as it was when the epoch started:
+    one LIST request per 1,000 objects per epoch instead of a HEAD per read.
+    :meth:`publish` (the main process, when a
+    :class:`dicomxray.data.prefetch.PrefetchSampler` starts a pass) lists the bucket
+    and leaves the result in a private folder; :meth:`renew` (each DataLoader
+    worker, at the first index of that pass) loads it, so a node lists once per
+    epoch whatever its number of workers.  A process that gets no epoch (no
+    PrefetchSampler) lists the bucket itself once, when it starts.  Objects a
+    listing gives no identity for (an HTTP directory page) are left out: they
+    are checked by a HEAD request.
+    """
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None,
+                 identities: Mapping[str, FileIdentity]) -> None:
+        self.root, self.storage_options = root, storage_options
+        self._identities = dict(identities)
+        self._pid = os.getpid()
+        self._epoch: int | None = None
+        # a private folder (0700) where publish() leaves each epoch's listing; made now, so that workers
+        # forked before the first epoch starts know it too
+        self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
+        weakref.finalize(self, _remove_folder, self._shared, self._pid)
+
+    def __getitem__(self, url: str) -> FileIdentity:
+        return self._identities[url]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._identities)
+
+    def __len__(self) -> int:
+        return len(self._identities)
+
+    def __repr__(self) -> str:
+        return f"Listing({self.root!r}, {len(self)} objects)"
+
+    def _list(self) -> dict[str, FileIdentity]:
+        listed = list_objects(self.root, self.storage_options)
+        return {url: ident for url, ident in listed.items() if ident is not None}
+
+    def publish(self, epoch: int) -> None:
+        """List ``root`` for ``epoch`` and leave the result for this process's DataLoader workers."""
+        import pickle
+        from pathlib import Path
+
+        from ..io.atomic import atomic_write
+
+        self._identities, self._pid, self._epoch = self._list(), os.getpid(), epoch
+        folder = Path(self._shared)
+        with atomic_write(folder / f"{epoch}.pkl") as fh:
+            pickle.dump(self._identities, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        for old in folder.glob("*.pkl"):
+            if old.name != f"{epoch}.pkl":
+                old.unlink(missing_ok=True)
+
+    def renew(self, epoch: int | None = None) -> bool:
+        """Bring this process's identities to ``epoch`` (the published listing, else a listing of its own);
+        nothing when they already are.  Whether it changed them."""
+        import pickle
+
+        pid = os.getpid()
+        if pid == self._pid and (epoch is None or epoch == self._epoch):
+            return False
+        try:
+            if epoch is None:
+                raise FileNotFoundError
+            with open(os.path.join(self._shared, f"{epoch}.pkl"), "rb") as fh:
+                self._identities = pickle.load(fh)  # written by publish() in our own private folder
+        except OSError:  # no epoch, or not published (no PrefetchSampler given dataset=): list it here
+            self._identities = self._list()
+        self._pid = pid
+        if epoch is not None:
+            self._epoch = epoch
+        return True
+
+
+def _remove_folder(path: str, pid: int) -> None:
+    if os.getpid() == pid:  # forked workers hold copies: only the process that made it removes it
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)

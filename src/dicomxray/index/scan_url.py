@@ -1,0 +1,108 @@
+"""Index rows of objects behind URLs: a ranged prefix, extended only when the header is longer.
+
+The walk of :mod:`dicomxray.index.scan` runs unchanged over a :class:`_RangedBuffer`,
+whose refill is one more ranged GET (``If-Match`` the first response's ETag,
+so every range comes from one version of the object).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+from ..dicom.elements import PREFIX, Buffer
+from ..errors import SourceChangedError
+from ..io.remote import URL_THREADS, RangedObject
+from ..io.source import FileIdentity, is_url
+from .scan import _error_row, _finish, _read_row, scan_file
+
+__all__ = ["URL_THREADS", "scan_many", "scan_url", "url_inode"]
+
+
+class _RangedBuffer(Buffer):
+    """A :class:`Buffer` over an object: a refill is one more ranged GET, only when the walk needs it."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any, data: bytes, base: int) -> None:
+        super().__init__(None, obj.size, data, base)
+        self.obj = obj
+
+    def _fetch(self, n: int, pos: int) -> bytes:
+        return bytes(self.obj.pread(n, pos))
+
+
+class _ObjectReader:
+    """An object behind a URL (:class:`dicomxray.io.remote.RangedObject`): its prefix is already read."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def pread(self, n: int, pos: int) -> bytes:
+        if pos + n <= len(self.obj.head):
+            return bytes(self.obj.head[pos : pos + n])
+        return bytes(self.obj.pread(n, pos))
+
+    def buffer(self, size: int, pos: int = 0) -> Buffer:
+        head = self.obj.head
+        return _RangedBuffer(self.obj, head if pos == 0 else self.obj.pread(PREFIX, pos), pos)
+
+    def open(self) -> BinaryIO:  # pydicom's fallback reads the whole object
+        head = self.obj.head
+        return io.BytesIO(head + self.obj.pread(self.obj.size - len(head), len(head)))
+
+
+def url_inode(identity: FileIdentity) -> int:
+    """What an index row of a URL keeps in ``inode``: 63 bits of a digest of its ETag (0 without one),
+    so an object overwritten within the same second and size is still read again."""
+    if not identity.etag:
+        return 0
+    return int.from_bytes(hashlib.sha256(identity.etag.encode()).digest()[:8], "big") >> 1
+
+
+def scan_url(url: str, *, key: bytes, include_patient: bool = False,
+             storage_options: Mapping[str, Any] | None = None, attempts: int = 3) -> dict[str, Any]:
+    """One index row of the object at ``url``: a ranged GET of its first :data:`PREFIX` bytes, extended
+    only when the header is longer (each later range conditional on the first response's ETag).
+
+    ``size``/``mtime_ns`` are the object's size and Last-Modified, ``inode`` :func:`url_inode`,
+    ``ctime_ns`` 0.  Never raises for a bad object: the row then holds ``error_type`` and ``error``.
+    """
+    row: dict[str, Any] = {"size": None, "mtime_ns": None, "inode": None, "ctime_ns": None}
+    for attempt in range(attempts):
+        try:
+            obj = RangedObject(url, storage_options, PREFIX)
+            ident = obj.identity
+            row.update(size=obj.size, mtime_ns=ident.mtime_ns, inode=url_inode(ident), ctime_ns=0)
+            row.update(_read_row(_ObjectReader(obj), obj.size))
+            break
+        except SourceChangedError as exc:  # overwritten between two ranges: read the new version
+            if attempt == attempts - 1:
+                return _error_row(row, exc)
+        except Exception as exc:  # a bad object is a row with its error, never a crash of the whole index
+            return _error_row(row, exc)
+    return _finish(row, key, include_patient)
+
+
+#: Objects read at once by one worker: latency, not CPU, bounds a remote scan.
+
+
+def scan_many(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...],
+              storage_options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """:func:`scan_file` (or :func:`scan_url`) over ``paths`` (a worker's chunk), each row a tuple in
+    ``columns`` order.  URLs are read :data:`URL_THREADS` at a time."""
+    if paths and is_url(paths[0]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(url: str) -> dict[str, Any]:
+            return scan_url(url, key=key, include_patient=include_patient, storage_options=storage_options)
+
+        with ThreadPoolExecutor(min(URL_THREADS, len(paths))) as pool:
+            rows = list(pool.map(one, paths))
+    else:
+        rows = [scan_file(p, key=key, include_patient=include_patient) for p in paths]
+    return [tuple(row.get(c) for c in columns) for row in rows]

@@ -1,0 +1,286 @@
+"""The index file: its columns, Parquet or CSV, atomic writes, the salt, and reading it back.
+
+Parquet (through pyarrow, the ``index`` extra) keeps the index's settings in
+the file's key-value metadata under ``dicomxray``; a CSV index keeps them in a
+sidecar ``<index>.meta.json``.  Either is written to a temporary file beside
+the target and renamed over it, then given the mode a new file gets under the
+umask (``mkstemp`` would leave 0600).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..io.atomic import atomic_path
+
+#: What to install for Parquet indexes.
+INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
+
+__all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "columns_for", "fetch_index", "load_previous",
+           "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
+
+SCHEMA_VERSION = 1
+_META_KEY = b"dicomxray"
+
+#: Column -> type, in file order.  DICOM keywords for tags, snake_case for what the indexer adds.
+COLUMNS: dict[str, str] = {
+    "path": "str", "size": "int64", "mtime_ns": "int64", "inode": "uint64", "ctime_ns": "int64",
+    "SOPInstanceUID": "str", "SOPClassUID": "str", "StudyInstanceUID": "str", "SeriesInstanceUID": "str",
+    "Modality": "str", "ViewPosition": "str", "BodyPartExamined": "str", "ImageLaterality": "str",
+    "Manufacturer": "str", "ManufacturerModelName": "str", "SeriesNumber": "int64", "InstanceNumber": "int64",
+    "Rows": "int32", "Columns": "int32", "NumberOfFrames": "int32", "SamplesPerPixel": "int32",
+    "BitsAllocated": "int32", "BitsStored": "int32", "PixelRepresentation": "int32",
+    "PhotometricInterpretation": "str", "TransferSyntaxUID": "str", "decodable": "bool", "decoder": "str",
+    "has_window": "bool", "has_voi_lut": "bool", "pixel_data_offset": "int64", "pixel_data_length": "int64",
+    "patient_hash": "str", "error_type": "str", "error": "str",
+}
+#: Written only with ``include_patient=True`` (what PS3.15's basic profile removes; idc-index has them).
+PATIENT_COLUMNS: dict[str, str] = {
+    "PatientID": "str", "PatientSex": "str", "PatientAge": "str", "StudyDate": "str", "SeriesDate": "str",
+    "StudyDescription": "str", "SeriesDescription": "str",
+}
+
+
+def columns_for(include_patient: bool) -> dict[str, str]:
+    return {**COLUMNS, **PATIENT_COLUMNS} if include_patient else dict(COLUMNS)
+
+
+# ---------------------------------------------------------------------------- salt
+def load_salt(path: Path) -> bytes:
+    """The salt kept in ``path``; created (32 random bytes, hex, mode 0600) when absent, reused when present."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _existing_salt(path)
+    salt = secrets.token_bytes(32)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(salt.hex() + "\n")
+    return salt
+
+
+def _existing_salt(path: Path) -> bytes:
+    text = path.read_text(encoding="ascii").strip()
+    try:
+        salt = bytes.fromhex(text)
+    except ValueError:
+        raise ValueError(f"{path}: not a salt written by dicomxray (expected hex digits)") from None
+    if len(salt) < 16:
+        raise ValueError(f"{path}: salt too short ({len(salt)} bytes, need >= 16)")
+    return salt
+
+
+def salt_id(salt: bytes) -> str:
+    """Names a salt without revealing it, so an index built with another salt is not reused."""
+    return hmac.new(salt, b"dicomxray index salt id", hashlib.sha256).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------- writing
+def atomic_output(target: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` for a temporary file beside ``target``, then rename it over ``target`` with
+    the umask's normal mode (:func:`dicomxray.io.atomic.atomic_path`): readers see the old index or the
+    new one, never a part."""
+    with atomic_path(target) as tmp:
+        write(tmp)
+
+
+def _arrow_schema(columns: dict[str, str], meta: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    types = {"str": pa.string(), "int64": pa.int64(), "uint64": pa.uint64(), "int32": pa.int32(), "bool": pa.bool_()}
+    return pa.schema([(name, types[kind]) for name, kind in columns.items()],
+                     metadata={_META_KEY: json.dumps(meta).encode()})
+
+
+def write_index(
+    target: Path, fmt: str, columns: dict[str, str], new_rows: list[tuple[Any, ...]], previous: Previous | None,
+    reuse: Sequence[int], decoders: dict[str, str], meta: dict[str, Any],
+) -> int:
+    """Write ``new_rows`` plus the ``reuse`` rows of ``previous``, sorted by path; return the row count.
+
+    ``decodable``/``decoder`` are recomputed for every row from ``decoders``
+    (transfer syntax -> backend installed here), reused rows included.
+    """
+    names = list(columns)
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = _arrow_schema(columns, meta)
+        table = pa.Table.from_arrays([pa.array(list(col), type=schema.field(i).type)
+                                      for i, col in enumerate(_transpose(new_rows, len(names)))], schema=schema)
+        if previous is not None and reuse:
+            table = pa.concat_tables([table, previous.take_table(reuse, schema)])
+        table = _with_decoders(table.sort_by("path"), decoders, schema)
+        atomic_output(target, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        return int(table.num_rows)
+    rows = list(new_rows) + (previous.take_rows(reuse, names) if previous is not None and reuse else [])
+    rows.sort(key=lambda r: r[0])
+    at = {name: i for i, name in enumerate(names)}
+    fixed = []
+    for row in rows:
+        values = list(row)
+        ok = values[at["error_type"]] is None
+        backend = decoders.get(values[at["TransferSyntaxUID"]]) if ok else None
+        values[at["decodable"]], values[at["decoder"]] = backend is not None, backend
+        fixed.append(values)
+    def write_meta(tmp: str) -> None:
+        Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+    atomic_output(target.with_name(target.name + ".meta.json"), write_meta)
+    atomic_output(target, lambda tmp: _write_csv(tmp, names, fixed))
+    return len(fixed)
+
+
+def _transpose(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+
+
+def _with_decoders(table: Any, decoders: dict[str, str], schema: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys, values = pa.array(list(decoders), pa.string()), pa.array(list(decoders.values()), pa.string())
+    ok = pc.is_null(table.column("error_type"))
+    found = pc.take(values, pc.index_in(table.column("TransferSyntaxUID"), value_set=keys))
+    decoder = pc.if_else(ok, found, pa.scalar(None, pa.string()))
+    decodable = pc.fill_null(pc.is_valid(decoder), False)
+    table = table.set_column(schema.get_field_index("decoder"), "decoder", decoder)
+    return table.set_column(schema.get_field_index("decodable"), "decodable", decodable)
+
+
+def _write_csv(tmp: str, names: list[str], rows: list[list[Any]]) -> None:
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(names)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+
+
+# ---------------------------------------------------------------------------- reading
+def read_meta(path: Path) -> dict[str, Any] | None:
+    """The settings an index was written with (``None`` when the file has none)."""
+    if path.suffix.lower() == ".csv":
+        side = path.with_name(path.name + ".meta.json")
+        return json.loads(side.read_text(encoding="utf-8")) if side.exists() else None
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(_META_KEY)
+    return json.loads(raw) if raw else None
+
+
+def _csv_value(kind: str, text: str) -> Any:
+    if text == "":
+        return None
+    if kind == "str":
+        return text
+    if kind == "bool":
+        return text == "True"
+    return int(text)
+
+
+@dataclass
+class Previous:
+    """An earlier index: its settings and, per path, the identity of each row read without error."""
+
+    meta: dict[str, Any]
+    identities: dict[str, tuple[int, int, int, int, int]]  # path -> (size, mtime_ns, inode, ctime_ns, row)
+    table: Any = None  # pyarrow.Table (Parquet)
+    rows: list[dict[str, str]] | None = None  # raw CSV rows
+
+    def take_table(self, indices: Sequence[int], schema: Any) -> Any:
+        import pyarrow as pa
+
+        if self.table is not None:
+            return self.table.take(pa.array(indices, pa.int64())).select(schema.names).cast(schema)
+        rows = self.take_rows(indices, schema.names)
+        return pa.Table.from_arrays([pa.array(list(col), type=schema.field(i).type)
+                                     for i, col in enumerate(_transpose(rows, len(schema.names)))], schema=schema)
+
+    def take_rows(self, indices: Sequence[int], names: list[str]) -> list[tuple[Any, ...]]:
+        if self.rows is None:
+            import pyarrow as pa
+
+            picked = self.table.take(pa.array(indices, pa.int64())).select(names).to_pylist()
+            return [tuple(r[n] for n in names) for r in picked]
+        kinds = {**COLUMNS, **PATIENT_COLUMNS}
+        return [tuple(_csv_value(kinds[n], self.rows[i].get(n, "")) for n in names) for i in indices]
+
+
+def load_previous(path: Path) -> Previous | None:
+    """An earlier index at ``path`` for an incremental run (``None`` when absent or unreadable)."""
+    try:
+        meta = read_meta(path)
+        if meta is None:
+            return None
+        if path.suffix.lower() == ".csv":
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+            ident = [(r["path"], r["size"], r["mtime_ns"], r["inode"], r["ctime_ns"], r["error_type"]) for r in rows]
+            identities = {p: (int(s), int(m), int(i), int(c), n) for n, (p, s, m, i, c, e) in enumerate(ident) if not e}
+            return Previous(meta, identities, rows=rows)
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        cols = table.select(["path", "size", "mtime_ns", "inode", "ctime_ns", "error_type"]).to_pydict()
+        identities = {
+            p: (s, m, i, c, n)
+            for n, (p, s, m, i, c, e) in enumerate(zip(*cols.values(), strict=True)) if e is None
+        }
+        return Previous(meta, identities, table=table)
+    except (OSError, ValueError, KeyError, ImportError):
+        return None
+
+
+def read_frame(path: Path, columns: Sequence[str] | None = None) -> Any:
+    """The index as a pandas DataFrame with nullable dtypes (strings Arrow-backed when pyarrow is there);
+    only ``columns`` (in file order) when given."""
+    import pandas as pd
+
+    if path.suffix.lower() == ".csv":
+        kinds = {**COLUMNS, **PATIENT_COLUMNS}
+        dtypes = {"str": "string", "int64": "Int64", "uint64": "UInt64", "int32": "Int32", "bool": "boolean"}
+        with open(path, newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+        _check_columns(path, header, columns)
+        return pd.read_csv(path, dtype={c: dtypes[kinds[c]] for c in header if c in kinds}, keep_default_na=False,
+                           na_values=[""], usecols=None if columns is None else [c for c in header if c in columns])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    mapping = {pa.string(): pd.StringDtype("pyarrow"), pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(),
+               pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype()}
+    names = pq.read_schema(path).names
+    _check_columns(path, names, columns)
+    wanted = None if columns is None else [c for c in names if c in columns]
+    return pq.read_table(path, columns=wanted).to_pandas(types_mapper=mapping.get)
+
+
+def fetch_index(url: str, folder: Path, storage_options: Mapping[str, Any] | None) -> Path:
+    """Copy an index stored behind a URL into ``folder`` (with a CSV's ``.meta.json`` when there is one)."""
+    from ..errors import SourceFileNotFoundError
+    from ..io.source import read_source
+
+    name = url.rstrip("/").rpartition("/")[2] or "index.parquet"
+    local = folder / name
+    local.write_bytes(read_source(url, storage_options=storage_options).data)
+    if local.suffix.lower() == ".csv":
+        with suppress(SourceFileNotFoundError):  # a CSV without settings: select() then needs root=
+            side = read_source(url + ".meta.json", storage_options=storage_options).data
+            local.with_name(name + ".meta.json").write_bytes(side)
+    return local
+
+
+def _check_columns(path: Path, present: Sequence[str], columns: Sequence[str] | None) -> None:
+    unknown = sorted(set(columns or ()) - set(present))
+    if unknown:
+        hint = " (patient columns exist only with include_patient=True)" if set(unknown) & set(PATIENT_COLUMNS) else ""
+        raise ValueError(f"{path}: no column {', '.join(unknown)} in this index{hint}")

@@ -1,0 +1,278 @@
+"""Batch jobs over many files through the one pipeline: PNG/JPEG export and cache builds.
+
+Sources are local paths or URLs (``s3://``...: read with ``storage_options``,
+many at once per worker since they wait on the network).  Jobs run in this
+process, in ``workers`` local processes, or on a Dask cluster (``client=``,
+see :mod:`dicomxray.jobs.distributed`): the outputs are the same bytes either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+from ..cache import XrayCache
+from ..config import CacheConfig, PipelineConfig
+from ..errors import DicomXrayError
+from ..io.atomic import atomic_write
+from ..io.remote import URL_THREADS
+from ..io.source import FileIdentity, Opener, is_url
+from ..pixels.pipeline import Pipeline
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+__all__ = ["ExportResult", "build_cache", "export_folder", "run_jobs", "write_image_atomic"]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    source: str
+    target: str
+    status: str  # "written", "skipped" (up to date), "failed"
+    error: str = ""
+
+
+def write_image_atomic(array: np.ndarray, target: Path, fmt: str, quality: int = 95, *, stamp: str = "") -> None:
+    """Write ``array`` as PNG/JPEG to ``target`` atomically (never a partial file), ``stamp`` in its metadata."""
+    if array.dtype == np.uint16 and fmt != "png":
+        raise ValueError("16-bit output needs --format png")
+    im = Image.fromarray(array)
+    with atomic_write(target) as fh:
+        if fmt == "png":
+            info = PngImagePlugin.PngInfo()
+            if stamp:
+                info.add_text("dicomxray", stamp)
+            im.save(fh, format="PNG", compress_level=1, pnginfo=info)
+        else:
+            im.save(fh, format="JPEG", quality=quality, comment=stamp.encode())
+
+
+def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: str, progress: bool,
+             threads: int = 1) -> list[R]:
+    """``[fn(x) for x in items]`` in order, in ``workers`` processes (in-process for <= 1), with a progress bar;
+    each process runs ``threads`` items at once (for URLs, which wait on the network)."""
+    from tqdm import tqdm
+
+    from .distributed import run_chunk
+
+    with tqdm(total=len(items), unit="img", desc=desc, disable=not progress) as bar:
+        if workers <= 1 and threads <= 1:
+            results = []
+            for item in items:
+                results.append(fn(item))
+                bar.update()
+            return results
+        chunk = max(1, min(64 * threads, len(items) // (max(1, workers) * 8)))
+        chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
+        results = []
+        if workers <= 1:
+            for part in chunks:
+                results.extend(run_chunk(fn, part, threads))
+                bar.update(len(part))
+            return results
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for finished in pool.map(partial(run_chunk, fn, threads=threads), chunks):
+                results.extend(finished)
+                bar.update(len(finished))
+            return results
+
+
+
+def _threads(items: Sequence[Any]) -> int:
+    first = items[0] if items else None
+    return URL_THREADS if is_url(first[0] if isinstance(first, tuple) else first) else 1
+
+
+def export_one(job: tuple[str, str] | tuple[str, str, FileIdentity | None], *, fmt: str, config: PipelineConfig,
+               overwrite: bool, storage_options: Mapping[str, Any] | None = None) -> ExportResult:
+    """Render ``job = (source, target[, listed identity])`` and write the target; an up-to-date target is skipped."""
+    source, target = job[0], job[1]
+    listed = job[2] if len(job) > 2 else None
+    opener = Opener(storage_options, {source: listed} if listed is not None else None)
+    dst = Path(target)
+    try:
+        if not overwrite and dst.exists() and _stamp_of(dst) == _stamp(opener.identity(source), config, fmt):
+            return ExportResult(source, target, "skipped")
+        image = Pipeline(config, opener=opener).read(source if is_url(source) else Path(source))
+        stamp = _stamp(image.identity, config, fmt) if image.identity is not None else ""
+        write_image_atomic(image.pixels, dst, fmt, stamp=stamp)
+        return ExportResult(source, target, "written")
+    except (DicomXrayError, OSError, ValueError) as exc:
+        return ExportResult(source, target, "failed", str(exc))
+
+
+def _stamp(identity: FileIdentity, config: PipelineConfig, fmt: str) -> str:
+    """What an exported image was made from: the source's identity, every pipeline option, the pipeline's code.
+    Written into the image (a PNG text chunk, a JPEG comment); a target is up to date only when it matches."""
+    from ..cache import code_fingerprint
+
+    blob = f"{identity.key(False)}\0{config.fingerprint()}\0{code_fingerprint()}\0{fmt}".encode()
+    return "dicomxray:" + hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _stamp_of(target: Path) -> str:
+    try:
+        with Image.open(target) as im:
+            return str(im.info.get("dicomxray") or im.info.get("comment", b"").decode("latin-1", "replace"))
+    except (OSError, ValueError):
+        return ""
+
+
+def export_folder(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    *,
+    fmt: str = "png",
+    config: PipelineConfig | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    client: Any = None,
+    shard_size: int | None = None,
+) -> list[ExportResult]:
+    """Render every DICOM under ``source`` to ``target``, mirroring the folder tree.
+
+    ``a/b/c.dcm`` becomes ``target/a/b/c.png``.  Files are written atomically;
+    targets newer than their source are skipped unless ``overwrite``.  A bad
+    file does not stop the run: its result has ``status="failed"`` and the
+    error text names it.  ``source`` may be a URL prefix (read with
+    ``storage_options``); with a Dask ``client`` the files are rendered on its
+    workers, ``shard_size`` per task, with a completion manifest in
+    ``target/.dicomxray-manifest/`` (see :mod:`dicomxray.jobs.distributed`).
+    """
+    from ..dicom.discover import find_dicoms, image_id
+    from ..dicom.discover_url import discover_url
+
+    if fmt not in ("png", "jpg"):
+        raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
+    dst = Path(target)
+    jobs: list[Any]
+    if is_url(source):
+        found = discover_url(str(source), storage_options=storage_options)
+        jobs = []
+        for url in found.files:
+            rel = url[len(found.base) + 1 :]
+            folder = rel.rpartition("/")[0]
+            jobs.append((url, str(dst / folder / f"{image_id(url)}.{fmt}"), found.identities.get(url)))
+    else:
+        src = Path(source)
+        files = find_dicoms(src)
+        base = src if src.is_dir() else src.parent
+        jobs = [(str(f), str(dst / f.relative_to(base).parent / f"{image_id(f)}.{fmt}")) for f in files]
+    jobs, clashes = _unique_targets(jobs)
+    fn = partial(export_one, fmt=fmt, config=config or PipelineConfig(), overwrite=overwrite,
+                 storage_options=storage_options)
+    if client is not None:
+        from .distributed import SHARD_SIZE, run_sharded
+
+        token = f"{(config or PipelineConfig()).fingerprint()}\0{fmt}\0{overwrite}\0{dst.resolve()}"
+        return clashes + run_sharded(
+            client, fn, jobs, job="export", token=token, manifest=dst / ".dicomxray-manifest", item_token=_job_token,
+            encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE, threads=_threads(jobs),
+            progress=progress)
+    return clashes + run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(jobs))
+
+
+def _unique_targets(jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:
+    """Jobs whose target no other job claims, and a failure for each of the others (``x.dcm``, ``x.dicom``
+    and ``x`` in one folder would all become ``x.png``: none is written rather than one silently)."""
+    claims: dict[str, list[str]] = {}
+    for job in jobs:
+        claims.setdefault(job[1], []).append(job[0])
+    clashes = [ExportResult(job[0], job[1], "failed", f"{job[1]}: claimed by {len(claims[job[1]])} sources "
+                            f"({', '.join(claims[job[1]])}); rename all but one")
+               for job in jobs if len(claims[job[1]]) > 1]
+    return [job for job in jobs if len(claims[job[1]]) == 1], clashes
+
+
+def _job_token(job: tuple[Any, ...]) -> str:
+    from .distributed import item_token
+
+    listed = job[2] if len(job) > 2 else None
+    return item_token(job[0], {job[0]: listed} if listed is not None else None)
+
+
+def _encode(result: ExportResult) -> list[str]:
+    return [result.source, result.target, result.status, result.error]
+
+
+def _decode(raw: list[str]) -> ExportResult:
+    return ExportResult(*raw)
+
+
+def _cache_one(item: str | tuple[str, FileIdentity | None], cache: CacheConfig, config: PipelineConfig,
+               storage_options: Mapping[str, Any] | None = None) -> ExportResult:
+    source, listed = (item, None) if isinstance(item, str) else item
+    store = XrayCache(cache)
+    pipeline = Pipeline(config, opener=Opener(storage_options, {source: listed} if listed is not None else None))
+    try:
+        store.load(source, pipeline)
+    except DicomXrayError as exc:
+        return ExportResult(source, cache.directory, "failed", str(exc))
+    if store.stats.hits:
+        return ExportResult(source, cache.directory, "skipped")
+    if store.stats.writes:
+        return ExportResult(source, cache.directory, "written")
+    return ExportResult(source, cache.directory, "failed",
+                        f"{source}: rendered but not stored in {cache.directory} (not writable, or the file changed)")
+
+
+def build_cache(
+    files: Sequence[str],
+    cache: str | os.PathLike[str] | CacheConfig,
+    *,
+    config: PipelineConfig | None = None,
+    shard: tuple[int, int] = (1, 1),
+    workers: int = 1,
+    progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
+    listed: Mapping[str, FileIdentity] | None = None,
+    client: Any = None,
+    shard_size: int | None = None,
+) -> list[ExportResult]:
+    """Fill the cache for ``files`` (the ``k``-th of ``n`` shards, counting from 1: ``files[k - 1::n]``).
+
+    Status ``written`` for new entries, ``skipped`` for entries already
+    there, ``failed`` (with the error) for bad files.  Any job runner can run
+    the shards in parallel: writes are atomic and keys never collide.  URLs are
+    read with ``storage_options``; ``listed`` gives their identities from a
+    listing (:attr:`RemoteDiscovery.identities`) so no HEAD is needed.  With a
+    Dask ``client`` the files are cached by its workers (the cache directory
+    must be the same place for them and for this process), ``shard_size`` per
+    task, with a completion manifest in ``<cache>/.dicomxray-manifest/``.
+    """
+    k, n = shard
+    if not 1 <= k <= n:
+        raise ValueError(f"shard must be k/n with 1 <= k <= n, got {k}/{n}")
+    cache_config = CacheConfig.of(cache)
+    config = config or PipelineConfig()
+    fn = partial(_cache_one, cache=cache_config, config=config, storage_options=storage_options)
+    items: list[Any] = [(f, listed.get(f)) if listed and is_url(f) else f for f in list(files)[k - 1 :: n]]
+    if client is not None:
+        from .distributed import SHARD_SIZE, run_sharded
+
+        token = f"{config.fingerprint()}\0{cache_config!r}"
+        return run_sharded(client, fn, items, job="cache", token=token,
+                           manifest=Path(cache_config.directory) / ".dicomxray-manifest", item_token=_item_token,
+                           encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE,
+                           threads=_threads(items), progress=progress)
+    return run_jobs(fn, items, workers=workers, desc=f"cache {k}/{n}", progress=progress, threads=_threads(items))
+
+
+def _item_token(item: str | tuple[str, FileIdentity | None]) -> str:
+    from .distributed import item_token
+
+    if isinstance(item, str):
+        return item_token(item)
+    return item_token(item[0], {item[0]: item[1]} if item[1] is not None else None)

@@ -1,0 +1,46 @@
+"""Native (uncompressed) Pixel Data: implicit/explicit little endian, big endian, deflated.
+
+The header inflates deflated datasets while parsing, so all four are raw samples;
+the frame's bytes arrive already sliced (excess bytes after the last frame, common
+in the SIIM data, are ignored; missing bytes are refused by the header).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydicom import uid
+
+from ...dicom.syntaxes import NATIVE
+
+if TYPE_CHECKING:
+    from ...dicom.format import PixelFormat
+
+
+class NumpyBackend:
+    """Raw samples in native byte order, zero-copy for little endian."""
+
+    name = "numpy"
+    packages: tuple[str, ...] = ()
+    syntaxes = NATIVE
+
+    def is_available(self, syntax: str) -> bool:
+        return True
+
+    def missing_packages(self, syntax: str) -> list[str]:
+        return []
+
+    def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
+        return 0
+
+    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int) -> tuple[np.ndarray, int]:
+        order = ">" if fmt.transfer_syntax == uid.ExplicitVRBigEndian else "<"
+        dtype = np.dtype(f"{order}u{fmt.bits_allocated // 8}")
+        arr = np.frombuffer(data, dtype=dtype, count=fmt.rows * fmt.columns * fmt.samples_per_pixel)
+        if order == ">" and dtype.itemsize > 1:
+            arr = arr.astype(dtype.newbyteorder("="))
+        return arr.reshape(fmt.rows, fmt.columns), 0
+
+
+BACKEND = NumpyBackend()

@@ -1,0 +1,201 @@
+"""Resizing (square, keep-ratio, letterbox) and the mapping of boxes between
+original pixels and output pixels.  Knows nothing of DICOM.
+
+Resizing is anti-aliased: an integer box reduction (Pillow ``reduce``) down to
+at least the target size, then LANCZOS for the rest.  Measured on a
+2500x2048 uint8 image to 512: 2.2 ms against 22 ms for LANCZOS alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..config import GeometryConfig
+
+__all__ = ["Geometry", "boxes_to_original", "boxes_to_output", "plan_geometry", "resize", "source_box"]
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How original pixels map to output pixels: ``out = in * scale + pad``.
+
+    ``content_*`` is the size of the resized image inside the output (equal to
+    the output size except in letterbox mode, where padding surrounds it).
+    Coordinates are continuous pixel edges: a box ``(0, 0, W, H)`` covers
+    the whole original image.
+    """
+
+    original_height: int
+    original_width: int
+    height: int
+    width: int
+    content_height: int
+    content_width: int
+    scale_y: float
+    scale_x: float
+    pad_top: int
+    pad_left: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))  # a flat record of numbers: cheaper than dataclasses.asdict per sample
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Geometry:
+        return cls(**data)
+
+    def to_record(self) -> tuple[float, ...]:
+        """The ten numbers in field order: what a training sample's ``meta["geometry"]`` holds."""
+        return tuple(float(v) for v in vars(self).values())
+
+    @classmethod
+    def from_record(cls, record: Any) -> Geometry:
+        """From a sample's ``meta["geometry"]``: its ten numbers (a tensor, array or list, as either collate
+        leaves them) or a dict of fields."""
+        if isinstance(record, dict):
+            return cls.from_dict(record)
+        values = record.tolist() if hasattr(record, "tolist") else list(record)
+        if len(values) != len(_FIELDS):
+            raise ValueError(f"a geometry record has {len(_FIELDS)} numbers, got {len(values)}")
+        data: dict[str, Any] = {name: int(v) if kind is int else float(v)
+                                for name, v, kind in zip(_FIELDS, values, _KINDS, strict=True)}
+        return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(Geometry))
+_KINDS = tuple(int if f.type in ("int", int) else float for f in fields(Geometry))
+
+
+def plan_geometry(height: int, width: int, cfg: GeometryConfig) -> Geometry:
+    """Compute the output geometry for an ``height x width`` image."""
+    if cfg.size is None:
+        return Geometry(height, width, height, width, height, width, 1.0, 1.0, 0, 0)
+    if cfg.mode == "square":
+        out_h, out_w = (cfg.size, cfg.size) if isinstance(cfg.size, int) else cfg.size
+        return Geometry(height, width, out_h, out_w, out_h, out_w, out_h / height, out_w / width, 0, 0)
+    box_h, box_w = (cfg.size, cfg.size) if isinstance(cfg.size, int) else cfg.size
+    s = min(box_h / height, box_w / width)
+    ch, cw = max(1, round(height * s)), max(1, round(width * s))
+    if cfg.mode == "keep_ratio":
+        return Geometry(height, width, ch, cw, ch, cw, ch / height, cw / width, 0, 0)
+    top, left = (box_h - ch) // 2, (box_w - cw) // 2
+    return Geometry(height, width, box_h, box_w, ch, cw, ch / height, cw / width, top, left)
+
+
+def source_box(geom: Geometry, reduce: int = 0) -> tuple[float, float, float, float]:
+    """The rectangle of a ``2**-reduce`` decode that covers the whole original image.
+
+    At full resolution that is ``(0, 0, W, H)``.  A JPEG 2000 reduced-resolution
+    level is the wavelet low-pass band: its sample ``j`` sits on original sample
+    ``j * 2**reduce`` (ISO 15444-1 F.3.8: low-pass samples are the even ones),
+    not at the centre of a ``2**reduce`` block, so original coordinate ``X`` is
+    ``(X - 0.5) / 2**reduce + 0.5`` in the reduced image.
+    """
+    w, h = geom.original_width, geom.original_height
+    if reduce <= 0:
+        return (0.0, 0.0, float(w), float(h))
+    f = float(1 << reduce)
+    return (0.5 - 0.5 / f, 0.5 - 0.5 / f, (w - 0.5) / f + 0.5, (h - 0.5) / f + 0.5)
+
+
+def resize(image: np.ndarray, geom: Geometry, *, pad_value: float = 0.0, reduce: int = 0) -> np.ndarray:
+    """Resize ``image`` to ``geom``'s output; ``reduce`` says it is a ``2**-reduce`` decode.
+
+    The output content covers exactly the source rectangle :func:`source_box`
+    describes, so pixels land where :func:`boxes_to_output` maps their
+    coordinates.  uint8 images are resized as 8-bit (like the classic recipe);
+    uint16 and float32 in float32, then converted back.
+    """
+    ch, cw = geom.content_height, geom.content_width
+    box = source_box(geom, reduce)
+    if image.shape != (ch, cw) or box != (0.0, 0.0, float(image.shape[1]), float(image.shape[0])):
+        image = _resample(image, ch, cw, box)
+    if (geom.height, geom.width) == (ch, cw):
+        return image
+    top = 1.0 if image.dtype == np.float32 else float(np.iinfo(image.dtype).max)
+    out = np.full((geom.height, geom.width), pad_value * top, dtype=image.dtype)
+    out[geom.pad_top : geom.pad_top + ch, geom.pad_left : geom.pad_left + cw] = image
+    return out
+
+
+def _resample(image: np.ndarray, out_h: int, out_w: int, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Box-reduce by whole factors, then LANCZOS over the exact source rectangle ``box``.
+
+    A partial last block would shift the grid (up to most of an output pixel):
+    the image is first extended by edge replication to whole blocks, and the
+    rectangle is divided by the factor, so every stage keeps the same geometry.
+    """
+    dtype = image.dtype
+    x0, y0, x1, y1 = box
+    kx, ky = box_factors(x1 - x0, y1 - y0, out_w, out_h)
+    h, w = image.shape
+    need_w, need_h = max(w, -(-math.ceil(x1) // kx) * kx), max(h, -(-math.ceil(y1) // ky) * ky)
+    if (need_h, need_w) != (h, w):
+        image = np.pad(image, ((0, need_h - h), (0, need_w - w)), mode="edge")
+    im = Image.fromarray(image if dtype == np.uint8 else image.astype(np.float32, copy=False))
+    if kx > 1 or ky > 1:
+        im = im.reduce((kx, ky))
+        x0, y0, x1, y1 = x0 / kx, y0 / ky, x1 / kx, y1 / ky
+    if im.size != (out_w, out_h) or (x0, y0, x1, y1) != (0, 0, im.width, im.height):
+        im = im.resize((out_w, out_h), Image.Resampling.LANCZOS, box=(x0, y0, x1, y1))
+    out = np.asarray(im)
+    if dtype == np.uint8:
+        return out
+    if dtype == np.float32:
+        return np.clip(out, 0.0, 1.0)
+    top = np.iinfo(dtype).max
+    return np.clip(np.rint(out), 0, top).astype(dtype)
+
+
+def _as_boxes(boxes: Any) -> np.ndarray:
+    arr = np.asarray(boxes, dtype=np.float64)
+    if arr.size == 0:
+        return arr.reshape(0, 4)
+    if arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(f"boxes must be N x 4 (x0, y0, x1, y1), got shape {arr.shape}")
+    return arr
+
+
+def boxes_to_output(boxes: Any, geom: Geometry, *, clip: bool = True) -> np.ndarray:
+    """Map ``N x 4`` xyxy boxes from original pixels to output pixels (clipped to the content)."""
+    b = _as_boxes(boxes).copy()
+    if clip:
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, geom.original_width)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, geom.original_height)
+    b[:, [0, 2]] = b[:, [0, 2]] * geom.scale_x + geom.pad_left
+    b[:, [1, 3]] = b[:, [1, 3]] * geom.scale_y + geom.pad_top
+    return b
+
+
+def boxes_to_original(boxes: Any, geom: Geometry, *, clip: bool = True) -> np.ndarray:
+    """Map ``N x 4`` xyxy boxes from output pixels back to original pixels (for submissions)."""
+    b = _as_boxes(boxes).copy()
+    b[:, [0, 2]] = (b[:, [0, 2]] - geom.pad_left) / geom.scale_x
+    b[:, [1, 3]] = (b[:, [1, 3]] - geom.pad_top) / geom.scale_y
+    if clip:
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, geom.original_width)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, geom.original_height)
+    return b
+
+
+def box_factors(width: float, height: float, out_w: int, out_h: int) -> tuple[int, int]:
+    """Whole factors of the box reduction that precedes LANCZOS (at least the output size stays)."""
+    return max(1, int(width // out_w)), max(1, int(height // out_h))
+
+
+def reduction_for(geom: Geometry, max_levels: int = 5) -> int:
+    """Resolution levels a JPEG 2000 decode may drop without changing the resize that follows.
+
+    The largest ``r <= max_levels`` whose ``2**r`` divides both box factors of the
+    full-resolution resize: the reduced image is then box-reduced by the remaining
+    factor and the anti-aliasing filter stays (nearly) the one the full path uses.
+    """
+    kx, ky = box_factors(geom.original_width, geom.original_height, geom.content_width, geom.content_height)
+    r = 0
+    while r < max_levels and kx % (2 << r) == 0 and ky % (2 << r) == 0:
+        r += 1
+    return r

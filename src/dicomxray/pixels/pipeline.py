@@ -1,0 +1,223 @@
+"""The one pipeline: header -> decode -> render -> resize, as named stages of :class:`Pipeline`.
+
+The dataset, the cache, the CLI and the benchmarks all run this object, so
+training and inference can never see different pixels.  ``read_xray`` and
+``load_xray`` are its shorthands.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..config import PipelineConfig, pipeline_config
+from ..dicom.display import display_tags
+from ..dicom.header import Header, max_file_bytes, read_header
+from ..errors import DicomXrayWarning, UnsupportedImageError
+from ..io.source import FileIdentity, Opener, Source, is_url
+from .decode import DecodeResult, decode_frame
+from .geometry import Geometry, plan_geometry, reduction_for, resize
+from .render import RenderError, RenderInfo, render
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ..config import ShortOptions
+
+__all__ = ["MAX_REDUCED_LEVELS", "Pipeline", "XrayImage", "XrayMeta", "load_xray", "read_xray"]
+
+#: Resolution levels an opt-in reduced JPEG 2000 decode may drop.  Measured on real films
+#: (``python -m benchmarks.bench_fidelity``): one level stays >= 46 dB PSNR against full decoding with
+#: window/percentile normalization; two levels fell to 39 dB on the shared CR hand (the low-pass band is
+#: not a box average).
+MAX_REDUCED_LEVELS = 1
+
+Path = str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class XrayMeta:
+    """What the pipeline read and did.  Holds no patient identifiers."""
+
+    path: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    transfer_syntax: str
+    decoder: str
+    reduce: int
+    frame: int
+    bits_stored: int
+    photometric: str
+    modality_lut: str
+    voi: str
+    inverted: bool
+    dtype: str
+    geometry: Geometry = field(repr=False)
+
+    @property
+    def original_shape(self) -> tuple[int, int]:
+        return (self.geometry.original_height, self.geometry.original_width)
+
+    @cached_property
+    def record(self) -> dict[str, Any]:
+        """What a training sample carries, computed once per image instead of once per access: path and
+        UIDs (strings), ``original_size`` (int64 ``[H, W]``) and one geometry record (float64, the ten
+        numbers of :meth:`Geometry.to_record`; :meth:`Geometry.from_record` reads it back), as arrays the
+        dataset wraps without a copy and any collate stacks cheaply."""
+        return {"path": self.path, "sop_instance_uid": self.sop_instance_uid,
+                "study_instance_uid": self.study_instance_uid, "series_instance_uid": self.series_instance_uid,
+                "original_size": np.array(self.original_shape, np.int64),
+                "geometry": np.array(self.geometry.to_record(), np.float64)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) if f.name != "geometry" else self.geometry.to_dict() for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> XrayMeta:
+        data = dict(data)
+        data["geometry"] = Geometry.from_dict(data["geometry"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class XrayImage:
+    """Rendered pixels plus :class:`XrayMeta`, and the identity of the bytes they came from."""
+
+    pixels: np.ndarray
+    meta: XrayMeta
+    identity: FileIdentity | None = field(default=None, repr=False, compare=False)
+
+
+class Pipeline:
+    """header -> decode -> render -> resize for one :class:`PipelineConfig`.
+
+    Each stage is a method, so benchmarks time exactly what :meth:`read` runs::
+
+        p = Pipeline(PipelineConfig(geometry=GeometryConfig(size=512)))
+        header = p.header(path)
+        geom = p.plan(header)
+        decoded = p.decode(header, geom)
+        image, info = p.render(header, decoded)
+        pixels = p.resize(image, geom, decoded.reduce)
+    """
+
+    def __init__(self, config: PipelineConfig | None = None, *, storage_options: Mapping[str, Any] | None = None,
+                 opener: Opener | None = None) -> None:
+        self.config = config or PipelineConfig()
+        #: Where URLs are read from (``storage_options`` for fsspec); local paths need none.
+        self.opener = opener if opener is not None else Opener(storage_options)
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.config!r})"
+
+    def header(self, source: Path | Source) -> Header:
+        """Read the file (or URL: one GET) once and validate its pixel-describing tags."""
+        if is_url(source):
+            source = self.opener.read(str(source), max_bytes=max_file_bytes(self.config.decode.max_pixels))
+        return read_header(source, max_pixels=self.config.decode.max_pixels)
+
+    def plan(self, header: Header) -> Geometry:
+        """The output geometry for this image."""
+        return plan_geometry(header.rows, header.columns, self.config.geometry)
+
+    def decode(self, header: Header, geom: Geometry) -> DecodeResult:
+        """Stored values of the configured frame (at a reduced resolution level only when opted in)."""
+        cfg = self.config.decode
+        reduce = reduction_for(geom, max_levels=MAX_REDUCED_LEVELS) if cfg.reduced_resolution else 0
+        return decode_frame(header, frame=cfg.frame, reduce=reduce, backend=cfg.backend)
+
+    def render(self, header: Header, decoded: DecodeResult) -> tuple[np.ndarray, RenderInfo]:
+        """The display chain (PS3.3 C.11) and normalization; warns when the image comes out blank."""
+        tags = display_tags(header, self.config.decode.frame)
+        try:
+            image, info = render(decoded.array, tags, self.config.render, bits_allocated=header.bits_allocated,
+                                 bits_stored=header.bits_stored, signed=header.signed, clip=header.encapsulated)
+        except RenderError as exc:
+            raise UnsupportedImageError(f"{header.path}: {exc}", path=header.path) from None
+        if info.blank:
+            warnings.warn(f"{header.path}: every pixel renders to the same value ({info.voi}, normalize="
+                          f"{self.config.render.normalize!r}): the image is blank", DicomXrayWarning, stacklevel=3)
+        return image, info
+
+    def resize(self, image: np.ndarray, geom: Geometry, reduce: int = 0) -> np.ndarray:
+        """Resize to the planned geometry (``reduce``: the image is a ``2**-reduce`` decode)."""
+        return resize(image, geom, pad_value=self.config.geometry.pad_value, reduce=reduce)
+
+    def read(self, source: Path | Source | Header) -> XrayImage:
+        """Run every stage on one file (or on a header already read)."""
+        header = source if isinstance(source, Header) else self.header(source)
+        geom = self.plan(header)
+        decoded = self.decode(header, geom)
+        image, info = self.render(header, decoded)
+        meta = XrayMeta(
+            path=header.path,
+            sop_instance_uid=header.tag_text("SOPInstanceUID"),
+            study_instance_uid=header.tag_text("StudyInstanceUID"),
+            series_instance_uid=header.tag_text("SeriesInstanceUID"),
+            transfer_syntax=str(header.transfer_syntax),
+            decoder=decoded.backend,
+            reduce=decoded.reduce,
+            frame=self.config.decode.frame,
+            bits_stored=header.bits_stored,
+            photometric=header.photometric,
+            modality_lut=info.modality,
+            voi=info.voi,
+            inverted=info.inverted,
+            dtype=self.config.render.dtype,
+            geometry=geom,
+        )
+        return XrayImage(self.resize(image, geom, decoded.reduce), meta, header.identity)
+
+
+def load_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: PipelineConfig | None = None,
+              storage_options: Mapping[str, Any] | None = None, **options: Unpack[ShortOptions]) -> XrayImage:
+    """Read, decode, render and resize one DICOM radiograph; return pixels and metadata.
+
+    See :func:`read_xray` for the parameters.
+    """
+    return Pipeline(pipeline_config(config, size=size, **options), storage_options=storage_options).read(path)
+
+
+def read_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: PipelineConfig | None = None,
+              storage_options: Mapping[str, Any] | None = None, **options: Unpack[ShortOptions]) -> np.ndarray:
+    """Return a DICOM radiograph as a normalized 2-D array.
+
+    Parameters
+    ----------
+    path : path-like or URL
+        A DICOM file (preamble and file meta optional), or a URL read through
+        fsspec (``s3://``, ``gs://``, ``az://``, ``https://``...; one GET).
+    size : int or (height, width), optional
+        Output size; ``None`` keeps full resolution.
+    keep_ratio : bool
+        Scale the longest side to ``size`` and keep the aspect ratio.
+    letterbox : bool
+        Keep the aspect ratio and pad to ``size x size``.
+    dtype : {"uint8", "uint16", "float32"}
+        Default ``uint8``; float32 lies in [0, 1].
+    normalize : {"minmax", "window", "percentile"}
+        Default ``minmax`` (the classic recipe).
+    frame : int
+        Frame of a multi-frame file (default 0).
+    config : PipelineConfig
+        Every other option (VOI index, polarity, decoder, size limit...); the
+        keywords above override its fields.  ``keep_ratio`` to ``frame`` are the
+        keywords of :func:`dicomxray.pipeline_config`, checked by type checkers
+        (:class:`dicomxray.config.ShortOptions`).
+    storage_options : mapping, optional
+        For a URL: the fsspec filesystem's options (credentials, endpoint...),
+        e.g. ``{"anon": True}`` for a public bucket.
+
+    Raises
+    ------
+    DicomXrayError
+        A subclass naming the file and what is wrong.
+    """
+    return load_xray(path, size, config=config, storage_options=storage_options, **options).pixels
