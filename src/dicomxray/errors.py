@@ -18,7 +18,15 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty (a 404 for a URL)
     ├── RemoteSourceError (OSError)             an object store failed (after retries), an unknown protocol
     │   └── RemoteAccessError (PermissionError) 401/403 or no credential for a URL
-    └── MissingExtraError (ImportError)         a URL needs an optional extra: names the pip command
+    └── MissingExtraError (ImportError)         an optional dependency is missing: names the pip command
+
+    DicomXrayWarning (UserWarning)
+    ├── RenderWarning     something in a readable file was ignored, or the image is blank
+    ├── CacheWarning      an entry could not be used; the source is read instead
+    ├── SkipWarning       a sample skipped under on_error="skip"
+    ├── IndexWarning      index and files disagree, settings changed, an empty selection
+    ├── LabelWarning      accepted but suspicious labels
+    └── LoaderWarning     a sampler/DataLoader mismatch that costs time
 
 Constructors take one message plus keyword-only extras, so instances survive
 ``pickle`` and DataLoader workers re-raise them as themselves.
@@ -45,6 +53,12 @@ __all__ = [
     "SourceFileNotFoundError",
     "SourceReadError",
     "UnsupportedImageError",
+    "CacheWarning",
+    "IndexWarning",
+    "LabelWarning",
+    "LoaderWarning",
+    "RenderWarning",
+    "SkipWarning",
 ]
 
 
@@ -133,5 +147,32 @@ class MissingExtraError(DicomXrayError, ImportError):
 
 
 class DicomXrayWarning(UserWarning):
-    """Warned when a file is readable but something in it was ignored or gives a degenerate image
-    (an invalid window skipped, a window that maps the whole image to one value)."""
+    """The base of every warning dicomxray gives: filter them all with
+    ``warnings.filterwarnings("ignore", category=DicomXrayWarning)``, or one kind by its subclass."""
+
+
+class RenderWarning(DicomXrayWarning):
+    """A file is readable but something in it was ignored or gives a degenerate image (an invalid window
+    skipped, a window that maps the whole image to one value)."""
+
+
+class CacheWarning(DicomXrayWarning):
+    """A cache entry could not be opened, read, written or removed; the source is read instead."""
+
+
+class SkipWarning(DicomXrayWarning):
+    """A sample was skipped under ``on_error="skip"`` and a substitute takes its place."""
+
+
+class IndexWarning(DicomXrayWarning):
+    """The index does not match the files (a file changed since it was indexed), was rebuilt with other
+    settings, or a selection is empty."""
+
+
+class LabelWarning(DicomXrayWarning):
+    """Labels that are accepted but suspicious: unlabelled files, empty folds, a vote rule without votes."""
+
+
+class LoaderWarning(DicomXrayWarning):
+    """A loading setup that works but wastes time (a sampler told other batch sizes or workers than the
+    DataLoader it serves)."""
