@@ -227,18 +227,21 @@ class Listing(Mapping[str, FileIdentity]):
     def __repr__(self) -> str:
         return f"Listing({self.root!r}, {len(self)} objects)"
 
-    def _list(self) -> dict[str, FileIdentity]:
+    def list_now(self) -> dict[str, FileIdentity]:
+        """One listing of ``root``: the identity of every object that has one (any thread)."""
         listed = list_objects(self.root, self.storage_options)
         return {url: ident for url, ident in listed.items() if ident is not None}
 
-    def publish(self, epoch: int) -> None:
-        """List ``root`` for ``epoch`` and leave the result for this process's DataLoader workers."""
+    def publish(self, epoch: int, identities: Mapping[str, FileIdentity] | None = None) -> None:
+        """List ``root`` for ``epoch`` (or take ``identities``, a listing made meanwhile) and leave the result for
+        this process's DataLoader workers."""
         import pickle
         from pathlib import Path
 
         from ..io.atomic import atomic_write
 
-        self._identities, self._pid, self._epoch = self._list(), os.getpid(), epoch
+        self._identities = self.list_now() if identities is None else dict(identities)
+        self._pid, self._epoch = os.getpid(), epoch
         folder = Path(self._shared)
         with atomic_write(folder / f"{epoch}.pkl") as fh:
             pickle.dump(self._identities, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -260,7 +263,7 @@ class Listing(Mapping[str, FileIdentity]):
             with open(os.path.join(self._shared, f"{epoch}.pkl"), "rb") as fh:
                 self._identities = pickle.load(fh)  # written by publish() in our own private folder
         except OSError:  # no epoch, or not published (no PrefetchSampler given dataset=): list it here
-            self._identities = self._list()
+            self._identities = self.list_now()
         self._pid = pid
         if epoch is not None:
             self._epoch = epoch
