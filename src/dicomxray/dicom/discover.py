@@ -1,47 +1,53 @@
 """Finding DICOM files by their bytes, and reading DICOMDIR files as indexes of their folder.
 
-A file is a candidate when it carries the ``DICM`` magic at byte 128
-(PS3.10 7.1), or when it is a bare data set without preamble: its first bytes
-are a plausible group 0002 or 0008 element, and so is the element after it.
-Media written to PS3.10 name their files ``IM000001`` or by UID, with no
-extension, and index them in a ``DICOMDIR``: its directory records name each
-file as a path relative to the DICOMDIR's folder (Referenced File ID,
-(0004,1500)); the DICOMDIR itself is not an image.
+A file is a candidate when :func:`dicomxray.dicom.sniff.classify` says so:
+the ``DICM`` magic at byte 128 (PS3.10 7.1), or a bare data set without
+preamble.  Media written to PS3.10 name their files ``IM000001`` or by UID,
+with no extension, and index them in a ``DICOMDIR``
+(:mod:`dicomxray.dicom.dicomdir`); the DICOMDIR itself is not an image.
+Every entry that is not a regular DICOM file is counted in ``skipped`` by
+its kind (:data:`SKIP_KINDS`), hidden names (``.x``) aside.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-import struct
-import warnings
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SourceFileNotFoundError
 from ..io.source import is_url, local_path
-from .elements import LONG_VRS, OPEN_FLAGS, VRS, pread
+from .dicomdir import local_references
+from .sniff import SNIFF_BYTES, looks_like_bare_dataset, sniff
 
 #: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
 DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
 
-__all__ = ["DICOM_EXTENSIONS", "Discovery", "discover", "discover_files", "find_dicoms", "image_id", "looks_like_bare_dataset",
-           "sniff"]
+__all__ = ["DICOM_EXTENSIONS", "SKIP_KINDS", "SNIFF_BYTES", "Discovery", "discover", "discover_files", "find_dicoms",
+           "image_id", "looks_like_bare_dataset", "sniff"]
 
-#: Bytes read to classify a file without an extension we trust.
-SNIFF_BYTES = 512
-_DIRECTORY_SOP_CLASS = b"1.2.840.10008.1.3.10"
+#: The kinds of entry :attr:`Discovery.skipped_kinds` counts.
+SKIP_KINDS: tuple[str, ...] = (
+    "not DICOM", "unreadable file", "unreadable folder", "unreadable DICOMDIR", "FIFO", "socket", "device",
+    "dangling symlink", "looping symlink", "symlinked folder", "DICOMDIR reference outside the root",
+)
+
 
 @dataclass(frozen=True)
 class Discovery:
     """What :func:`dicomxray.index.discover` found under ``root``.
 
     ``files`` are sorted by their path relative to ``root`` (POSIX), the same
-    order on every machine; ``skipped`` counts the files that are not DICOM
-    (or could not be opened), hidden files aside; ``skipped_examples`` names a
-    few of them.  ``dicomdirs`` are the DICOMDIR files read as indexes and
-    ``missing`` the files they reference that do not exist.
+    order on every machine; ``skipped`` counts every entry that is not a
+    regular DICOM file, hidden names aside, and ``skipped_kinds`` counts them
+    by kind (:data:`SKIP_KINDS`: ``{"not DICOM": 3, "FIFO": 1}``);
+    ``skipped_examples`` names a few of them.  ``dicomdirs`` are the DICOMDIR
+    files read as indexes and ``missing`` the files they reference that do
+    not exist.
     """
 
     root: Path
@@ -50,196 +56,101 @@ class Discovery:
     skipped_examples: tuple[str, ...] = ()
     dicomdirs: tuple[Path, ...] = ()
     missing: tuple[Path, ...] = field(default=())
+    skipped_kinds: Mapping[str, int] = field(default_factory=dict)
 
 
-def _element(data: bytes, pos: int, order: str) -> tuple[int, int, int] | None:
-    """(group, element, end) of a plausible element at ``pos``, explicit or implicit VR."""
-    if pos + 8 > len(data):
-        return None
-    fmt = "<" if order == "little" else ">"
-    group, elem = struct.unpack_from(fmt + "HH", data, pos)
-    vr = data[pos + 4 : pos + 6]
-    if vr in VRS:
-        if vr in LONG_VRS:
-            if data[pos + 6 : pos + 8] != b"\0\0" or pos + 12 > len(data):
-                return None
-            (length,) = struct.unpack_from(fmt + "L", data, pos + 8)
-            return group, elem, (pos + 12 + length if length != 0xFFFFFFFF else -1)
-        (length,) = struct.unpack_from(fmt + "H", data, pos + 6)
-        return group, elem, pos + 8 + length
-    if order != "little":
-        return None  # implicit VR is little endian only
-    (length,) = struct.unpack_from("<L", data, pos + 4)
-    if length == 0xFFFFFFFF:
-        return group, elem, -1
-    return group, elem, pos + 8 + length
+def _special_kind(mode: int) -> str:
+    return "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "device"
 
 
-def looks_like_bare_dataset(head: bytes, size: int) -> bool:
-    """Whether ``head`` (the first bytes of a file of ``size`` bytes) starts a data set without preamble.
-
-    The first element must be in group 0002 or 0008 with an even length that
-    fits in the file; when the next element starts within ``head`` it must
-    follow in tag order, in group 0002..0028 (the header groups every image has).
-    """
-    for order in ("little", "big"):
-        first = _element(head, 0, order)
-        if first is None:
-            continue
-        group, elem, end = first
-        if group not in (0x0002, 0x0008) or end > size or (end > 0 and end % 2):
-            continue
-        if end < 0 or end + 8 > len(head):
-            return end <= size  # the next element lies beyond what we read: one good element
-        second = _element(head, end, order)
-        if second is None:
-            continue
-        g2, e2, end2 = second
-        if g2 % 2 == 0 and 0x0002 <= g2 <= 0x0028 and (g2, e2) > (group, elem) and end2 <= size:
-            return True
-    return False
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    """``"folder"``, ``"file"`` (regular, or a link to one) or the skip kind of one directory entry."""
+    st = entry.stat(follow_symlinks=False)
+    if stat.S_ISDIR(st.st_mode):
+        return "folder"
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(entry.path)
+        except FileNotFoundError:
+            return "dangling symlink"
+        except OSError as exc:
+            return "looping symlink" if exc.errno == errno.ELOOP else "unreadable file"
+        if stat.S_ISDIR(st.st_mode):
+            return "symlinked folder"  # not followed: no loops, nothing outside the tree
+    return "file" if stat.S_ISREG(st.st_mode) else _special_kind(st.st_mode)
 
 
-def _is_directory_record_file(head: bytes) -> bool:
-    """A PS3.10 file whose Media Storage SOP Class (0002,0002) is the Media Storage Directory (a DICOMDIR)."""
-    pos = 132
-    while (element := _element(head, pos, "little")) is not None:
-        group, elem, end = element
-        if group != 0x0002 or end < 0:
-            return False
-        if elem == 0x0002:
-            start = end - struct.unpack_from("<H", head, pos + 6)[0]
-            return head[start:end].rstrip(b"\0 ") == _DIRECTORY_SOP_CLASS
-        pos = end
-    return False
-
-
-def sniff(path: str) -> str:
-    """Classify a file by its first bytes: ``"dicom"``, ``"dicomdir"`` or ``"other"`` (unreadable too)."""
-    try:
-        fd = os.open(path, OPEN_FLAGS)
-    except OSError:
-        return "other"
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            return "other"
-        head, size = pread(fd, SNIFF_BYTES, 0), st.st_size
-    except OSError:
-        return "other"
-    finally:
-        os.close(fd)
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "dicomdir" if _is_directory_record_file(head) else "dicom"
-    return "dicom" if looks_like_bare_dataset(head, size) else "other"
-
-
-def read_dicomdir(path: Path) -> list[Path] | None:
-    """The files a DICOMDIR references (existing or not), or ``None`` when it is not a readable DICOMDIR."""
-    import pydicom
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, force=True)
-            records = ds.get("DirectoryRecordSequence")
-            if records is None:
-                return None
-            out: list[Path] = []
-            for record in records:
-                ref = record.get("ReferencedFileID")
-                if not ref:
-                    continue
-                parts = [str(ref)] if isinstance(ref, str) else [str(p) for p in ref]
-                if any(part in ("", ".", "..") or "/" in part or "\\" in part for part in parts):
-                    continue  # PS3.10 8.5: file ID components are plain names; never leave the DICOMDIR's folder
-                out.append(_resolve(path.parent, parts))
-    except Exception:  # a DICOMDIR pydicom cannot read is counted as skipped, like any unreadable file
-        return None
-    return out
-
-
-def _resolve(base: Path, parts: list[str]) -> Path:
-    """``base/parts...``; on a miss, matched case-insensitively (media file IDs are upper case,
-    while a CD mounted on Linux may show them lower case)."""
-    exact = base.joinpath(*parts)
-    if exact.exists():
-        return exact
-    current = base
-    for part in parts:
-        candidate = current / part
-        if not candidate.exists() and current.is_dir():
-            matches = [p for p in os.listdir(current) if p.lower() == part.lower()]
-            candidate = current / sorted(matches)[0] if matches else candidate
-        current = candidate
-    return current
-
-
-def _walk_tree(base: Path) -> list[tuple[str, Path]]:
-    """(relative POSIX path, path) of every visible regular file (or link to one) under ``base``;
-    symlinked folders are not followed (no loops), hidden names (``.x``) are left out."""
+def _walk_tree(base: Path) -> tuple[list[tuple[str, Path]], list[tuple[str, str]]]:
+    """(relative POSIX path, path) of every visible regular file (or link to one) under ``base``, and
+    (relative path, kind) of every other visible entry; symlinked folders are not followed."""
     out: list[tuple[str, Path]] = []
+    skipped: list[tuple[str, str]] = []
     stack = [("", str(base))]
     while stack:
         rel_dir, folder = stack.pop()
         try:
             entries = list(os.scandir(folder))
         except OSError:
-            continue  # an unreadable folder holds nothing we can read
+            skipped.append((rel_dir.rstrip("/") or ".", "unreadable folder"))
+            continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue
             rel = f"{rel_dir}{entry.name}"
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((rel + "/", entry.path))
-                elif entry.is_file():
-                    out.append((rel, Path(entry.path)))
+                kind = _entry_kind(entry)
             except OSError:
-                continue
-    return out
+                kind = "unreadable file"
+            if kind == "folder":
+                stack.append((rel + "/", entry.path))
+            elif kind == "file":
+                out.append((rel, Path(entry.path)))
+            else:
+                skipped.append((rel, kind))
+    return out, skipped
 
 
 def discover_files(base: Path, extensions: Iterable[str], *, dicomdir: bool = True, sample: int = 5) -> Discovery:
     """Walk ``base`` (a folder or one file): see :func:`dicomxray.index.discover`."""
     exts = tuple(e.lower() for e in extensions)
     names: list[tuple[str, Path]] = []
+    skipped: list[tuple[str, str]] = []
     if base.is_file():
         top = base.parent
         names.append((base.name, base))
     else:
         top = base
-        names.extend(_walk_tree(base))
+        names, skipped = _walk_tree(base)
     found: dict[str, tuple[str, Path]] = {}
     dirs: list[Path] = []
     missing: list[Path] = []
-    skipped: list[str] = []
     for rel, full in names:
         if dicomdir and full.name.upper() == "DICOMDIR":
-            referenced = read_dicomdir(full)
-            if referenced is None:
-                skipped.append(rel)
+            refs = local_references(full, top)
+            if refs is None:
+                skipped.append((rel, "unreadable DICOMDIR"))
                 continue
             dirs.append(full)
-            for ref in referenced:
-                if ref.is_file():  # vouched for by the DICOMDIR: no need to read its bytes
-                    found[os.path.normcase(os.path.abspath(ref))] = (Path(os.path.relpath(ref, top)).as_posix(), ref)
-                else:
-                    missing.append(ref)
+            missing.extend(refs.missing)
+            skipped.extend((f"{rel} -> {ref}", "DICOMDIR reference outside the root") for ref in refs.refused)
+            for ref in refs.found:  # vouched for by the DICOMDIR: no need to read its bytes
+                found[os.path.normcase(os.path.abspath(ref))] = (Path(os.path.relpath(ref, top)).as_posix(), ref)
     for rel, full in names:
         if dicomdir and full.name.upper() == "DICOMDIR":
             continue
         key = os.path.normcase(os.path.abspath(full))
         if key in found:
             continue
-        if full.name.lower().endswith(exts) or sniff(str(full)) == "dicom":
+        kind = "dicom" if full.name.lower().endswith(exts) else sniff(str(full))
+        if kind == "dicom":
             found[key] = (rel, full)
         else:
-            skipped.append(rel)
+            skipped.append((rel, "unreadable file" if kind == "unreadable" else "not DICOM"))
     ordered = [full for _, full in sorted(found.values())]
+    kinds = Counter(kind for _, kind in skipped)
     return Discovery(
-        root=base, files=ordered, skipped=len(skipped), skipped_examples=tuple(skipped[:sample]),
-        dicomdirs=tuple(dirs), missing=tuple(missing),
+        root=base, files=ordered, skipped=len(skipped), skipped_examples=tuple(rel for rel, _ in skipped[:sample]),
+        dicomdirs=tuple(dirs), missing=tuple(missing), skipped_kinds={k: kinds[k] for k in SKIP_KINDS if k in kinds},
     )
 
 
@@ -255,12 +166,15 @@ def discover(
     """Every DICOM file under ``root`` (a folder, one file, or a DICOMDIR), found by content.
 
     A file whose name ends with one of ``extensions`` is taken without being
-    read; any other is read up to 512 bytes: ``DICM`` at byte 128 or a
-    plausible group 0002/0008 element at byte 0 makes it DICOM.  A file named
-    ``DICOMDIR`` is read as the index of the files it references (paths
-    relative to its folder; case-insensitive on a miss) and is not itself
-    returned.  Hidden files and folders (``.name``) are ignored; every other
-    file that is not DICOM is counted in ``skipped``, never an error.
+    read; any other is read up to 512 bytes and classified by
+    :func:`dicomxray.dicom.sniff.classify` (``DICM`` at byte 128, or a
+    plausible data element at byte 0).  A file named ``DICOMDIR`` is read as
+    the index of the files it references (:mod:`dicomxray.dicom.dicomdir`:
+    paths relative to its folder, case-insensitive on a miss, never outside
+    ``root``) and is not itself returned.  Hidden files and folders
+    (``.name``) are ignored; every other entry that is not a regular DICOM
+    file (a FIFO, a dangling symlink, an unreadable folder...) is counted in
+    ``skipped`` and by kind in ``skipped_kinds``, never an error.
 
     Raises
     ------
@@ -301,9 +215,11 @@ def find_dicoms(
     found = discover(root, extensions=extensions)
     if not found.files and not allow_empty:
         examples = f", e.g. {', '.join(found.skipped_examples)}" if found.skipped_examples else ""
-        files = "file" if found.skipped == 1 else "files"
+        kinds = ", ".join(f"{n} {kind}" for kind, n in found.skipped_kinds.items())
+        entries = "entry" if found.skipped == 1 else "entries"
         raise SourceFileNotFoundError(
-            f"{found.root}: no DICOM files found ({found.skipped} non-DICOM {files} skipped{examples}; "
+            f"{found.root}: no DICOM files found ({found.skipped} {entries} skipped{': ' + kinds if kinds else ''}"
+            f"{examples}; "
             f"a DICOM file has 'DICM' at byte 128, a bare data set a DICOM tag at byte 0)",
             path=str(found.root),
         )

@@ -11,11 +11,10 @@ built from it needs no HEAD request per read.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
-import warnings
 import weakref
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,7 +23,9 @@ from typing import Any
 from ..errors import DicomXrayError
 from ..io.remote import RangedObject, list_objects, read_url
 from ..io.source import FileIdentity, is_url
-from .discover import DICOM_EXTENSIONS, SNIFF_BYTES, _is_directory_record_file, looks_like_bare_dataset
+from .dicomdir import url_references
+from .discover import DICOM_EXTENSIONS, SKIP_KINDS
+from .sniff import SNIFF_BYTES, Kind, classify
 
 __all__ = ["Listing", "RemoteDiscovery", "discover_url", "is_url_source", "url_sources"]
 
@@ -50,40 +51,16 @@ class RemoteDiscovery:
     skipped_examples: tuple[str, ...] = ()
     dicomdirs: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    skipped_kinds: Mapping[str, int] = field(default_factory=dict)
 
 
-def _sniff(url: str, storage_options: Mapping[str, Any] | None) -> str:
-    """``"dicom"``, ``"dicomdir"`` or ``"other"`` from the first bytes (one ranged GET)."""
+def _sniff(url: str, storage_options: Mapping[str, Any] | None) -> Kind:
+    """:func:`dicomxray.dicom.sniff.classify` of the first bytes (one ranged GET), or ``"unreadable"``."""
     try:
         obj = RangedObject(url, storage_options, SNIFF_BYTES)
     except DicomXrayError:
-        return "other"
-    head = obj.head
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "dicomdir" if _is_directory_record_file(head) else "dicom"
-    return "dicom" if looks_like_bare_dataset(head, obj.size) else "other"
-
-
-def _dicomdir_references(url: str, storage_options: Mapping[str, Any] | None) -> list[list[str]] | None:
-    """The Referenced File IDs of a DICOMDIR object (path components), or ``None`` when unreadable."""
-    import pydicom
-
-    try:
-        data = read_url(url, storage_options).data
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(io.BytesIO(data), force=True)
-            records = ds.get("DirectoryRecordSequence")
-            if records is None:
-                return None
-            out = []
-            for record in records:
-                ref = record.get("ReferencedFileID")
-                if ref:
-                    out.append([str(ref)] if isinstance(ref, str) else [str(p) for p in ref])
-    except Exception:  # a DICOMDIR pydicom cannot read is skipped, like any unreadable object
-        return None
-    return out
+        return "unreadable"
+    return classify(bytes(obj.head[:SNIFF_BYTES]), obj.size)
 
 
 def discover_url(root: str, *, storage_options: Mapping[str, Any] | None = None,
@@ -115,28 +92,27 @@ def discover_url(root: str, *, storage_options: Mapping[str, Any] | None = None,
         rel = url[len(base) + 1 :]
         if not any(part.startswith(".") for part in rel.split("/")):
             names[rel] = url
-    by_lower = {url.lower(): url for url in names.values()}
+    visible = dict.fromkeys(names.values())
     found: dict[str, str] = {}
     dirs: list[str] = []
     missing: list[str] = []
-    skipped: list[str] = []
+    skipped: list[tuple[str, str]] = []
     unnamed: list[str] = []
     for rel, url in names.items():
         leaf = rel.rpartition("/")[2]
         if dicomdir and leaf.upper() == "DICOMDIR":
-            refs = _dicomdir_references(url, storage_options)
+            try:
+                refs = url_references(read_url(url, storage_options).data, url, visible)
+            except DicomXrayError:
+                refs = None
             if refs is None:
-                skipped.append(rel)
+                skipped.append((rel, "unreadable DICOMDIR"))
                 continue
             dirs.append(url)
-            folder = url.rpartition("/")[0]
-            for parts in refs:
-                ref = "/".join([folder, *parts])
-                hit = ref if ref in listed else by_lower.get(ref.lower())
-                if hit is None:
-                    missing.append(ref)
-                else:
-                    found[hit[len(base) + 1 :]] = hit
+            missing.extend(refs.missing)
+            skipped.extend((f"{rel} -> {ref}", "DICOMDIR reference outside the root") for ref in refs.refused)
+            for hit in refs.found:
+                found[hit[len(base) + 1 :]] = hit
         elif leaf.lower().endswith(exts):
             found[rel] = url
         else:
@@ -149,12 +125,13 @@ def discover_url(root: str, *, storage_options: Mapping[str, Any] | None = None,
             if kind == "dicom":
                 found[rel] = names[rel]
             else:
-                skipped.append(rel)
+                skipped.append((rel, "unreadable file" if kind == "unreadable" else "not DICOM"))
     files = [found[rel] for rel in sorted(found)]
     identities = {url: ident for url in files if (ident := listed.get(url)) is not None}
+    counts = Counter(kind for _, kind in skipped)
     return RemoteDiscovery(root=root, base=base, files=files, skipped=len(skipped), identities=identities,
-                           skipped_examples=tuple(sorted(skipped)[:sample]), dicomdirs=tuple(dirs),
-                           missing=tuple(missing))
+                           skipped_examples=tuple(sorted(rel for rel, _ in skipped)[:sample]), dicomdirs=tuple(dirs),
+                           missing=tuple(missing), skipped_kinds={k: counts[k] for k in SKIP_KINDS if k in counts})
 
 
 def url_sources(source: str | RemoteDiscovery | Sequence[str], root: str | None,

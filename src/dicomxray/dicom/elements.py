@@ -17,15 +17,29 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import CorruptPixelDataError, MissingPixelDataError
+from ..errors import CorruptPixelDataError, MissingPixelDataError, NotDicomError
 
-__all__ = ["EXPLICIT_BE", "EXPLICIT_LE", "IMPLICIT_LE", "DEFLATED", "LONG_VRS", "NATIVE", "OPEN_FLAGS", "PIXEL_DATA",
-           "PREFIX", "VRS", "Buffer", "pread", "Malformed", "Truncated", "guess_encoding", "little_from_group", "pixel_location",
-           "read_meta", "walk"]
+__all__ = ["DEFLATED", "EXPLICIT_BE", "EXPLICIT_LE", "IMPLICIT_LE", "LONG_VRS", "MAX_ELEMENTS", "MAX_SEQUENCE_ITEMS",
+           "NATIVE", "OPEN_FLAGS", "PIXEL_DATA", "PREFIX", "VRS", "Budget", "Buffer", "Malformed", "Truncated", "check_bounds",
+           "guess_encoding", "little_from_group", "pixel_location", "pread", "read_meta", "walk"]
 
 #: Bytes read first; a header longer than this is extended as the walk needs it.
 PREFIX = 16 * 1024
 MAX_DEPTH = 32
+MAX_ELEMENTS = 500_000
+"""Data elements (at every level the walk descends to) one file may hold before it is refused.
+
+A chest radiograph has a few hundred; an enhanced multi-frame file with
+per-frame functional groups some tens of thousands.  pydicom spends about
+20 us per element, so a hostile file of millions of tiny elements would take
+a minute to parse: refusing it after half a million costs the walk well
+under a second."""
+MAX_SEQUENCE_ITEMS = 100_000
+"""Sequence items one file may hold before it is refused (same reason as :data:`MAX_ELEMENTS`).
+
+An undefined-length sequence of 2,000,000 empty items costs pydicom 35-45 s
+(closed or never closed); real files hold one item per frame and per
+nested macro, thousands at most."""
 UNDEFINED = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -65,6 +79,20 @@ class Truncated(Exception):
     """The file ends inside the header."""
 
 
+class Budget:
+    """What a walk of one file may still meet: :data:`MAX_ELEMENTS` elements, :data:`MAX_SEQUENCE_ITEMS` items."""
+
+    __slots__ = ("elements", "items")
+
+    def __init__(self, elements: int = MAX_ELEMENTS, items: int = MAX_SEQUENCE_ITEMS) -> None:
+        self.elements, self.items = elements, items
+
+
+def _over(what: str, limit: int) -> NotDicomError:
+    return NotDicomError(f"malformed DICOM header: more than {limit:,} {what} (a limit against hostile files, "
+                         f"dicomxray.dicom.elements.MAX_{'ELEMENTS' if what == 'data elements' else 'SEQUENCE_ITEMS'})")
+
+
 class Buffer:
     """A window on the file: the prefix first, refilled at the position the walk needs."""
 
@@ -92,17 +120,22 @@ class Buffer:
 
 
 def walk(buf: Buffer, pos: int, implicit: bool, little: bool, found: dict[int, Any],
-         wanted: Mapping[int, tuple[str, str]], depth: int = 0) -> int:
+         wanted: Mapping[int, tuple[str, str]], depth: int = 0, budget: Budget | None = None) -> int:
     """Walk data elements from ``pos``; keep the top-level ones in ``wanted`` (tag -> (name, kind)) in ``found``.
 
     ``found[tag]`` is the raw value, or for a kind ``"seq"`` only
     whether the sequence has an item.  At depth 0 the walk stops at Pixel Data
     (``found[PIXEL_DATA] = (tag position, VR)``) or at the end of the file;
     inside an item of undefined length it returns the position after the
-    item's delimiter.
+    item's delimiter.  More elements or items than ``budget`` allows (by
+    default :data:`MAX_ELEMENTS`, :data:`MAX_SEQUENCE_ITEMS`) raise
+    :class:`~dicomxray.errors.NotDicomError`, never :class:`Malformed`: no
+    other parser should try such a file.
     """
     if depth > MAX_DEPTH:
         raise Malformed("sequences nested too deeply")
+    if budget is None:
+        budget = Budget()
     u32 = _U32[little].unpack_from
     unpack = _HDR[implicit, little].unpack_from
     size, data, base = buf.size, buf.data, buf.base
@@ -135,6 +168,9 @@ def walk(buf: Buffer, pos: int, implicit: bool, little: bool, found: dict[int, A
             else:
                 raise Malformed(f"unknown VR {vr!r} at byte {pos}")
         tag = group << 16 | elem
+        budget.elements -= 1
+        if budget.elements < 0:
+            raise _over("data elements", MAX_ELEMENTS)
         if group == 0xFFFE:
             if tag == 0xFFFEE00D and depth > 0:
                 return pos + 8
@@ -148,7 +184,7 @@ def walk(buf: Buffer, pos: int, implicit: bool, little: bool, found: dict[int, A
                 found[tag] = buf.read(start, 4) != (b"\xfe\xff\xdd\xe0" if little else b"\xff\xfe\xe0\xdd")
             # SQ, or UN holding an implicit VR little endian sequence (PS3.5 6.2.2)
             pos = skip_sequence(buf, start, implicit or vr == b"UN", little if vr != b"UN" else True, found, wanted,
-                                depth + 1)
+                                depth + 1, budget)
             data, base = buf.data, buf.base
             dlen = len(data)
             continue
@@ -171,7 +207,7 @@ def walk(buf: Buffer, pos: int, implicit: bool, little: bool, found: dict[int, A
 
 
 def skip_sequence(buf: Buffer, pos: int, implicit: bool, little: bool, found: dict[int, Any],
-                  wanted: Mapping[int, tuple[str, str]], depth: int) -> int:
+                  wanted: Mapping[int, tuple[str, str]], depth: int, budget: Budget) -> int:
     """Step over a sequence of undefined length; return the position after its delimiter."""
     item = _ITEM[little].unpack_from
     while True:
@@ -180,8 +216,11 @@ def skip_sequence(buf: Buffer, pos: int, implicit: bool, little: bool, found: di
             return pos + 8
         if (group, elem) != (0xFFFE, 0xE000):
             raise Malformed(f"no item tag in a sequence at byte {pos}")
+        budget.items -= 1
+        if budget.items < 0:
+            raise _over("sequence items", MAX_SEQUENCE_ITEMS)
         if length == UNDEFINED:
-            pos = walk(buf, pos + 8, implicit, little, found, wanted, depth)
+            pos = walk(buf, pos + 8, implicit, little, found, wanted, depth, budget)
         else:
             pos += 8 + length
 
@@ -245,3 +284,38 @@ def pixel_location(buf: Buffer, found: dict[int, Any], implicit: bool, little: b
             f"Pixel Data declares {length} bytes but the file ends {buf.size - start} bytes after its start (truncated)"
         )
     return start, length
+
+
+_ITEM_TAGS = (b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00")
+
+
+def check_bounds(data: bytes) -> None:
+    """Refuse, before pydicom parses it, a data set over :data:`MAX_ELEMENTS` or :data:`MAX_SEQUENCE_ITEMS`.
+
+    ``data`` is a whole file (preamble optional) or an inflated Deflated body.
+    The walk counts the elements and the items of undefined-length sequences
+    up to Pixel Data (a Deflated file is left to the caller, who checks its
+    inflated body); item tags anywhere in that header (inside defined-length
+    items too, or in the whole file when the walk cannot follow it) are
+    counted by their bytes.  Microseconds on an ordinary header.
+
+    Raises
+    ------
+    NotDicomError
+        Over a limit (the message names the limit, not the file: the caller adds it).
+    """
+    end = len(data)
+    buf = Buffer(None, end, data)
+    try:
+        meta, pos = read_meta(buf, 132 if data[128:132] == b"DICM" else 0)
+        syntax = bytes(meta.get(0x00020010, b"")).decode("latin-1").rstrip(" \x00") or None
+        if syntax == DEFLATED:
+            return
+        first = data[pos : pos + 8]
+        little = little_from_group(first) if syntax is None else syntax != EXPLICIT_BE
+        implicit, little = guess_encoding(first, syntax == IMPLICIT_LE, little)
+        end = walk(buf, pos, implicit, little, {}, {})
+    except (Malformed, Truncated, struct.error, IndexError):
+        end = len(data)  # the walk cannot follow it: count the item tags of the whole file
+    if sum(data.count(tag, 0, end) for tag in _ITEM_TAGS) > MAX_SEQUENCE_ITEMS:
+        raise _over("sequence items", MAX_SEQUENCE_ITEMS)

@@ -33,7 +33,9 @@ from ..errors import (
 )
 from ..io.source import FileIdentity, Source, read_source
 from .display import MALFORMED
+from .elements import check_bounds
 from .format import PixelFormat
+from .sniff import SNIFF_BYTES, is_dicom
 from .syntaxes import NATIVE
 
 __all__ = ["max_file_bytes", "Header", "parse_dataset", "read_header"]
@@ -128,19 +130,6 @@ def _int_tag(ds: Dataset, name: str, path: str, default: int | None = None) -> i
         raise MissingPixelDataError(f"{path}: tag {name} has a non-integer value {value!r}", path=path) from None
 
 
-def _looks_like_bare_dataset(data: bytes) -> bool:
-    """A file without preamble must start with an even group tag of the header modules (0002..0028)."""
-    if len(data) < 8:
-        return False
-    order: Literal["little", "big"]
-    for order in ("little", "big"):
-        group = int.from_bytes(data[:2], order)
-        if group % 2 == 0 and 0x0002 <= group <= 0x0028:
-            return True
-    return False
-
-
-
 _LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"})
 
 
@@ -183,6 +172,7 @@ def _parse_deflated(data: bytes) -> tuple[Dataset, tuple[memoryview, bool] | Non
     if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
         return None
     body = zlib.decompress(data[fp.tell() :], -zlib.MAX_WBITS)
+    check_bounds(body)
     buffer = io.BytesIO(body)
     ds = pydicom.dcmread(buffer, force=True, stop_before_pixels=True)
     ds.file_meta = meta
@@ -196,8 +186,12 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
     Data value (``None`` when absent) and whether it has undefined length
     (encapsulated).  Copying a 10 MB value through pydicom cost ~5 ms.
     """
-    if data[128:132] != b"DICM" and not _looks_like_bare_dataset(data):
+    if not is_dicom(data[:SNIFF_BYTES], len(data)):
         raise NotDicomError(f"{path}: not a DICOM file (no DICM magic at byte 128, no DICOM tag at the start)", path=path)
+    try:
+        check_bounds(data)  # a Deflated body is checked once inflated, in _parse_deflated
+    except NotDicomError as exc:
+        raise NotDicomError(f"{path}: {exc}", path=path) from None
     buffer = io.BytesIO(data)
     floats: list[str] = []
     with warnings.catch_warnings():
@@ -216,6 +210,8 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
                     elem = full["PixelData"]
                     found = memoryview(bytes(elem.value)), bool(elem.is_undefined_length)
                 floats = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in full]
+        except NotDicomError as exc:  # check_bounds refused the inflated body of a Deflated file
+            raise NotDicomError(f"{path}: {exc}", path=path) from None
         except Exception as exc:  # pydicom raises many kinds on garbage; name the file
             raise NotDicomError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path) from None
     if found is None and floats:

@@ -24,7 +24,6 @@ import warnings
 import zlib
 from typing import Any, BinaryIO, Literal, Protocol
 
-from ..dicom.discover import looks_like_bare_dataset
 from ..dicom.elements import (
     DEFLATED,
     EXPLICIT_BE,
@@ -37,6 +36,7 @@ from ..dicom.elements import (
     Buffer,
     Malformed,
     Truncated,
+    check_bounds,
     guess_encoding,
     little_from_group,
     pixel_location,
@@ -44,6 +44,7 @@ from ..dicom.elements import (
     read_meta,
     walk,
 )
+from ..dicom.sniff import SNIFF_BYTES, is_dicom
 from ..errors import (
     CorruptPixelDataError,
     MissingPixelDataError,
@@ -199,12 +200,9 @@ def _parse(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     """Walk one open file; raise ``Malformed``/``Truncated``/a DicomXrayError."""
     buf = reader.buffer(size)
     head = buf.data
-    if head[128:132] == b"DICM":
-        pos = 132
-    elif looks_like_bare_dataset(head, size):
-        pos = 0
-    else:
+    if not is_dicom(head[:SNIFF_BYTES], size):
         raise NotDicomError("not a DICOM file (no DICM magic at byte 128, no DICOM tag at the start)")
+    pos = 132 if head[128:132] == b"DICM" else 0
     meta, pos = read_meta(buf, pos)
     syntax = _text(meta[0x00020010]) if meta.get(0x00020010) else None
     first = buf.read(pos, min(8, buf.size - pos))
@@ -240,6 +238,8 @@ def _parse_with_pydicom(reader: Reader, size: int, want_patient: bool) -> dict[s
 
     with reader.open() as fh, warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        check_bounds(fh.read())  # what the walk could not follow may still hold millions of items
+        fh.seek(0)
         try:
             ds = pydicom.dcmread(fh, force=True, stop_before_pixels=True)
             tag_pos = fh.tell()
