@@ -18,7 +18,9 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty (a 404 for a URL)
     ├── RemoteSourceError (OSError)             an object store failed (after retries), an unknown protocol
     │   └── RemoteAccessError (PermissionError) 401/403 or no credential for a URL
-    └── MissingExtraError (ImportError)         an optional dependency is missing: names the pip command
+    ├── MissingExtraError (ImportError)         an optional dependency is missing: names the pip command
+    ├── IndexSaltError (ValueError)             an index's salt file is not a salt (empty, short, not hex)
+    └── IndexQueryError (ValueError)            a selection's query fails on the index: lists its columns
 
     DicomXrayWarning (UserWarning)
     ├── RenderWarning     something in a readable file was ignored, or the image is blank
@@ -43,6 +45,8 @@ __all__ = [
     "DicomXrayWarning",
     "FrameIndexError",
     "ImageTooLargeError",
+    "IndexQueryError",
+    "IndexSaltError",
     "LabelFormatError",
     "MissingExtraError",
     "MissingPixelDataError",
@@ -176,3 +180,13 @@ class LabelWarning(DicomXrayWarning):
 class LoaderWarning(DicomXrayWarning):
     """A loading setup that works but wastes time (a sampler told other batch sizes or workers than the
     DataLoader it serves)."""
+
+
+class IndexSaltError(DicomXrayError, ValueError):
+    """Raised when an index's salt file (``<index>.salt``) is not a salt dicomxray wrote (not hex, too
+    short, or empty beside an index built with the salt it lost); the message names both files."""
+
+
+class IndexQueryError(DicomXrayError, ValueError):
+    """Raised when a selection's query cannot be evaluated on an index; the message lists the index's
+    columns."""

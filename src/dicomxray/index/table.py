@@ -15,12 +15,14 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import IndexSaltError
 from ..io.atomic import atomic_path
 
 #: What to install for Parquet indexes.
@@ -57,26 +59,67 @@ def columns_for(include_patient: bool) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------- salt
 def load_salt(path: Path) -> bytes:
-    """The salt kept in ``path``; created (32 random bytes, hex, mode 0600) when absent, reused when present."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _existing_salt(path)
-    salt = secrets.token_bytes(32)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(salt.hex() + "\n")
-    return salt
+    """The salt kept in ``path``; created (32 random bytes, hex, mode 0600) when absent, reused when present.
+
+    A new salt is written whole to a temporary file beside ``path`` and linked to its name (``os.link``
+    fails when the name exists), so a reader never sees a partial salt and two first builds racing agree
+    on the one that was linked first.  An empty ``path`` (what a crash left when the salt was created
+    empty, then written) is replaced when no index beside it uses it, else an :class:`IndexSaltError`.
+    """
+    while True:
+        try:
+            return _existing_salt(path)
+        except FileNotFoundError:
+            pass
+        salt = secrets.token_bytes(32)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(salt.hex() + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)
+            return salt
+        except FileExistsError:
+            continue  # another build linked its salt first: read that one
+        finally:
+            with suppress(OSError):
+                os.unlink(tmp)
 
 
 def _existing_salt(path: Path) -> bytes:
-    text = path.read_text(encoding="ascii").strip()
+    with open(path, "rb") as fh:
+        raw = fh.read()
+        if not raw.strip():
+            _drop_empty_salt(path, os.fstat(fh.fileno()))
+            raise FileNotFoundError(path)  # dropped: create a new one
     try:
-        salt = bytes.fromhex(text)
+        salt = bytes.fromhex(raw.decode("ascii").strip())
     except ValueError:
-        raise ValueError(f"{path}: not a salt written by dicomxray (expected hex digits)") from None
+        raise IndexSaltError(f"{path}: not a salt written by dicomxray (expected hex digits)", path=str(path)) from None
     if len(salt) < 16:
-        raise ValueError(f"{path}: salt too short ({len(salt)} bytes, need >= 16)")
+        raise IndexSaltError(f"{path}: salt too short ({len(salt)} bytes, need >= 16)", path=str(path))
     return salt
+
+
+def _drop_empty_salt(path: Path, seen: os.stat_result) -> None:
+    """Remove the empty salt ``path`` (inode ``seen``) unless an index beside it was built with the salt it lost."""
+    index = path.with_name(path.name.removesuffix(".salt"))
+    if index != path and index.exists():
+        raise IndexSaltError(f"{path}: the salt file is empty (a crash while it was written?) but the index {index} "
+                             "was built with the salt it held: remove both to build afresh, or pass salt=",
+                             path=str(path))
+    aside = path.with_name(f".{path.name}.{os.getpid()}.empty")
+    try:
+        os.rename(path, aside)  # atomic: only one racing build takes the empty file away
+    except FileNotFoundError:
+        return  # another build took it already
+    try:
+        if os.stat(aside).st_ino != seen.st_ino:  # took a good salt linked meanwhile by another build: put it back
+            with suppress(FileExistsError):
+                os.link(aside, path)
+    finally:
+        os.unlink(aside)
 
 
 def salt_id(salt: bytes) -> str:
