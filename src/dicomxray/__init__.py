@@ -9,21 +9,28 @@ the PyTorch side load on first use of one of their names (a test checks the modu
 
 from __future__ import annotations
 
+from . import _deprecated
 from .config import CacheConfig, DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig, pipeline_config
 from .errors import (
     CacheError,
+    CacheWarning,
     CorruptPixelDataError,
     DecoderUnavailableError,
     DicomXrayError,
     DicomXrayWarning,
     FrameIndexError,
     ImageTooLargeError,
+    IndexWarning,
     LabelFormatError,
+    LabelWarning,
+    LoaderWarning,
     MissingExtraError,
     MissingPixelDataError,
     NotDicomError,
     RemoteAccessError,
     RemoteSourceError,
+    RenderWarning,
+    SkipWarning,
     SourceChangedError,
     SourceFileNotFoundError,
     SourceReadError,
@@ -34,7 +41,9 @@ from .pixels.decode import capability_report
 from .pixels.geometry import Geometry, boxes_to_original, boxes_to_output
 from .pixels.pipeline import Pipeline, XrayImage, XrayMeta, load_xray, read_xray
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"  # the one source of the version: pyproject.toml reads it from here
+
+_deprecated.install()  # old module names (dicomxray.dataset, ...) keep importing, with a warning
 
 __all__ = [
     "boxes_to_original",
@@ -45,6 +54,7 @@ __all__ = [
     "CachedPipeline",
     "CacheError",
     "CacheStats",
+    "CacheWarning",
     "capability_report",
     "connect",
     "CorruptPixelDataError",
@@ -61,8 +71,11 @@ __all__ = [
     "Geometry",
     "GeometryConfig",
     "ImageTooLargeError",
+    "IndexWarning",
     "LabelFormatError",
+    "LabelWarning",
     "load_xray",
+    "LoaderWarning",
     "MissingExtraError",
     "MissingPixelDataError",
     "NotDicomError",
@@ -75,7 +88,9 @@ __all__ = [
     "RemoteAccessError",
     "RemoteSourceError",
     "RenderConfig",
+    "RenderWarning",
     "select",
+    "SkipWarning",
     "SourceChangedError",
     "SourceFileNotFoundError",
     "SourceReadError",
@@ -107,6 +122,9 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
+    if name == "make_config":  # 0.1's name
+        _deprecated.warn("dicomxray.make_config", "dicomxray.pipeline_config")
+        return pipeline_config
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'dicomxray' has no attribute {name!r}")
