@@ -196,21 +196,18 @@ def read_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: 
         fsspec (``s3://``, ``gs://``, ``az://``, ``https://``...; one GET).
     size : int or (height, width), optional
         Output size; ``None`` keeps full resolution.
-    keep_ratio : bool
-        Scale the longest side to ``size`` and keep the aspect ratio.
-    letterbox : bool
-        Keep the aspect ratio and pad to ``size x size``.
-    dtype : {"uint8", "uint16", "float32"}
-        Default ``uint8``; float32 lies in [0, 1].
-    normalize : {"minmax", "window", "percentile"}
-        Default ``minmax`` (the classic recipe).
-    frame : int
-        Frame of a multi-frame file (default 0).
     config : PipelineConfig
         Every other option (VOI index, polarity, decoder, size limit...); the
-        keywords above override its fields.  ``keep_ratio`` to ``frame`` are the
-        keywords of :func:`dicomxray.pipeline_config`, checked by type checkers
-        (:class:`dicomxray.config.ShortOptions`).
+        keyword options below override its fields.
+    **options
+        The short-hand keywords of :func:`dicomxray.pipeline_config`, checked by
+        type checkers (:class:`dicomxray.config.ShortOptions`): ``keep_ratio``
+        (scale the longest side to ``size``, keep the aspect ratio),
+        ``letterbox`` (keep the aspect ratio, pad to ``size x size``), ``dtype``
+        (``"uint8"`` by default, ``"uint16"``, or ``"float32"`` in [0, 1]),
+        ``normalize`` (``"minmax"`` by default as the classic recipe,
+        ``"window"``, ``"percentile"``) and ``frame`` (of a multi-frame file,
+        default 0).
     storage_options : mapping, optional
         For a URL: the fsspec filesystem's options (credentials, endpoint...),
         e.g. ``{"anon": True}`` for a public bucket.
