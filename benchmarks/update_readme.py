@@ -1,5 +1,9 @@
-"""Paste the latest bench_out/decode.md and loader.md into README.md between the bench markers,
-and copy the chart to docs/.  Run after ``make bench``."""
+"""Paste the latest ``bench_out/<name>.md`` tables into the README and the documentation pages, between their
+``<!-- bench:<name> -->`` markers, and copy the chart to ``docs/``.  Run after ``make bench``.
+
+Every marker of every page is filled from the table of the same name; a marker whose table is missing is reported
+(run the benchmark that writes it), and a table no page asks for is reported too.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +13,39 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"(<!-- bench:([\w-]+) -->\n).*?(<!-- /bench:\2 -->)", re.S)
+
+
+def pages() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def main(out: Path = ROOT / "bench_out") -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    for name in ("decode", "loader", "backends", "stages", "fidelity_invariance", "fidelity_reduced", "index", "remote",
-                 "stress"):
-        if not (out / f"{name}.md").exists():
-            print(f"no {out / name}.md: run python -m benchmarks.{'stress' if name == 'stress' else 'run_all'} first")
-            continue
-        table = (out / f"{name}.md").read_text().strip()
-        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
-        text, n = pattern.subn(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
-        if n != 1:
-            print(f"README.md has no bench:{name} markers", file=sys.stderr)
-            return 1
-    readme.write_text(text)
-    (ROOT / "docs").mkdir(exist_ok=True)
-    shutil.copyfile(out / "speedup.png", ROOT / "docs" / "speedup.png")
-    print("README.md and docs/speedup.png updated from", out)
+    used: set[str] = set()
+    missing: set[str] = set()
+
+    def fill(m: re.Match[str]) -> str:
+        name = m.group(2)
+        table = out / f"{name}.md"
+        if not table.exists():
+            missing.add(name)
+            return m.group(0)
+        used.add(name)
+        return m.group(1) + table.read_text().strip() + "\n" + m.group(3)
+
+    for page in pages():
+        text = page.read_text()
+        new = MARKER.sub(fill, text)
+        if new != text:
+            page.write_text(new)
+            print("updated", page.relative_to(ROOT))
+    for name in sorted(missing):
+        print(f"no {out / name}.md: run the benchmark that writes it (python -m benchmarks.run_all)", file=sys.stderr)
+    unused = sorted(p.stem for p in out.glob("*.md")) if out.exists() else []
+    for name in (n for n in unused if n not in used and n not in missing):
+        print(f"{out / name}.md is not shown on any page (add <!-- bench:{name} --> markers)", file=sys.stderr)
+    if (out / "speedup.png").exists():
+        shutil.copyfile(out / "speedup.png", ROOT / "docs" / "speedup.png")
     return 0
 
 
