@@ -72,12 +72,20 @@ class DecodeConfig:
         is the wavelet low-pass band, not a box average, so its extremes (and a
         ``minmax`` stretch) differ from the full decode's; with ``window`` or
         ``percentile`` normalization it stays within the PSNR the README states.
+    threads : int or None
+        Threads one decode may use where the codec can use several (JPEG 2000,
+        JPEG XL).  ``None`` (the default) applies the thread policy: the cores
+        this process may run on divided among the decoders running at once (one
+        inside DataLoader workers and job processes unless cores are left over).
+        Threads never change the pixels, so this is not part of
+        :meth:`PipelineConfig.fingerprint`.
     """
 
     frame: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS
     backend: str | None = None
     reduced_resolution: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.frame, int) or self.frame < 0:
@@ -86,6 +94,9 @@ class DecodeConfig:
             raise ValueError(f"max_pixels must be a positive int, got {self.max_pixels!r}")
         if self.backend is not None:
             _check_choice("backend", self.backend, BACKEND_NAMES)
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {self.threads!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -195,6 +206,7 @@ class PipelineConfig:
         if cached is not None:
             return str(cached)
         data = self.to_dict()
+        del data["decode"]["threads"]  # how many threads decode never changes the pixels
         # Which backend decodes a lossless stream does not change the pixels,
         # but lossy decoding and reduced-resolution decoding can: keep both.
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))

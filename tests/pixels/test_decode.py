@@ -95,7 +95,7 @@ def test_missing_decoder_names_the_pip_package(write, phantom, monkeypatch):
 def test_a_backend_rejecting_the_data_is_final_and_names_the_alternative(write, phantom, monkeypatch):
     path = write(phantom, syntax=uid.JPEGLSLossless, bits_stored=12)
 
-    def boom(header, frame, reduce=0):
+    def boom(header, frame, reduce=0, threads=1):
         raise RuntimeError("simulated codec failure")
 
     monkeypatch.setattr(BACKENDS.get("imagecodecs"), "decode", boom)
@@ -117,7 +117,7 @@ def test_uninstalled_backends_are_skipped(write, phantom, monkeypatch):
 def test_failed_reduced_decode_retries_at_full_resolution(write, phantom, monkeypatch):
     path = write(phantom, syntax=uid.JPEG2000Lossless, bits_stored=12)
 
-    def boom(header, frame, reduce=0):
+    def boom(header, frame, reduce=0, threads=1):
         raise RuntimeError("simulated reduce failure")
 
     monkeypatch.setattr(BACKENDS.get("pillow"), "decode", boom)
@@ -129,7 +129,7 @@ def test_a_rust_panic_in_a_decoder_becomes_a_named_error(write, phantom, monkeyp
     class PanicException(BaseException):  # what pyo3 raises (pylibjpeg-rle): not an Exception subclass
         pass
 
-    def panic(header, frame, reduce=0):
+    def panic(header, frame, reduce=0, threads=1):
         raise PanicException("index out of bounds")
 
     path = write(phantom, syntax=uid.RLELossless, bits_stored=12)

@@ -131,7 +131,7 @@ class Pipeline:
         """Stored values of the configured frame (at a reduced resolution level only when opted in)."""
         cfg = self.config.decode
         reduce = reduction_for(geom, max_levels=MAX_REDUCED_LEVELS) if cfg.reduced_resolution else 0
-        return decode_frame(header, frame=cfg.frame, reduce=reduce, backend=cfg.backend)
+        return decode_frame(header, frame=cfg.frame, reduce=reduce, backend=cfg.backend, threads=cfg.threads)
 
     def render(self, header: Header, decoded: DecodeResult) -> tuple[np.ndarray, RenderInfo]:
         """The display chain (PS3.3 C.11) and normalization; warns when the image comes out blank."""

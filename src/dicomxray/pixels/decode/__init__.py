@@ -29,13 +29,14 @@ from ...dicom.syntaxes import JPEG_XL_LOSSLESS, JPEG_XL_LOSSY, JPEG_XL_RECOMPRES
 from ...errors import CorruptPixelDataError, DecoderUnavailableError, DicomXrayError
 from . import imagecodecs_backend, native, pillow_backend, pydicom_backend
 from ._guards import checked_codestream
+from ._threads import decode_threads, running_decoder, share_cores
 
 if TYPE_CHECKING:
     import numpy as np
 
 
 __all__ = ["BACKENDS", "PREFERENCE", "SYNTAX_NAMES", "Backend", "DecodeResult", "PixelFormat", "backends_for",
-           "capability_report", "decode_frame"]
+           "capability_report", "decode_frame", "decode_threads", "share_cores"]
 
 #: The transfer syntaxes radiographs come in, with readable names.
 SYNTAX_NAMES: dict[str, str] = {
@@ -87,12 +88,18 @@ class Backend(Protocol):
         """The pip packages that would make ``syntax`` decodable by it."""
         ...
 
+    @property
+    def threaded(self) -> AbstractSet[str]:
+        """The transfer syntax UIDs for which it honours ``threads`` (see :mod:`._threads`)."""
+        ...
+
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         """How many resolution levels it can drop when decoding this frame (0: none)."""
         ...
 
-    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int) -> tuple[np.ndarray, int]:
-        """The frame's samples (2-D integers) at ``2**-r`` resolution, and ``r`` (``r <= reduce``)."""
+    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
+        """The frame's samples (2-D integers) at ``2**-r`` resolution, and ``r`` (``r <= reduce``), with up to
+        ``threads`` threads where the codec can use them (the same samples whatever the count)."""
         ...
 
 
@@ -108,6 +115,7 @@ class DecodeResult:
     array: np.ndarray
     backend: str
     reduce: int  # resolution levels discarded (0 = full resolution)
+    threads: int = 1  # threads the codec was allowed (1 for codecs that cannot use more)
 
 
 def backends_for(syntax: str) -> tuple[str, ...]:
@@ -115,7 +123,8 @@ def backends_for(syntax: str) -> tuple[str, ...]:
     return next((names for family, names in PREFERENCE if syntax in family), ("pydicom",))
 
 
-def decode_frame(header: FrameSource, *, frame: int = 0, reduce: int = 0, backend: str | None = None) -> DecodeResult:
+def decode_frame(header: FrameSource, *, frame: int = 0, reduce: int = 0, backend: str | None = None,
+                 threads: int | None = None) -> DecodeResult:
     """Decode one frame of ``header`` with the fastest installed backend.
 
     ``reduce`` asks for ``2**-reduce`` resolution: backends that can drop
@@ -129,6 +138,9 @@ def decode_frame(header: FrameSource, *, frame: int = 0, reduce: int = 0, backen
     (``DecodeConfig(backend=...)``) for a quirky but valid file.  The one
     exception is a failed reduced-resolution decode, which is retried at full
     resolution, whichever backend failed.
+
+    ``threads`` caps the threads of codecs that can use several (JPEG 2000, JPEG XL);
+    ``None`` applies the thread policy of :func:`._threads.decode_threads`.
     """
     fmt = header.pixel_format()
     syntax = fmt.transfer_syntax
@@ -147,18 +159,20 @@ def decode_frame(header: FrameSource, *, frame: int = 0, reduce: int = 0, backen
         if not b.is_available(syntax):
             continue
         try:
-            array, got = b.decode(data, fmt, min(reduce, b.max_reduce(fmt, data)) if reduce else 0)
+            with running_decoder():
+                n = decode_threads(threads) if syntax in b.threaded else 1
+                array, got = b.decode(data, fmt, min(reduce, b.max_reduce(fmt, data)) if reduce else 0, threads=n)
         except DicomXrayError:
             raise
         except BaseException as exc:  # noqa: BLE001 - pyo3 PanicException derives from BaseException
             if isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
                 raise
             if reduce > 0:
-                return decode_frame(header, frame=frame, reduce=0, backend=backend)
+                return decode_frame(header, frame=frame, reduce=0, backend=backend, threads=threads)
             failure = f"{name}: {type(exc).__name__}: {exc}"
             break
         _check_shape(fmt, array, got, name)
-        return DecodeResult(array, name, got)
+        return DecodeResult(array, name, got, n)
     if failure:
         others = [n for n in backends_for(syntax) if n not in names[:1] and BACKENDS[n].is_available(syntax)]
         hint = f"; if the file is valid, try DecodeConfig(backend={others[0]!r})" if others and not backend else ""

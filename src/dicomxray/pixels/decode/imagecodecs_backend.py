@@ -37,6 +37,8 @@ class ImagecodecsBackend:
     name = "imagecodecs"
     packages = ("imagecodecs",)
     syntaxes = ENCAPSULATED
+    #: Where it honours ``threads``: OpenJPEG (JPEG 2000) and libjxl; libjpeg-turbo, CharLS, OpenJPH and RLE are serial.
+    threaded = J2K | JPEG_XL
 
     def is_available(self, syntax: str) -> bool:
         codec = getattr(_module(), _CODEC.get(syntax, ""), None)
@@ -49,7 +51,7 @@ class ImagecodecsBackend:
         """OpenJPH skips levels of HTJ2K, up to the codestream's decomposition levels (it fails past them)."""
         return resolution_levels(bytes(data[:4096])) if fmt.transfer_syntax in HTJ2K else 0
 
-    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int) -> tuple[np.ndarray, int]:
+    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
         ic = _module()
         syntax = fmt.transfer_syntax
         if syntax in JPEG:
@@ -59,11 +61,11 @@ class ImagecodecsBackend:
         if syntax in JPEG_LS:
             return ic.jpegls_decode(data), 0
         if syntax in J2K:
-            return _squeeze(ic.jpeg2k_decode(data)), 0
+            return _squeeze(ic.jpeg2k_decode(data, numthreads=threads)), 0
         if syntax in HTJ2K:
             return _squeeze(ic.htj2k_decode(data, skipres=reduce or None)), reduce
         if syntax in JPEG_XL:
-            return _squeeze(ic.jpegxl_decode(data)), 0
+            return _squeeze(ic.jpegxl_decode(data, numthreads=threads)), 0
         # RLE Lossless (header validated by the guards): imagecodecs wants a mutable buffer and returns bytes.
         nbytes = fmt.bits_allocated // 8
         pixels = fmt.rows * fmt.columns * fmt.samples_per_pixel

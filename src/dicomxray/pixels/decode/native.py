@@ -24,6 +24,7 @@ class NumpyBackend:
     name = "numpy"
     packages: tuple[str, ...] = ()
     syntaxes = NATIVE
+    threaded: frozenset[str] = frozenset()
 
     def is_available(self, syntax: str) -> bool:
         return True
@@ -34,7 +35,7 @@ class NumpyBackend:
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         return 0
 
-    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int) -> tuple[np.ndarray, int]:
+    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
         order = ">" if fmt.transfer_syntax == uid.ExplicitVRBigEndian else "<"
         dtype = np.dtype(f"{order}u{fmt.bits_allocated // 8}")
         arr = np.frombuffer(data, dtype=dtype, count=fmt.rows * fmt.columns * fmt.samples_per_pixel)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...dicom.syntaxes import J2K
 from ._guards import resolution_levels
+from ._threads import opj_threads
 
 if TYPE_CHECKING:
     from ...dicom.format import PixelFormat
@@ -35,6 +36,8 @@ class PillowBackend:
     name = "pillow"
     packages = ("pillow",)
     syntaxes = J2K
+    #: OpenJPEG threads, through ``OPJ_NUM_THREADS`` (:func:`._threads.opj_threads`).
+    threaded = J2K
 
     def is_available(self, syntax: str) -> bool:
         return _image_module() is not None
@@ -45,9 +48,10 @@ class PillowBackend:
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         return resolution_levels(bytes(data[:4096]))
 
-    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int) -> tuple[np.ndarray, int]:
+    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
         Image = _image_module()
         precision, signed = _precision(bytes(data[:4096]))
+        opj_threads(threads)
         with Image.open(io.BytesIO(data), formats=["JPEG2000"]) as im:
             im.reduce = reduce
             im.load()

@@ -42,6 +42,7 @@ class PydicomBackend:
     name = "pydicom"
     packages = ("pydicom",)
     syntaxes = ENCAPSULATED
+    threaded: frozenset[str] = frozenset()  # pylibjpeg-openjpeg has no thread option
 
     def is_available(self, syntax: str) -> bool:
         return bool(_plugins(syntax))
@@ -63,7 +64,7 @@ class PydicomBackend:
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         return 0
 
-    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int) -> tuple[np.ndarray, int]:
+    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
         dec = get_decoder(uid.UID(fmt.transfer_syntax))
         src = encapsulate([bytes(data)])
         options: dict[str, Any] = dict(
