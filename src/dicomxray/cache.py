@@ -137,7 +137,7 @@ class XrayCache:
         fingerprint = config.fingerprint()
         key = self._keys.get((ident, fingerprint))  # a warm epoch: one stat, one dict lookup
         if key is None:
-            blob = f"{ident.key(self.identity == 'content')}\0{fingerprint}\0{code_fingerprint()}".encode()
+            blob = f"{ident.token(self.identity == 'content')}\0{fingerprint}\0{code_fingerprint()}".encode()
             key = hashlib.sha256(blob).hexdigest()[:40]
             if len(self._keys) >= _MAX_OPENED:
                 self._keys.clear()

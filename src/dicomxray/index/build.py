@@ -17,10 +17,11 @@ from typing import Any, Literal, cast
 from ..dicom.discover import Discovery, discover
 from ..dicom.discover import discover_base as _base
 from ..dicom.discover_url import RemoteDiscovery, is_url_source, url_sources
+from ..errors import DicomXrayError
 from ..io.remote import URL_THREADS
-from ..io.source import is_url
+from ..io.source import FileIdentity, file_identity, is_url
 from ..jobs.distributed import SHARD_SIZE, digest, item_token, run_sharded
-from .scan_url import scan_many, url_inode
+from .scan_url import scan_many
 from .table import (
     INSTALL_HINT,
     SCHEMA_VERSION,
@@ -189,20 +190,11 @@ def build_index(
     to_read: list[str] = []
     for rel, f in rels.items():
         known = prev.identities.get(rel) if prev is not None else None
-        if known is not None and remote:
-            ident = listed.get(str(f))  # only a listing that gives identities lets a row be reused
-            if ident is not None and (ident.size, ident.mtime_ns, url_inode(ident), 0) == known[:4]:
+        if known is not None:  # only a listing that gives identities lets a URL's row be reused
+            ident = listed.get(str(f)) if remote else _identity(f)
+            if ident is not None and ident.row() == known[:4]:
                 reuse.append(known[4])
                 continue
-        elif known is not None:
-            try:
-                st = os.stat(f)
-            except OSError:
-                known = None
-            else:
-                if (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) == known[:4]:
-                    reuse.append(known[4])
-                    continue
         to_read.append(rel)
 
     names = tuple(columns)
@@ -220,6 +212,13 @@ def build_index(
     errors = sum(1 for row in new_rows if row[names.index("error_type")] is not None)
     return IndexReport(path=out, root=base_text if remote else Path(base_text), format=fmt, rows=n,
                        read=len(to_read), reused=len(reuse), errors=errors, skipped=skipped, missing=missing)
+
+
+def _identity(path: Path) -> FileIdentity | None:
+    try:
+        return file_identity(path)
+    except DicomXrayError:
+        return None
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -273,5 +272,6 @@ def index_rows(client: Any, paths: list[str], key: bytes, include_patient: bool,
     token = digest(hashlib.sha256(key).hexdigest(), str(include_patient), *columns)
     remote = bool(paths) and is_url(paths[0])
     return run_sharded(client, fn, paths, job="index", token=token, manifest=out.with_name(out.name + ".manifest"),
-                       item_token=partial(item_token, listed=listed), encode=list, decode=tuple,
+                       item_token=partial(item_token, listed=listed, storage_options=storage_options),
+                       encode=list, decode=tuple,
                        shard_size=shard_size, threads=URL_THREADS if remote else 1, progress=progress)

@@ -7,7 +7,6 @@ so every range comes from one version of the object).
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Mapping
 from typing import Any, BinaryIO
@@ -15,10 +14,10 @@ from typing import Any, BinaryIO
 from ..dicom.elements import PREFIX, Buffer
 from ..errors import SourceChangedError
 from ..io.remote import URL_THREADS, RangedObject
-from ..io.source import FileIdentity, is_url
+from ..io.source import is_url
 from .scan import _error_row, _finish, _read_row, scan_file
 
-__all__ = ["URL_THREADS", "scan_many", "scan_url", "url_inode"]
+__all__ = ["URL_THREADS", "scan_many", "scan_url"]
 
 
 class _RangedBuffer(Buffer):
@@ -56,28 +55,20 @@ class _ObjectReader:
         return io.BytesIO(head + self.obj.pread(self.obj.size - len(head), len(head)))
 
 
-def url_inode(identity: FileIdentity) -> int:
-    """What an index row of a URL keeps in ``inode``: 63 bits of a digest of its ETag (0 without one),
-    so an object overwritten within the same second and size is still read again."""
-    if not identity.etag:
-        return 0
-    return int.from_bytes(hashlib.sha256(identity.etag.encode()).digest()[:8], "big") >> 1
-
-
 def scan_url(url: str, *, key: bytes, include_patient: bool = False,
              storage_options: Mapping[str, Any] | None = None, attempts: int = 3) -> dict[str, Any]:
     """One index row of the object at ``url``: a ranged GET of its first :data:`PREFIX` bytes, extended
     only when the header is longer (each later range conditional on the first response's ETag).
 
-    ``size``/``mtime_ns`` are the object's size and Last-Modified, ``inode`` :func:`url_inode`,
+    ``size``/``mtime_ns`` are the object's size and Last-Modified, ``inode`` a digest of its ETag
+    (:meth:`FileIdentity.row`),
     ``ctime_ns`` 0.  Never raises for a bad object: the row then holds ``error_type`` and ``error``.
     """
     row: dict[str, Any] = {"size": None, "mtime_ns": None, "inode": None, "ctime_ns": None}
     for attempt in range(attempts):
         try:
             obj = RangedObject(url, storage_options, PREFIX)
-            ident = obj.identity
-            row.update(size=obj.size, mtime_ns=ident.mtime_ns, inode=url_inode(ident), ctime_ns=0)
+            row.update(zip(("size", "mtime_ns", "inode", "ctime_ns"), obj.identity.row(), strict=True))
             row.update(_read_row(_ObjectReader(obj), obj.size))
             break
         except SourceChangedError as exc:  # overwritten between two ranges: read the new version

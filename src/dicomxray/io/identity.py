@@ -3,8 +3,10 @@ local reads (:mod:`dicomxray.io.source`) and URL reads (:mod:`dicomxray.io.remot
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import uuid
 from dataclasses import dataclass
 
 __all__ = ["FileIdentity", "Source", "is_url", "local_path"]
@@ -50,12 +52,41 @@ class FileIdentity:
     sha256: str = ""
     etag: str = ""
 
-    def key(self, content: bool) -> str:
-        """The text the cache key is built from: the content hash, or every stat field (and the ETag)."""
+    def token(self, content: bool = False) -> str:
+        """THE answer to "is this input unchanged?": equal tokens mean the same content, for every consumer
+        (the cache key, the export stamp, a Dask manifest's shard names, the incremental index through
+        :meth:`row`).
+
+        Parameters
+        ----------
+        content : bool
+            Give the content hash (a cache whose identity is ``"content"``); the identity must have been
+            read with ``content_hash=True``.
+
+        Returns
+        -------
+        str
+            The path and every :meth:`row` field (size, mtime, inode, ctime; for a URL its ETag too), or the
+            SHA-256.  A weak identity's token is new at every call: it never equals another.
+        """
         if content:
+            if not self.sha256:
+                raise ValueError(f"{self.path}: a content token needs the bytes' hash (read with content_hash=True)")
             return self.sha256
-        base = f"{self.path}\0{self.size}\0{self.mtime_ns}\0{self.ctime_ns}\0{self.inode}"
-        return f"{base}\0{self.etag}" if self.etag else base
+        if self.weak:
+            return f"{self.path}\0weak\0{uuid.uuid4().hex}"
+        return "\0".join([self.path, *map(str, self.row()), self.etag])
+
+    def row(self) -> tuple[int, int, int, int]:
+        """``(size, mtime_ns, inode, ctime_ns)``: the identity an index row records.
+
+        For a URL, ``inode`` is 63 bits of a digest of its ETag (0 without one), so an object overwritten
+        within the same second and size still differs, and ``ctime_ns`` is 0.
+        """
+        inode = self.inode
+        if self.etag and is_url(self.path):
+            inode = int.from_bytes(hashlib.sha256(self.etag.encode()).digest()[:8], "big") >> 1
+        return (self.size, self.mtime_ns, inode, self.ctime_ns)
 
     @property
     def weak(self) -> bool:
@@ -63,10 +94,8 @@ class FileIdentity:
         return not self.etag and not self.mtime_ns and is_url(self.path)
 
     def same_stat(self, other: FileIdentity) -> bool:
-        if self.weak or other.weak:
-            return False
-        return (self.path, self.size, self.mtime_ns, self.ctime_ns, self.inode, self.etag) == (
-            other.path, other.size, other.mtime_ns, other.ctime_ns, other.inode, other.etag)
+        """Whether both identities have one :meth:`token` (never for a weak one)."""
+        return self.token() == other.token()
 
 
 @dataclass(frozen=True)

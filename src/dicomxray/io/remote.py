@@ -9,7 +9,7 @@ identity (ETag, Last-Modified, size), so the bytes and their identity cannot
 come from two versions.  Other filesystems (gcsfs, adlfs...) use ``info`` then
 ``cat_file``: two requests.
 
-Errors are sorted once (:func:`_kind`): a missing object is
+Errors are sorted once (:func:`dicomxray.io.translate.error_kind`): a missing object is
 :class:`SourceFileNotFoundError`, 401/403 or a missing credential
 :class:`RemoteAccessError` (never retried); 5xx, 408/429, timeouts and
 connection resets are retried with exponential backoff and full jitter, then
@@ -39,40 +39,24 @@ from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-from ..errors import (
-    DicomXrayError,
-    ImageTooLargeError,
-    MissingExtraError,
-    RemoteAccessError,
-    RemoteSourceError,
-    SourceChangedError,
-    SourceFileNotFoundError,
-)
+from ..errors import DicomXrayError, ImageTooLargeError, RemoteSourceError, SourceFileNotFoundError
 from .identity import FileIdentity, Source
 from .stores import Response, store_for
+from .translate import error_kind, missing_extra, reason, translate
 
 __all__ = ["RangedObject", "filesystem", "head_url", "identity_from", "list_objects", "read_url", "retrying"]
 
 T = TypeVar("T")
 
-#: Protocol -> (package that implements it, the dicomxray extra that installs it).
-EXTRAS: dict[str, tuple[str, str]] = {
-    "s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3"), "gs": ("gcsfs", "gcs"), "gcs": ("gcsfs", "gcs"),
-    "az": ("adlfs", "azure"), "abfs": ("adlfs", "azure"), "abfss": ("adlfs", "azure"), "adl": ("adlfs", "azure"),
-    "http": ("aiohttp", "http"), "https": ("aiohttp", "http"),
+#: Protocol -> the package that implements it (its extra: :data:`dicomxray.io.translate.EXTRAS`).
+PACKAGES: dict[str, str] = {
+    "s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs",
+    "adl": "adlfs", "http": "aiohttp", "https": "aiohttp",
 }
 #: Attempts per request (the first included) and the first backoff in seconds (doubled each time, full jitter).
 ATTEMPTS = 5
 BACKOFF_S = 0.1
 
-_TRANSIENT_NAMES = frozenset({
-    "ClientConnectionError", "ClientPayloadError", "ServerDisconnectedError", "ClientOSError", "EndpointConnectionError",
-    "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError", "HTTPClientError", "IncompleteRead",
-    "FSTimeoutError", "ResponseParserError", "ResponseStreamingError"})
-_DENIED_NAMES = frozenset({"NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError",
-                           "NoAuthTokenError", "ClientAuthenticationError", "DefaultCredentialsError", "RefreshError"})
-_TRANSIENT_CODES = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling",
-                              "RequestTimeTooSkewed"})
 _JITTER = random.Random()
 _LOCK = threading.Lock()
 _FILESYSTEMS: dict[tuple[int, str, str], Any] = {}
@@ -121,16 +105,14 @@ def filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any
 
 
 def _new_filesystem(url: str, protocol: str, options: dict[str, Any]) -> Any:
-    package, extra = EXTRAS.get(protocol, (None, None))
     try:
         import fsspec
 
         cls = fsspec.get_filesystem_class(protocol)
         return cls(skip_instance_cache=True, **options)
     except ImportError as exc:
-        hint = f'pip install "dicomxray[{extra}]" ({package})' if extra else f"install the fsspec implementation ({exc})"
-        raise MissingExtraError(f"{url}: reading {protocol}:// URLs needs {package or 'a package'}: {hint}",
-                                path=url) from None
+        raise missing_extra(PACKAGES.get(protocol) or exc.name or "fsspec", f"reading {protocol}:// URLs",
+                            path=url) from None
     except ValueError as exc:
         raise RemoteSourceError(f"{url}: no filesystem for {protocol}:// ({exc})", path=url) from None
     except TypeError as exc:
@@ -139,45 +121,6 @@ def _new_filesystem(url: str, protocol: str, options: dict[str, Any]) -> Any:
 
 
 # ----------------------------------------------------------------------------- errors and retries
-def _status(exc: BaseException) -> tuple[int | None, str]:
-    """(HTTP status, error code) of an aiohttp or botocore error, when it carries one."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        meta = response.get("ResponseMetadata") or {}
-        code = str((response.get("Error") or {}).get("Code") or "")
-        return meta.get("HTTPStatusCode"), code
-    status = getattr(exc, "status", None)
-    return (status if isinstance(status, int) else None), ""
-
-
-def _kind(exc: BaseException) -> str:
-    """``missing``, ``denied``, ``changed``, ``range``, ``transient`` or ``other``."""
-    names = {c.__name__ for c in type(exc).__mro__}
-    status, code = _status(exc)
-    if names & _DENIED_NAMES or status in (401, 403) or code in ("AccessDenied", "InvalidAccessKeyId"):
-        return "denied"
-    if status in (404, 410) or code in ("NoSuchKey", "NoSuchBucket") or isinstance(exc, FileNotFoundError):
-        return "missing"
-    if status == 412 or code == "PreconditionFailed":
-        return "changed"
-    if status == 416 or code == "InvalidRange":
-        return "range"
-    if (status is not None and (status >= 500 or status in (408, 429))) or code in _TRANSIENT_CODES:
-        return "transient"
-    if isinstance(exc, PermissionError):
-        return "denied"
-    if isinstance(exc, (TimeoutError, ConnectionError)) or names & _TRANSIENT_NAMES:
-        return "transient"
-    if exc.__cause__ is not None and exc.__cause__ is not exc:  # s3fs wraps a ClientError in OSError(EIO)
-        return _kind(exc.__cause__)
-    return "other"
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
-
-
 def retrying(call: Callable[[], T], url: str, *, attempts: int = ATTEMPTS, backoff: float = BACKOFF_S) -> T:
     """``call()``, retried with exponential backoff (full jitter) on transient errors.
 
@@ -191,19 +134,11 @@ def retrying(call: Callable[[], T], url: str, *, attempts: int = ATTEMPTS, backo
             return call()
         except DicomXrayError:
             raise
-        except Exception as exc:  # sorted by _kind; anything unexpected still names the URL
-            kind = _kind(exc)
-            if kind == "missing":
-                raise SourceFileNotFoundError(f"{url}: no such object ({_reason(exc)})", path=url) from None
-            if kind == "denied":
-                raise RemoteAccessError(f"{url}: access denied or no credential ({_reason(exc)}); check the "
-                                        "storage_options / credentials", path=url) from None
-            if kind == "changed":
-                raise SourceChangedError(f"{url}: the object changed while being read", path=url) from None
-            if kind != "transient":
-                raise RemoteSourceError(f"{url}: {_reason(exc)}", path=url) from exc
+        except Exception as exc:  # sorted by error_kind; anything unexpected still names the URL
+            if error_kind(exc) != "transient":
+                raise translate(exc, url, remote=True) from (exc if error_kind(exc) == "other" else None)
             if attempt == attempts - 1:
-                raise RemoteSourceError(f"{url}: {_reason(exc)} (gave up after {attempts} attempts)",
+                raise RemoteSourceError(f"{url}: {reason(exc)} (gave up after {attempts} attempts)",
                                         path=url) from exc
             time.sleep(_JITTER.uniform(0, backoff * 2**attempt))
     raise AssertionError("unreachable")
@@ -262,7 +197,7 @@ def _get(url: str, storage_options: Mapping[str, Any] | None, start: int, end: i
         try:
             resp = store.get(fs, path, url, start, end, if_match)
         except Exception as exc:
-            if _kind(exc) == "range" and start == 0:  # an empty object has no byte 0
+            if error_kind(exc) == "range" and start == 0:  # an empty object has no byte 0
                 resp = store.get(fs, path, url, 0, None, if_match)
             else:
                 raise

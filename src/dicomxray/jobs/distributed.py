@@ -93,8 +93,13 @@ def connect(scheduler: str, **cluster_options: Any) -> Iterator[Any]:
         yield client
 
 
-def run_chunk(fn: Callable[[T], R], items: Sequence[T], threads: int = 1) -> list[R]:
-    """``[fn(x) for x in items]``, ``threads`` at a time (reads of URLs wait on the network, not the CPU)."""
+def run_chunk(fn: Callable[[T], R], items: Sequence[T], threads: int = 1, processes: int = 0) -> list[R]:
+    """``[fn(x) for x in items]``, ``threads`` at a time (reads of URLs wait on the network, not the CPU);
+    ``processes``: worker processes sharing this machine's cores, told to the decode thread policy (0: unknown)."""
+    if processes:
+        from ..pixels.decode import share_cores
+
+        share_cores(processes)
     if threads <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(min(threads, len(items))) as pool:
@@ -156,7 +161,7 @@ def run_sharded(
                 done[i] = [decode(r) for r in json.loads(entry.read_text(encoding="utf-8"))]
             except (ValueError, TypeError, KeyError):
                 entry.unlink()  # an entry we cannot read is a shard to run again
-    task = partial(run_chunk, fn, threads=threads)
+    task = partial(run_chunk, fn, threads=threads, processes=_processes_per_host(client))
     with tqdm(total=len(items), unit="file", desc=f"{job} (dask)", disable=not progress) as bar:
         bar.update(sum(len(shards[i]) for i in done))
         futures = {client.submit(task, shards[i], key=f"dicomxray-{job}-{names[i]}", retries=RETRIES, pure=False): i
@@ -174,16 +179,23 @@ def run_sharded(
     return [r for i in range(len(shards)) for r in done[i]]
 
 
-def item_token(path: str, listed: Mapping[str, Any] | None = None) -> str:
-    """What identifies an input in a shard's name: a local file's path, size and mtime; a URL's listed
-    identity (ETag, size, Last-Modified) when known, else the URL."""
-    from ..io.source import is_url
+def _processes_per_host(client: Any) -> int:
+    """Worker processes on the busiest host: they share its cores, so each decode gets its part of them."""
+    hosts: dict[str, int] = {}
+    for worker in client.scheduler_info(n_workers=-1).get("workers", {}).values():
+        hosts[worker.get("host", "")] = hosts.get(worker.get("host", ""), 0) + 1
+    return max(hosts.values(), default=1)
 
-    if is_url(path):
-        ident = listed.get(path) if listed else None
-        return ident.key(False) if ident is not None else path
+
+def item_token(path: str, listed: Mapping[str, Any] | None = None,
+               storage_options: Mapping[str, Any] | None = None) -> str:
+    """What identifies an input in a shard's name: its :meth:`FileIdentity.token` (path, size, mtime, inode
+    and ctime; a URL's listed identity, else one HEAD), the token every other consumer uses; a path that
+    cannot be identified (vanished) is named as such, so its shard is run and reports the error."""
+    from ..errors import DicomXrayError
+    from ..io.source import Opener
+
     try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return path
-    return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
+        return Opener(storage_options, listed).identity(path).token()
+    except DicomXrayError as exc:
+        return f"{path}\0{type(exc).__name__}"

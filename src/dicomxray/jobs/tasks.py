@@ -80,7 +80,10 @@ def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: st
                 results.extend(run_chunk(fn, part, threads))
                 bar.update(len(part))
             return results
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        from ..pixels.decode import share_cores
+
+        # each pool process decodes beside workers - 1 others: the thread policy divides the cores among them
+        with ProcessPoolExecutor(max_workers=workers, initializer=share_cores, initargs=(workers,)) as pool:
             for finished in pool.map(partial(run_chunk, fn, threads=threads), chunks):
                 results.extend(finished)
                 bar.update(len(finished))
@@ -116,7 +119,7 @@ def _stamp(identity: FileIdentity, config: PipelineConfig, fmt: str) -> str:
     Written into the image (a PNG text chunk, a JPEG comment); a target is up to date only when it matches."""
     from ..cache import code_fingerprint
 
-    blob = f"{identity.key(False)}\0{config.fingerprint()}\0{code_fingerprint()}\0{fmt}".encode()
+    blob = f"{identity.token()}\0{config.fingerprint()}\0{code_fingerprint()}\0{fmt}".encode()
     return "dicomxray:" + hashlib.sha256(blob).hexdigest()[:32]
 
 
@@ -178,7 +181,8 @@ def export_folder(
 
         token = f"{(config or PipelineConfig()).fingerprint()}\0{fmt}\0{overwrite}\0{dst.resolve()}"
         return clashes + run_sharded(
-            client, fn, jobs, job="export", token=token, manifest=dst / ".dicomxray-manifest", item_token=_job_token,
+            client, fn, jobs, job="export", token=token, manifest=dst / ".dicomxray-manifest",
+            item_token=partial(_item_token, storage_options=storage_options),
             encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE, threads=_threads(jobs),
             progress=progress)
     return clashes + run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(jobs))
@@ -194,13 +198,6 @@ def _unique_targets(jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:
                             f"({', '.join(claims[job[1]])}); rename all but one")
                for job in jobs if len(claims[job[1]]) > 1]
     return [job for job in jobs if len(claims[job[1]]) == 1], clashes
-
-
-def _job_token(job: tuple[Any, ...]) -> str:
-    from .distributed import item_token
-
-    listed = job[2] if len(job) > 2 else None
-    return item_token(job[0], {job[0]: listed} if listed is not None else None)
 
 
 def _encode(result: ExportResult) -> list[str]:
@@ -264,15 +261,19 @@ def build_cache(
 
         token = f"{config.fingerprint()}\0{cache_config!r}"
         return run_sharded(client, fn, items, job="cache", token=token,
-                           manifest=Path(cache_config.directory) / ".dicomxray-manifest", item_token=_item_token,
+                           manifest=Path(cache_config.directory) / ".dicomxray-manifest",
+                           item_token=partial(_item_token, storage_options=storage_options),
                            encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE,
                            threads=_threads(items), progress=progress)
     return run_jobs(fn, items, workers=workers, desc=f"cache {k}/{n}", progress=progress, threads=_threads(items))
 
 
-def _item_token(item: str | tuple[str, FileIdentity | None]) -> str:
+def _item_token(item: str | tuple[Any, ...], storage_options: Mapping[str, Any] | None = None) -> str:
+    """:func:`dicomxray.jobs.distributed.item_token` of a job's source: ``path``, ``(path, listed)`` or
+    ``(path, target[, listed])``."""
     from .distributed import item_token
 
     if isinstance(item, str):
-        return item_token(item)
-    return item_token(item[0], {item[0]: item[1]} if item[1] is not None else None)
+        return item_token(item, storage_options=storage_options)
+    listed = item[-1] if isinstance(item[-1], FileIdentity) else None
+    return item_token(item[0], {item[0]: listed} if listed is not None else None, storage_options)
