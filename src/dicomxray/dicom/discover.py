@@ -216,10 +216,10 @@ def find_dicoms(
     if not found.files and not allow_empty:
         examples = f", e.g. {', '.join(found.skipped_examples)}" if found.skipped_examples else ""
         kinds = ", ".join(f"{n} {kind}" for kind, n in found.skipped_kinds.items())
-        entries = "entry" if found.skipped == 1 else "entries"
+        files = "file" if found.skipped == 1 else "files"
         raise SourceFileNotFoundError(
-            f"{found.root}: no DICOM files found ({found.skipped} {entries} skipped{': ' + kinds if kinds else ''}"
-            f"{examples}; "
+            f"{found.root}: no DICOM files found ({found.skipped} non-DICOM {files} skipped"
+            f"{' (' + kinds + ')' if kinds else ''}{examples}; "
             f"a DICOM file has 'DICM' at byte 128, a bare data set a DICOM tag at byte 0)",
             path=str(found.root),
         )

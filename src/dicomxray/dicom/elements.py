@@ -21,7 +21,7 @@ from ..errors import CorruptPixelDataError, MissingPixelDataError, NotDicomError
 
 __all__ = ["DEFLATED", "EXPLICIT_BE", "EXPLICIT_LE", "IMPLICIT_LE", "LONG_VRS", "MAX_ELEMENTS", "MAX_SEQUENCE_ITEMS",
            "NATIVE", "OPEN_FLAGS", "PIXEL_DATA", "PREFIX", "VRS", "Budget", "Buffer", "Malformed", "Truncated", "check_bounds",
-           "guess_encoding", "little_from_group", "pixel_location", "pread", "read_meta", "walk"]
+           "check_item_tags", "guess_encoding", "little_from_group", "pixel_location", "pread", "read_meta", "walk"]
 
 #: Bytes read first; a header longer than this is extended as the walk needs it.
 PREFIX = 16 * 1024
@@ -317,5 +317,12 @@ def check_bounds(data: bytes) -> None:
         end = walk(buf, pos, implicit, little, {}, {})
     except (Malformed, Truncated, struct.error, IndexError):
         end = len(data)  # the walk cannot follow it: count the item tags of the whole file
-    if sum(data.count(tag, 0, end) for tag in _ITEM_TAGS) > MAX_SEQUENCE_ITEMS:
+    check_item_tags(data[:end])
+
+
+def check_item_tags(header: bytes) -> None:
+    """Refuse a header (the bytes before Pixel Data) holding more item tags (FFFE,E000), in either byte
+    order, than :data:`MAX_SEQUENCE_ITEMS`: the items inside defined-length sequences and items, which the
+    walk steps over whole, count too.  C speed: a few ms for 16 MB."""
+    if sum(header.count(tag) for tag in _ITEM_TAGS) > MAX_SEQUENCE_ITEMS:
         raise _over("sequence items", MAX_SEQUENCE_ITEMS)

@@ -26,7 +26,6 @@ from ..errors import (
     CorruptPixelDataError,
     DicomXrayError,
     FrameIndexError,
-    ImageTooLargeError,
     MissingPixelDataError,
     NotDicomError,
     UnsupportedImageError,
@@ -35,12 +34,12 @@ from ..io.source import FileIdentity, Source, read_source
 from .display import MALFORMED
 from .elements import check_bounds
 from .format import PixelFormat
+from .refusal import pixel_tags_refusal
 from .sniff import SNIFF_BYTES, is_dicom
 from .syntaxes import NATIVE
 
 __all__ = ["max_file_bytes", "Header", "parse_dataset", "read_header"]
 
-_GRAYSCALE = frozenset({"MONOCHROME1", "MONOCHROME2"})
 #: Bytes a Pixel Data element may exceed its declared need by before we call it suspicious.
 _MAX_FILE_OVERHEAD = 64 * 1024 * 1024
 
@@ -284,34 +283,12 @@ def _validate(
         frames = 1
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
 
-    if rows <= 0 or cols <= 0 or frames <= 0:
-        raise MissingPixelDataError(f"{path}: declared image size {rows}x{cols}x{frames} is empty", path=path)
-    declared = rows * cols * frames * spp
-    if declared > max_pixels:
-        raise ImageTooLargeError(
-            f"{path}: declares {rows}x{cols} pixels x {frames} frame(s) x {spp} sample(s) = {declared}, "
-            f"over max_pixels={max_pixels}; refusing before allocation",
-            path=path,
-        )
-    if photometric not in _GRAYSCALE or spp != 1:
-        raise UnsupportedImageError(
-            f"{path}: PhotometricInterpretation {photometric} with {spp} sample(s) per pixel is not a "
-            "grayscale radiograph; dicomxray renders MONOCHROME1/MONOCHROME2 only",
-            path=path,
-        )
-    if bits_allocated not in (8, 16, 32) or not 1 <= bits_stored <= bits_allocated:
-        raise UnsupportedImageError(
-            f"{path}: BitsAllocated={bits_allocated}, BitsStored={bits_stored} is not supported",
-            path=path,
-        )
-    if pixel_rep not in (0, 1):
-        raise UnsupportedImageError(f"{path}: PixelRepresentation={pixel_rep} is not 0 or 1", path=path)
-    if tsyntax.is_transfer_syntax and tsyntax.is_encapsulated != encapsulated:
-        raise MissingPixelDataError(
-            f"{path}: transfer syntax {tsyntax} says {'encapsulated' if tsyntax.is_encapsulated else 'native'} "
-            f"Pixel Data but the element is {'encapsulated' if encapsulated else 'native'}",
-            path=path,
-        )
+    refusal = pixel_tags_refusal(rows=rows, columns=cols, frames=frames, samples_per_pixel=spp,
+                                 bits_allocated=bits_allocated, bits_stored=bits_stored, pixel_representation=pixel_rep,
+                                 photometric=photometric, transfer_syntax=tsyntax, encapsulated=encapsulated,
+                                 max_pixels=max_pixels)
+    if refusal is not None:
+        raise refusal.exception(path)
     return Header(
         path=path,
         ds=ds,

@@ -37,6 +37,7 @@ from ..dicom.elements import (
     Malformed,
     Truncated,
     check_bounds,
+    check_item_tags,
     guess_encoding,
     little_from_group,
     pixel_location,
@@ -51,6 +52,7 @@ from ..errors import (
     NotDicomError,
     SourceFileNotFoundError,
 )
+from .truth import DISPLAY_TAGS, header_dataset, header_refusal, walked_display
 
 __all__ = ["PATIENT_TAGS", "TAGS", "Reader", "scan_file"]
 
@@ -95,7 +97,7 @@ PATIENT_TAGS: dict[int, tuple[str, str]] = {
     0x00101010: ("PatientAge", "str"),
 }
 
-_WANTED: dict[int, tuple[str, str]] = {**TAGS, **PATIENT_TAGS, _CHARSET: ("_charset", "str"),
+_WANTED: dict[int, tuple[str, str]] = {**TAGS, **PATIENT_TAGS, **DISPLAY_TAGS, _CHARSET: ("_charset", "str"),
                                        _VOI_LUT_SEQUENCE: ("has_voi_lut", "seq")}
 _ROW_COLUMNS = tuple(column for column, _ in TAGS.values())
 _ROW_COLUMNS_PATIENT = _ROW_COLUMNS + tuple(column for column, _ in PATIENT_TAGS.values())
@@ -220,7 +222,7 @@ def _parse(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     if syntax is None:
         syntax = IMPLICIT_LE if implicit else EXPLICIT_LE if little else EXPLICIT_BE
     found: dict[int, Any] = {}
-    walk(buf, pos, implicit, little, found, _WANTED)
+    check_item_tags(buf.read(0, walk(buf, pos, implicit, little, found, _WANTED)))  # the rule read_xray applies
     row = _decode(found, want_patient, "little" if little else "big")
     row["TransferSyntaxUID"] = syntax
     offset, length = pixel_location(buf, found, implicit, little)
@@ -228,6 +230,8 @@ def _parse(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     if syntax == DEFLATED:  # the value lives in the inflated stream, not in the file
         offset = -1
     row["pixel_data_offset"], row["pixel_data_length"] = offset, length
+    display = walked_display(found, little)  # None: a display sequence, read with pydicom
+    row["undecodable_reason"] = header_refusal(row, header_dataset(reader) if display is None else display)
     return row
 
 
@@ -260,6 +264,7 @@ def _parse_with_pydicom(reader: Reader, size: int, want_patient: bool) -> dict[s
     if syntax == DEFLATED:  # pydicom read an inflated copy: no file offset to give
         _check_native_length(row, -1)
         row["pixel_data_offset"] = row["pixel_data_length"] = -1
+        row["undecodable_reason"] = header_refusal(row, ds)
         return row
     buf = reader.buffer(size, tag_pos)
     found: dict[int, Any] = {}
@@ -269,6 +274,7 @@ def _parse_with_pydicom(reader: Reader, size: int, want_patient: bool) -> dict[s
     offset, length = pixel_location(buf, found, implicit, little)
     _check_native_length(row, length if syntax in NATIVE else -1)
     row["pixel_data_offset"], row["pixel_data_length"] = offset, length
+    row["undecodable_reason"] = header_refusal(row, ds)
     return row
 
 
