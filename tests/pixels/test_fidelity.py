@@ -170,6 +170,9 @@ def _edges(profile: np.ndarray) -> tuple[float, float]:
     pytest.param((777, 1003), 100, "letterbox", uid.ExplicitVRLittleEndian, False, id="1003x777-letterbox-100"),
     pytest.param((1024, 1536), 256, "square", uid.JPEG2000Lossless, True, id="j2k-reduced-square-256"),
     pytest.param((1026, 1538), 128, "letterbox", uid.HTJ2KLossless, True, id="htj2k-reduced-letterbox-128"),
+    pytest.param((1600, 1600), 512, "square", uid.JPEG2000Lossless, True, id="j2k-reduced-odd-factor-3.1-square-512"),
+    pytest.param((1502, 1900), 600, "letterbox", uid.HTJ2KLossless, True, id="htj2k-reduced-odd-factor-letterbox-600"),
+    pytest.param((1761, 1761), 512, "keep_ratio", uid.JPEG2000Lossless, True, id="j2k-reduced-odd-size-keep-512"),
 ])
 def test_boxes_land_on_their_pixels(write, shape, size, mode, syntax, reduced):
     h, w = shape

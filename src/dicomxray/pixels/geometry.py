@@ -188,14 +188,19 @@ def box_factors(width: float, height: float, out_w: int, out_h: int) -> tuple[in
 
 
 def reduction_for(geom: Geometry, max_levels: int = 5) -> int:
-    """Resolution levels a JPEG 2000 decode may drop without changing the resize that follows.
+    """Resolution levels a JPEG 2000 decode may drop before the resize to ``geom``.
 
-    The largest ``r <= max_levels`` whose ``2**r`` divides both box factors of the
-    full-resolution resize: the reduced image is then box-reduced by the remaining
-    factor and the anti-aliasing filter stays (nearly) the one the full path uses.
+    The largest ``r <= max_levels`` whose ``2**r`` is at most the total reduction
+    factor on both axes (original size over output content size; any factor, odd
+    ones too: 1760 to 512 is 3.4).  :func:`resize` then resamples the reduced
+    image by the remaining factor with the same anti-aliased chain as the full
+    path (box reduction by whole factors, then LANCZOS over the exact source
+    rectangle of :func:`source_box`, which accounts for the low-pass grid offset),
+    so boxes land where :func:`boxes_to_output` puts them.
     """
-    kx, ky = box_factors(geom.original_width, geom.original_height, geom.content_width, geom.content_height)
+    fx = geom.original_width / max(1, geom.content_width)
+    fy = geom.original_height / max(1, geom.content_height)
     r = 0
-    while r < max_levels and kx % (2 << r) == 0 and ky % (2 << r) == 0:
+    while r < max_levels and min(fx, fy) >= 2 << r:
         r += 1
     return r

@@ -20,7 +20,7 @@ from ..config import PipelineConfig, pipeline_config
 from ..dicom.display import display_tags
 from ..dicom.header import Header, max_file_bytes, read_header
 from ..errors import DicomXrayWarning, UnsupportedImageError
-from ..io.source import FileIdentity, Opener, Source, is_url
+from ..io.source import FileIdentity, Location, Opener, Source
 from .decode import DecodeResult, decode_frame
 from .geometry import Geometry, plan_geometry, reduction_for, resize
 from .render import RenderError, RenderInfo, render
@@ -32,10 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_REDUCED_LEVELS", "Pipeline", "XrayImage", "XrayMeta", "load_xray", "read_xray"]
 
-#: Resolution levels an opt-in reduced JPEG 2000 decode may drop.  Measured on real films
-#: (``python -m benchmarks.bench_fidelity``): one level stays >= 46 dB PSNR against full decoding with
-#: window/percentile normalization; two levels fell to 39 dB on the shared CR hand (the low-pass band is
-#: not a box average).
+#: Resolution levels an opt-in reduced JPEG 2000 decode may drop (one, whenever the total reduction factor
+#: is >= 2 on both axes).  Measured on real films (``python -m benchmarks.bench_fidelity``), sizes 256-1024:
+#: one level stays >= 41.6 dB PSNR against full decoding with minmax, window and percentile normalization;
+#: two levels fell to 37.4 dB on the shared CR hand (the low-pass band is not a box average).
 MAX_REDUCED_LEVELS = 1
 
 Path = str | os.PathLike[str]
@@ -117,10 +117,10 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline({self.config!r})"
 
-    def header(self, source: Path | Source) -> Header:
-        """Read the file (or URL: one GET) once and validate its pixel-describing tags."""
-        if is_url(source):
-            source = self.opener.read(str(source), max_bytes=max_file_bytes(self.config.decode.max_pixels))
+    def header(self, source: Path | Location | Source) -> Header:
+        """Read the file (or URL: one GET) once through the opener and validate its pixel-describing tags."""
+        if not isinstance(source, Source):
+            source = self.opener.read(source, max_bytes=max_file_bytes(self.config.decode.max_pixels))
         return read_header(source, max_pixels=self.config.decode.max_pixels)
 
     def plan(self, header: Header) -> Geometry:
@@ -150,7 +150,7 @@ class Pipeline:
         """Resize to the planned geometry (``reduce``: the image is a ``2**-reduce`` decode)."""
         return resize(image, geom, pad_value=self.config.geometry.pad_value, reduce=reduce)
 
-    def read(self, source: Path | Source | Header) -> XrayImage:
+    def read(self, source: Path | Location | Source | Header) -> XrayImage:
         """Run every stage on one file (or on a header already read)."""
         header = source if isinstance(source, Header) else self.header(source)
         geom = self.plan(header)
