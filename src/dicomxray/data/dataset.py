@@ -4,41 +4,41 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from ..cache import CachedPipeline, XrayCache
-from ..config import TRAINING_SIZE, CacheConfig, PipelineConfig, pipeline_config
-from ..dicom.discover_url import Listing
-from ..errors import DicomXrayError, SourceFileNotFoundError
-from ..index import find_dicoms, image_id
-from ..io.source import Opener, is_url
-from ..labels.base import LabelSource, Target, labelled_only
+from ..config import CacheConfig, PipelineConfig
+from ..errors import DicomXrayError, SkipWarning, SourceFileNotFoundError
+from ..index import image_id
+from ..io.source import Opener
+from ..labels.base import LabelSource, Target
 from ..pixels.geometry import boxes_to_output
-from ..pixels.pipeline import Pipeline, XrayImage
+from ..pixels.pipeline import XrayImage
 from ..transforms import to_albumentations_dtype
-from .prefetch import PrefetchConfig, Prefetcher
-from .skiplog import SkipLog
+from .epochs import EpochListing
+from .loader import make_loader, plan_mismatch, warn_mismatch
+from .prefetch import Ahead, PrefetchConfig, Prefetcher
+from .samples import collate, to_tensor
+from .skiplog import Failures, SkipLog
+from .steps import (
+    ImageDType,
+    OnError,
+    Reader,
+    RemoteIdentity,
+    check_options,
+    check_transform,
+    find_files,
+    keep_labelled,
+    listing_of,
+    make_reader,
+)
 
-__all__ = ["DicomXrayDataset"]
-
-OnError = Literal["raise", "skip"]
-RemoteIdentity = Literal["request", "listing"]
-ImageDType = Literal["float32", "uint8"]
-
-
-class Reader(Protocol):
-    """What the dataset reads images with: a :class:`Pipeline` or a :class:`CachedPipeline`."""
-
-    @property
-    def config(self) -> PipelineConfig: ...
-
-    def read(self, path: str) -> XrayImage: ...
+__all__ = ["DicomXrayDataset", "Reader"]
 
 
 class DicomXrayDataset(Dataset):
@@ -131,48 +131,20 @@ class DicomXrayDataset(Dataset):
         remote_identity: RemoteIdentity = "request",
         prefetch: PrefetchConfig | int | None = None,
     ) -> None:
-        if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-        if image_dtype not in ("float32", "uint8"):
-            raise ValueError(f"image_dtype must be 'float32' or 'uint8', got {image_dtype!r}")
-        if pipeline is not None and (config is not None or size is not None or cache is not None):
-            raise ValueError("give either pipeline= or config=/size=/cache=, not both")
-        if root is None and files is None:
-            raise ValueError("give root or files")
-        if remote_identity not in ("request", "listing"):
-            raise ValueError(f"remote_identity must be 'request' or 'listing', got {remote_identity!r}")
-        self.root, paths, listed = _files(root, files, storage_options)
-        self._listing = Listing(self.root, storage_options, listed or {}) \
-            if remote_identity == "listing" and is_url(self.root) else None
-        if labels is not None:
-            paths = _labelled(paths, labels)
-            if not paths:
-                raise SourceFileNotFoundError(
-                    f"{self.root}: none of the DICOM files matches a labelled image id", path=str(self.root))
-        processors = getattr(transform, "processors", None)
-        if labels is not None and isinstance(processors, dict) and "bboxes" not in processors:
-            raise ValueError(
-                "with labels, an albumentations transform must move the boxes too: build it with "
-                "bbox_params=dicomxray.transforms.bbox_params() (train_transforms/val_transforms do)"
-            )
-        reader: Reader
-        if pipeline is not None:
-            reader = pipeline
-        else:
-            if size is None and (config is None or config.geometry.size is None):
-                size = TRAINING_SIZE
-            plain = Pipeline(pipeline_config(config, size=size), opener=Opener(storage_options, self._listing))
-            if cache is not None:
-                reader = CachedPipeline(plain, XrayCache(CacheConfig.of(cache)))
-            else:
-                reader = plain
+        check_options(on_error=on_error, channels=channels, image_dtype=image_dtype, remote_identity=remote_identity,
+                      root=root, files=files, pipeline=pipeline, config=config, size=size, cache=cache)
+        found = find_files(root, files, storage_options)
+        listing = listing_of(found, remote_identity, storage_options)
+        paths = keep_labelled(found, labels)
+        check_transform(labels, transform)
+        self.root = found.root
         self.files: list[str] = [str(p) for p in paths]
         self.labels = labels
-        self.pipeline = reader
+        self.pipeline = make_reader(pipeline=pipeline, config=config, size=size, cache=cache,
+                                    opener=Opener(storage_options, listing))
         if image_dtype == "uint8" and self.pipeline.config.render.dtype != "uint8":
             raise ValueError(f"image_dtype='uint8' needs a uint8 render, the config renders {self.pipeline.config.render.dtype}")
+        self._listing = EpochListing(listing) if listing is not None else None
         self.channels = channels
         self.image_dtype = image_dtype
         self.in_memory = in_memory
@@ -184,6 +156,8 @@ class DicomXrayDataset(Dataset):
         self.target_transform = target_transform
         self.on_error = on_error
         self._skip_log = SkipLog(self) if on_error == "skip" else None
+        self._failures = Failures(len(self.files))
+        self._plan_checked = False
         self._seeded: int | None = None
 
     @classmethod
@@ -250,20 +224,29 @@ class DicomXrayDataset(Dataset):
         return self.pipeline.read(self.files[index])
 
     def start_epoch(self, token: int) -> None:
-        """A pass over the data begins (called by :class:`dicomxray.data.prefetch.PrefetchSampler` given
-        ``dataset=``, in the main process): with ``remote_identity="listing"`` the bucket is listed here,
-        once for every worker of this process."""
+        """A pass over the data begins (:class:`dicomxray.data.prefetch.PrefetchSampler` given ``dataset=``, in the
+        main process): with ``remote_identity="listing"`` the pass's bucket listing is published here, once for
+        every worker of this process (made in the background while the last pass ended)."""
         if self._listing is not None:
-            self._listing.publish(token)
+            self._listing.start(token)
+
+    def epoch_ending(self) -> None:
+        """The pass has handed out its last index: the next pass's listing starts in the background."""
+        if self._listing is not None:
+            self._listing.ending()
 
     def _announce(self, index: int) -> int:
         """Start reading what :class:`dicomxray.data.prefetch.PrefetchSampler` says comes next; the plain index."""
-        if self._listing is not None:  # a new process or epoch lists the bucket again
-            self._listing.renew(getattr(index, "epoch", None))
-        ahead = getattr(index, "ahead", None)
-        if ahead:
-            self._prefetch.hint((i for i in ahead if i not in self._images), self._read)
+        epoch = index.epoch if isinstance(index, Ahead) else None
+        if self._listing is not None:  # a new process or epoch loads the pass's listing
+            self._listing.renew(epoch)
+        self._failures.served(epoch)
+        if isinstance(index, Ahead) and index.ahead:
+            self._hint(index.ahead)
         return int(index)
+
+    def _hint(self, indices: Iterable[int]) -> None:
+        self._prefetch.hint((i for i in indices if i not in self._images and i not in self._failures), self._read)
 
     def preload(self, *, progress: bool = True) -> DicomXrayDataset:
         """Fill the RAM tier (``in_memory=True``) now, in this process.
@@ -290,7 +273,34 @@ class DicomXrayDataset(Dataset):
         return self.labels.target(image_id(self.files[index]))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        image, index = self._load_or_substitute(self._announce(index))
+        return self._sample(*self._load_or_substitute(self._announce(index)))
+
+    def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """A batch (PyTorch's fetcher hands over the whole batch): its files read at once in this process's
+        read-ahead threads (a URL's GETs, or its identity checks in front of the cache, overlap), the samples
+        in order; errors and ``on_error="skip"`` substitutes as :meth:`__getitem__`."""
+        if not indices:
+            return []
+        if not self._plan_checked:
+            self._plan_checked = True
+            mismatch = plan_mismatch(indices)
+            if mismatch is not None:
+                warn_mismatch(mismatch)
+        plain = [self._announce(i) if isinstance(i, Ahead) else int(i) for i in indices]
+        for _ in plain[1:] if isinstance(indices[0], Ahead) else plain:
+            self._failures.served(None)
+        self._hint(plain)
+        return [self._sample(*self._load_or_substitute(i)) for i in plain]
+
+    def loader(self, *, batch_size: int, num_workers: int, sampler: Iterable[int] | None = None,
+               shuffle: bool = False, **options: Any) -> DataLoader:
+        """A DataLoader over this data set with a :class:`dicomxray.data.prefetch.PrefetchSampler` told the same
+        ``batch_size`` and ``num_workers`` (so read-ahead reaches the worker that reads it), persistent workers
+        by default; ``options`` are :func:`dicomxray.data.loader.make_loader`'s (the DataLoader's own)."""
+        return make_loader(self, batch_size=batch_size, num_workers=num_workers, sampler=sampler, shuffle=shuffle,
+                           **options)
+
+    def _sample(self, image: XrayImage, index: int) -> dict[str, Any]:
         target = self.target(index)
         geom = image.meta.geometry
         pixels = image.pixels
@@ -304,7 +314,8 @@ class DicomXrayDataset(Dataset):
             pixels = out["image"]
             boxes = np.asarray(out.get("bboxes", boxes), dtype=np.float32).reshape(-1, 4)
             box_labels = np.asarray(out.get("labels", box_labels), dtype=np.int64)
-        sample: dict[str, Any] = {"image": self._to_tensor(pixels), "meta": self._meta(index, image)}
+        sample: dict[str, Any] = {"image": to_tensor(pixels, self.image_dtype, self.channels),
+                                  "meta": self._meta(index, image)}
         if self.labels is not None:
             tgt = {
                 "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
@@ -313,27 +324,6 @@ class DicomXrayDataset(Dataset):
             }
             sample.update(self.target_transform(tgt) if self.target_transform else tgt)
         return sample
-
-    def _to_tensor(self, pixels: np.ndarray) -> torch.Tensor:
-        """The image as a ``C x H x W`` tensor of ``image_dtype``.
-
-        When the array already has that dtype (a uint8 transport of a uint8 render, or a float32 render)
-        and is the sample's own (a fresh decode or cache read), the tensor wraps it without a copy; the
-        RAM tier's shared images are copied.  Converting uint8 to float32 allocates anyway.
-        """
-        arr = np.asarray(pixels)
-        if arr.ndim == 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        t = _view(arr)
-        if self.image_dtype == "uint8":
-            if t.dtype != torch.uint8:
-                raise ValueError(f"image_dtype='uint8' needs uint8 images, the pipeline/transform gave {arr.dtype}")
-        elif t.dtype == torch.uint8:
-            t = t.to(torch.float32).div_(255.0)  # the same arithmetic as transforms.to_float
-        elif t.dtype != torch.float32:
-            t = t.to(torch.float32).mul_(1 / float(np.iinfo(arr.dtype).max))
-        t = t.unsqueeze(0)
-        return t.expand(3, -1, -1).contiguous() if self.channels == 3 else t
 
     def _meta(self, index: int, image: XrayImage) -> dict[str, Any]:
         meta = dict(image.meta.record)  # computed once per image; a shallow copy and two zero-copy wraps per sample
@@ -357,22 +347,29 @@ class DicomXrayDataset(Dataset):
     def _load_or_substitute(self, index: int) -> tuple[XrayImage, int]:
         """The image of ``index``; under ``on_error="skip"`` a failed one is reported and replaced by the
         next readable index (index + 1, + 2, ... wrapping), so batches keep their size and the default
-        collate works.  The substitute is the same on every run and every worker."""
+        collate works.  The substitute is the same on every run and every worker.  A failure is remembered for
+        the pass in this process (:class:`dicomxray.data.skiplog.Failures`): a bad file is read once, not once
+        per index whose substitute passes it."""
         n = len(self.files)
         for step in range(n):
             i = (index + step) % n
+            known = self._failures.known(i) if self.on_error == "skip" else None
+            if known is not None:
+                self._record_skip(self.files[i], known, again=True)
+                continue
             try:
                 return self.load(i), i
             except DicomXrayError as exc:
                 if self.on_error == "raise":
                     raise
+                self._failures.remember(i, exc)
                 self._record_skip(self.files[i], exc)
         raise SourceFileNotFoundError(f"{self.root}: no file of the data set could be read (see skipped())",
                                       path=str(self.root))
 
-    def _record_skip(self, path: str, exc: Exception) -> None:
-        warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", stacklevel=4)
-        if self._skip_log is not None:
+    def _record_skip(self, path: str, exc: Exception, *, again: bool = False) -> None:
+        warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", SkipWarning, stacklevel=4)
+        if self._skip_log is not None and not again:
             self._skip_log.record(path, exc)
 
     def skipped(self) -> list[tuple[str, str]]:
@@ -380,43 +377,4 @@ class DicomXrayDataset(Dataset):
         return self._skip_log.entries() if self._skip_log is not None else []
 
     # ------------------------------------------------------------- batching
-    @staticmethod
-    def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        """Detection collate: stacks images, keeps per-image ``boxes``/``labels``/``meta`` as lists."""
-        out: dict[str, Any] = {"image": torch.stack([s["image"] for s in batch]), "meta": [s["meta"] for s in batch]}
-        if batch and "boxes" in batch[0]:
-            out["boxes"] = [s["boxes"] for s in batch]
-            out["labels"] = [s["labels"] for s in batch]
-            out["image_label"] = torch.stack([s["image_label"] for s in batch])
-        return out
-
-
-def _files(root: str | os.PathLike[str] | None, files: Sequence[str | os.PathLike[str]] | None,
-           storage_options: Mapping[str, Any] | None) -> tuple[Any, list[Any], dict[str, Any] | None]:
-    """(root as given, the files, identities a bucket listing gave): a URL root is listed once."""
-    if root is not None and is_url(root):
-        if files is not None:
-            return str(root), [str(f) for f in files], None
-        from ..index import discover_url
-
-        found = discover_url(str(root), storage_options=storage_options)
-        if not found.files:
-            raise SourceFileNotFoundError(f"{root}: no DICOM objects found ({found.skipped} other objects)",
-                                          path=str(root))
-        return str(root), list(found.files), found.identities
-    base = Path(os.path.expanduser(os.fspath(root).removeprefix("file://"))) if root is not None else None
-    if files is not None:
-        return base, [f if is_url(f) else Path(f) for f in files], None
-    return base, list(find_dicoms(base)), None  # type: ignore[arg-type]
-
-
-def _labelled(paths: list[Any], labels: LabelSource) -> list[Any]:
-    """``labelled_only`` that keeps URLs as given (``Path`` would fold ``s3://`` into ``s3:/``)."""
-    urls = {str(Path(p)): p for p in paths if is_url(p)}
-    return [urls.get(str(p), p) for p in labelled_only(paths, labels)]
-
-
-def _view(arr: np.ndarray) -> torch.Tensor:
-    """The array as a tensor: zero-copy when the array is the sample's own (a fresh decode or cache read),
-    a copy when it is shared and read-only (the RAM tier), so nothing written into a sample reaches it."""
-    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+    collate = staticmethod(collate)

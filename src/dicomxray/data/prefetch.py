@@ -10,16 +10,19 @@ paid once per pipeline fill instead of once per sample::
     from dicomxray.data.prefetch import PrefetchSampler
 
     ds = DicomXrayDataset("s3://bucket/train", storage_options={...}, cache="/local/cache")
+    loader = ds.loader(batch_size=16, num_workers=4, sampler=DistributedSampler(ds))
+    # the same as (with the same batch_size / num_workers in both):
     sampler = PrefetchSampler(DistributedSampler(ds), batch_size=16, num_workers=4, dataset=ds)
-    loader = DataLoader(ds, batch_size=16, num_workers=4, sampler=sampler)   # same batch_size / num_workers
+    loader = DataLoader(ds, batch_size=16, num_workers=4, sampler=sampler, persistent_workers=True)
 
 :class:`PrefetchSampler` wraps any sampler (``RandomSampler``,
 ``DistributedSampler``...) and yields the same indices as :class:`Ahead`
 ints: each batch's first index carries the positions that the worker which
 gets the batch will read next (the rest of its batch, then its next batches:
-the DataLoader hands batches to workers in turn).  Without it a dataset reads
-one sample at a time, as before; a wrong guess (other ``num_workers``) only
-wastes prefetches, never changes a sample.
+the DataLoader hands batches to workers in turn).  Without it a dataset still
+reads each batch's samples at once (``__getitems__``), but not the next batch;
+a wrong guess (other ``num_workers``) only wastes prefetches, never changes a
+sample, and the dataset warns about it (``LoaderWarning``).
 
 :class:`Prefetcher` is the per-process engine: at most ``threads`` reads in
 flight, and finished-but-unused results held within ``max_bytes`` (results
@@ -37,9 +40,9 @@ from collections.abc import Callable, Iterable, Iterator, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
-__all__ = ["Ahead", "PrefetchConfig", "PrefetchSampler", "Prefetcher"]
+__all__ = ["Ahead", "EpochListener", "PrefetchConfig", "PrefetchSampler", "Prefetcher"]
 
 T = TypeVar("T")
 
@@ -69,24 +72,43 @@ class PrefetchConfig:
 
 
 class Ahead(int):
-    """A sample index that also says which indices its worker will read next (``ahead``) and which
-    pass over a sampler it belongs to (``epoch``: a token, new at each pass; a data set keyed by a
-    bucket listing lists it again when the token changes)."""
+    """A sample index that also says which indices its worker will read next (``ahead``), which pass over a
+    sampler it belongs to (``epoch``: a token, new at each pass; a data set keyed by a bucket listing takes the
+    listing of that pass when the token changes) and the ``batch_size``/``num_workers`` the sampler was told
+    (the data set warns when the DataLoader's differ)."""
 
     ahead: tuple[int, ...]
     epoch: int | None
+    batch_size: int
+    num_workers: int
 
-    def __new__(cls, value: int, ahead: tuple[int, ...] = (), epoch: int | None = None) -> Ahead:
+    def __new__(cls, value: int, ahead: tuple[int, ...] = (), epoch: int | None = None, batch_size: int = 1,
+                num_workers: int = 0) -> Ahead:
         obj = super().__new__(cls, value)
-        obj.ahead, obj.epoch = ahead, epoch
+        obj.ahead, obj.epoch, obj.batch_size, obj.num_workers = ahead, epoch, batch_size, num_workers
         return obj
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Ahead, (int(self), self.ahead, self.epoch))
+        return (Ahead, (int(self), self.ahead, self.epoch, self.batch_size, self.num_workers))
+
+
+@runtime_checkable
+class EpochListener(Protocol):
+    """What :class:`PrefetchSampler` tells the data set it was given (``dataset=``), in the main process."""
+
+    def start_epoch(self, token: int) -> None:
+        """A pass over the sampler begins; ``token`` is new at each pass and travels in its :class:`Ahead` ints."""
+
+    def epoch_ending(self) -> None:
+        """The pass has handed out its last index: work for the next pass (a bucket listing) may start now."""
 
 
 class PrefetchSampler(Iterable[int], Sized):
     """Wrap ``sampler`` so each batch's first index carries what its DataLoader worker reads next.
+
+    The simplest correct use is :meth:`dicomxray.DicomXrayDataset.loader`, which builds the DataLoader and
+    this sampler with the same ``batch_size`` and ``num_workers``; a DataLoader configured otherwise gets a
+    :class:`dicomxray.errors.LoaderWarning` from the data set (prefetches then go to the wrong worker).
 
     Parameters
     ----------
@@ -95,42 +117,76 @@ class PrefetchSampler(Iterable[int], Sized):
     batch_size, num_workers : int
         Those of the DataLoader (``num_workers=0``: the main process reads every batch).
     depth : int, optional
-        Indices announced ahead (default: two batches, at least 32).
-    dataset : optional
-        The data set read; at the start of each pass its ``start_epoch(token)`` is called in this
-        process (a data set keyed by a bucket listing lists it there, once for all its workers).
+        Indices announced ahead (default: two batches, at least 32).  The last batches of a pass announce the
+        first ones of the next pass (drawn from ``sampler`` when this one ends), so with persistent workers an
+        epoch does not start with an empty pipeline.
+    dataset : EpochListener, optional
+        The data set read: told when each pass starts and ends (a data set keyed by a bucket listing takes the
+        listing for the pass there, made in the background during the previous one, once for all its workers).
     """
 
     def __init__(self, sampler: Iterable[int], *, batch_size: int = 1, num_workers: int = 0,
-                 depth: int | None = None, dataset: Any = None) -> None:
+                 depth: int | None = None, dataset: EpochListener | None = None) -> None:
         if batch_size < 1 or num_workers < 0:
             raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
+        if dataset is not None and not isinstance(dataset, EpochListener):
+            raise TypeError(f"dataset= must have start_epoch() and epoch_ending() (EpochListener), got {type(dataset)}")
         self.sampler = sampler
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.depth = depth if depth is not None else max(32, 2 * batch_size)
         self.dataset = dataset
+        self._epoch: int | None = None
+        self._next: tuple[int | None, list[int]] | None = None  # (set_epoch value, order) drawn ahead
 
     def __len__(self) -> int:
         return len(self.sampler)  # type: ignore[arg-type]
 
     def set_epoch(self, epoch: int) -> None:
-        setter = getattr(self.sampler, "set_epoch", None)
+        self._epoch = epoch
+        setter = getattr(self.sampler, "set_epoch", None)  # torch's DistributedSampler protocol
         if setter is not None:
             setter(epoch)
 
-    def __iter__(self) -> Iterator[int]:
-        order = [int(i) for i in self.sampler]
-        b, epoch = self.batch_size, time.monotonic_ns()  # unique per pass of any sampler in this process
-        start = getattr(self.dataset, "start_epoch", None)
-        if start is not None:
-            start(epoch)
-        for start in range(0, len(order), b):
-            yield Ahead(order[start], tuple(self._ahead(order, start)), epoch)
-            yield from order[start + 1 : start + b]
+    def _draw(self) -> list[int]:
+        """This pass's order: the one drawn ahead at the end of the last pass when it was drawn for this epoch."""
+        ahead, self._next = self._next, None
+        if ahead is not None and ahead[0] == self._epoch:
+            return ahead[1]
+        return [int(i) for i in self.sampler]
 
-    def _ahead(self, order: list[int], start: int) -> Iterator[int]:
-        """The rest of the batch at ``start``, then the batches its worker gets next, ``depth`` in all."""
+    def _draw_next(self) -> list[int]:
+        """The next pass's order, drawn now (for ``set_epoch`` samplers, with the next epoch number)."""
+        setter = getattr(self.sampler, "set_epoch", None)
+        if setter is None or self._epoch is None:
+            order = [int(i) for i in self.sampler]
+            self._next = (self._epoch, order)
+            return order
+        setter(self._epoch + 1)
+        order = [int(i) for i in self.sampler]
+        setter(self._epoch)
+        self._next = (self._epoch + 1, order)
+        return order
+
+    def __iter__(self) -> Iterator[int]:
+        order = self._draw()
+        b, epoch = self.batch_size, time.monotonic_ns()  # unique per pass of any sampler in this process
+        if self.dataset is not None:
+            self.dataset.start_epoch(epoch)
+        # the last batches announce the next pass's first ones (drawn once this pass's tail is reached)
+        tail, following = max(0, len(order) - self.depth * max(1, self.num_workers) - b), None
+        for start in range(0, len(order), b):
+            if start >= tail and following is None:
+                following = self._draw_next()
+            yield Ahead(order[start], tuple(self._ahead(order, start, following or [])), epoch, b, self.num_workers)
+            yield from order[start + 1 : start + b]
+        if self.dataset is not None:
+            self.dataset.epoch_ending()
+
+    def _ahead(self, order: list[int], start: int, following: list[int]) -> Iterator[int]:
+        """The rest of the batch at ``start``, then the batches its worker gets next, ``depth`` in all; past the
+        end of ``order``, the batches that worker gets first in ``following`` (DataLoader workers take batches
+        in turn, starting again from the first worker at each pass)."""
         b, stride, left = self.batch_size, max(1, self.num_workers), self.depth
         batch = start
         while left > 0 and batch < len(order):
@@ -139,6 +195,13 @@ class PrefetchSampler(Iterable[int], Sized):
             yield from chunk
             left -= len(chunk)
             batch += b * stride
+        worker = (start // b) % stride
+        nxt = worker
+        while left > 0 and nxt * b < len(following):
+            chunk = following[nxt * b : nxt * b + min(b, left)]
+            yield from chunk
+            left -= len(chunk)
+            nxt += stride
 
 
 class _Entry(Generic[T]):

@@ -14,7 +14,7 @@ import tempfile
 import uuid
 import weakref
 
-__all__ = ["SkipLog"]
+__all__ = ["Failures", "SkipLog"]
 
 
 class SkipLog:
@@ -44,3 +44,45 @@ def _remove(path: str, pid: int) -> None:
     if os.getpid() == pid:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+class Failures:
+    """Reads that failed in this process, remembered so that under ``on_error="skip"`` a bad file is read at
+    most once per pass (a run of k bad files otherwise costs k^2/2 reads: every index of the run tries each
+    one after it before reaching a readable substitute).
+
+    Forgotten when a new pass begins (``epoch`` token of :class:`dicomxray.data.prefetch.PrefetchSampler`), or
+    else after ``span`` samples served by this process (at least one pass), so a file mended during training is
+    read again.  Per process: each DataLoader worker remembers its own; a copy made by ``fork`` or ``pickle``
+    starts empty.
+    """
+
+    def __init__(self, span: int) -> None:
+        self.span = max(1, span)
+        self._reset(None)
+
+    def _reset(self, epoch: int | None) -> None:
+        self._pid, self._epoch, self._served = os.getpid(), epoch, 0
+        self._failed: dict[int, Exception] = {}
+
+    def __getstate__(self) -> dict[str, int]:
+        return {"span": self.span}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(state["span"])  # type: ignore[misc]
+
+    def served(self, epoch: int | None) -> None:
+        """One sample asked for (of pass ``epoch`` when known): forget old failures at a new pass."""
+        if self._pid != os.getpid() or (epoch is not None and epoch != self._epoch) or self._served >= self.span:
+            self._reset(epoch if epoch is not None else self._epoch)
+        self._served += 1
+
+    def known(self, index: int) -> Exception | None:
+        """The error ``index`` failed with during this pass, if it did."""
+        return self._failed.get(index) if self._pid == os.getpid() else None
+
+    def remember(self, index: int, exc: Exception) -> None:
+        self._failed[index] = exc
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._failed and self._pid == os.getpid()

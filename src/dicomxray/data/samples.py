@@ -1,0 +1,49 @@
+"""Arrays to tensors and samples to batches: the last step of :class:`dicomxray.DicomXrayDataset`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["collate", "to_tensor"]
+
+
+def to_tensor(pixels: np.ndarray, image_dtype: str, channels: int) -> torch.Tensor:
+    """The image as a ``C x H x W`` tensor of ``image_dtype``.
+
+    When the array already has that dtype (a uint8 transport of a uint8 render, or a float32 render)
+    and is the sample's own (a fresh decode or cache read), the tensor wraps it without a copy; the
+    RAM tier's shared images are copied.  Converting uint8 to float32 allocates anyway.
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    t = _view(arr)
+    if image_dtype == "uint8":
+        if t.dtype != torch.uint8:
+            raise ValueError(f"image_dtype='uint8' needs uint8 images, the pipeline/transform gave {arr.dtype}")
+    elif t.dtype == torch.uint8:
+        t = t.to(torch.float32).div_(255.0)  # the same arithmetic as transforms.to_float
+    elif t.dtype != torch.float32:
+        t = t.to(torch.float32).mul_(1 / float(np.iinfo(arr.dtype).max))
+    t = t.unsqueeze(0)
+    return t.expand(3, -1, -1).contiguous() if channels == 3 else t
+
+
+def _view(arr: np.ndarray) -> torch.Tensor:
+    """The array as a tensor: zero-copy when the array is the sample's own (a fresh decode or cache read),
+    a copy when it is shared and read-only (the RAM tier), so nothing written into a sample reaches it."""
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+
+
+def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Detection collate: stacks images, keeps per-image ``boxes``/``labels``/``meta`` as lists."""
+    out: dict[str, Any] = {"image": torch.stack([s["image"] for s in batch]), "meta": [s["meta"] for s in batch]}
+    if batch and "boxes" in batch[0]:
+        out["boxes"] = [s["boxes"] for s in batch]
+        out["labels"] = [s["labels"] for s in batch]
+        out["image_label"] = torch.stack([s["image_label"] for s in batch])
+    return out
