@@ -54,10 +54,10 @@ def test_rsna_round_trip_and_format(tmp_path):
 
 
 def test_vinbig_round_trip_and_format(tmp_path):
-    s = vinbig_prediction_string(BOXES, SCORES, [4, 1])  # dataset labels: class_id + 1
+    s = vinbig_prediction_string(BOXES, SCORES, box_labels=[4, 1])  # dataset labels: class_id + 1
     assert s == "3 0.9 10.0 20.0 40.0 60.0 0 0.25 100.5 7.2 180.0 99.0"
-    rows = [("abc", s), ("def", vinbig_prediction_string([], [], [])),
-            ("ghi", vinbig_prediction_string(BOXES[:1], [0.5], [14], no_finding_score=0.3))]
+    rows = [("abc", s), ("def", vinbig_prediction_string([], [], class_ids=[])),
+            ("ghi", vinbig_prediction_string(BOXES[:1], [0.5], box_labels=[14], no_finding_score=0.3))]
     path = write_submission(rows, tmp_path / "s.csv", competition="vinbig")
     lines = path.read_text().splitlines()
     assert lines[0] == "image_id,PredictionString" and lines[2] == "def,14 1 0 0 1 1"
@@ -90,8 +90,8 @@ def test_duplicate_ids_and_unknown_competition(tmp_path):
         write_submission([("a_image", "none 1 0 0 1 1")] * 2, tmp_path / "s.csv")
     with pytest.raises(ValueError, match="competition"):
         write_submission([], tmp_path / "s.csv", competition="kaggle")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="class_id"):
-        vinbig_prediction_string(BOXES[:1], [0.5], [0])  # 0 is background, not a class
+    with pytest.raises(ValueError, match="box_labels"):
+        vinbig_prediction_string(BOXES[:1], [0.5], box_labels=[0])  # 0 is background, not a class
 
 
 def test_read_submission_checks_the_header(tmp_path):

@@ -16,8 +16,8 @@ checks and writes the CSV; :func:`read_submission` parses one back.
 from __future__ import annotations
 
 from .base import LabelSource, Target, labelled_only
-from .fusion import BoxFusion
-from .rsna import RsnaPneumonia, rsna_prediction_string
+from .fusion import BoxFusion, Fused
+from .rsna import RSNA_DETAILED_CLASSES, RsnaPneumonia, rsna_prediction_string
 from .siim import SIIM_STUDY_CLASSES, SiimCovid, prediction_strings, study_prediction_string
 from .splits import patient_folds
 from .submission import (
@@ -29,13 +29,16 @@ from .submission import (
     unbatch_meta,
     write_submission,
 )
-from .vinbig import VINBIG_CLASSES, VinBigData, vinbig_prediction_string
+from .vinbig import VINBIG_CLASSES, VINBIG_NO_FINDING, VinBigData, vinbig_prediction_string
 
 __all__ = [
+    "RSNA_DETAILED_CLASSES",
     "SIIM_STUDY_CLASSES",
     "VINBIG_CLASSES",
+    "VINBIG_NO_FINDING",
     "BoxFusion",
     "Competition",
+    "Fused",
     "LabelSource",
     "Prediction",
     "RsnaPneumonia",

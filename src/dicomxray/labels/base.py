@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import SourceFileNotFoundError
+from ..errors import LabelWarning, SourceFileNotFoundError
 from ..index import image_id
 
 
@@ -35,6 +35,9 @@ class Target:
     missing_annotation : bool
         True when the image has no boxes although its study is positive (SIIM's ``none`` images
         of positive studies): the absence of boxes is a missing annotation, not a negative.
+    image_labels : numpy.ndarray
+        Multi-hot float32 image classes where the source has several per image (VinBigData's 14
+        findings, by the adapter's named vote rule); empty otherwise.
     """
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
@@ -43,6 +46,7 @@ class Target:
     study_id: str = ""
     study_positive: bool | None = None
     missing_annotation: bool = False
+    image_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
 
 
 class LabelSource(Protocol):
@@ -79,7 +83,7 @@ def labelled_only(paths: Iterable[str | os.PathLike[str]], labels: LabelSource) 
 
     Warns
     -----
-    UserWarning
+    LabelWarning
         When some files have no label, naming how many and the first of them: an unlabelled
         file is left out of training, never passed off as a negative.
     """
@@ -91,7 +95,7 @@ def labelled_only(paths: Iterable[str | os.PathLike[str]], labels: LabelSource) 
         warnings.warn(
             f"dicomxray: {len(left_out)} of {len(every)} DICOM files have no label in "
             f"{type(labels).__name__} and are left out (first: {left_out[0]})",
-            UserWarning, stacklevel=3,
+            LabelWarning, stacklevel=3,
         )
     return kept
 

@@ -10,7 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LabelFormatError
 from .base import Target, boxes_array, require_file
+
+#: ``stage_2_detailed_class_info.csv``'s classes, in the order of ``image_label`` with ``detailed=True``.
+RSNA_DETAILED_CLASSES = ("Normal", "No Lung Opacity / Not Normal", "Lung Opacity")
 
 
 class RsnaPneumonia:
@@ -18,12 +22,25 @@ class RsnaPneumonia:
 
     Image label: ``Target`` (0 normal/no opacity, 1 lung opacity; ``study_positive`` says the
     same); boxes (``x, y, width, height`` in the file) become xyxy with label 1.
+
+    Parameters
+    ----------
+    folder : path-like
+        The competition folder.
+    filename : str
+        The box file in ``folder``.
+    detailed : bool
+        Read ``stage_2_detailed_class_info.csv`` too: the image label becomes one of its three
+        classes (0 ``Normal``, 1 ``No Lung Opacity / Not Normal``, 2 ``Lung Opacity``), the
+        target competitors trained their classifiers on.
     """
 
     classes: tuple[str, ...] = ("no_opacity", "lung_opacity")
     box_classes: tuple[str, ...] = ("background", "lung_opacity")
 
-    def __init__(self, folder: str | os.PathLike[str], filename: str = "stage_2_train_labels.csv") -> None:
+    def __init__(
+        self, folder: str | os.PathLike[str], filename: str = "stage_2_train_labels.csv", *, detailed: bool = False,
+    ) -> None:
         path = require_file(folder, filename)
         rows: dict[str, list[list[float]]] = {}
         label: dict[str, int] = {}
@@ -35,9 +52,13 @@ class RsnaPneumonia:
                 if row["x"].strip():
                     x, y, w, h = (float(row[k]) for k in ("x", "y", "width", "height"))
                     rows[pid].append([x, y, x + w, y + h])
+        image_label = dict(label)
+        if detailed:
+            self.classes = RSNA_DETAILED_CLASSES
+            image_label = _detailed(require_file(folder, "stage_2_detailed_class_info.csv"), label)
         self.folder = Path(folder)
         self._targets = {
-            pid: Target(boxes_array(b), np.ones(len(b), np.int64), label[pid], pid, study_positive=label[pid] == 1)
+            pid: Target(boxes_array(b), np.ones(len(b), np.int64), image_label[pid], pid, study_positive=label[pid] == 1)
             for pid, b in rows.items()
         }
 
@@ -46,6 +67,26 @@ class RsnaPneumonia:
 
     def keys(self) -> set[str]:
         return set(self._targets)
+
+
+def _detailed(path: Path, target: dict[str, int]) -> dict[str, int]:
+    """Each patient's detailed class index, checked against ``Target`` (Lung Opacity iff Target 1)."""
+    out: dict[str, int] = {}
+    with open(path, newline="") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            pid, name = row["patientId"], row["class"].strip()
+            if name not in RSNA_DETAILED_CLASSES:
+                raise LabelFormatError(f"{path}:{line}: unknown class {name!r}; expected one of {RSNA_DETAILED_CLASSES}",
+                                       path=str(path))
+            cls = RSNA_DETAILED_CLASSES.index(name)
+            if pid in target and (cls == 2) != (target[pid] == 1):
+                raise LabelFormatError(f"{path}:{line}: {pid} is {name!r} but its Target is {target[pid]}", path=str(path))
+            out[pid] = cls
+    missing = sorted(set(target) - set(out))
+    if missing:
+        raise LabelFormatError(f"{path}: {len(missing)} patients have no detailed class (first: {missing[0]})",
+                               path=str(path))
+    return out
 
 
 def rsna_prediction_string(boxes: Any, scores: Sequence[float] | np.ndarray) -> str:

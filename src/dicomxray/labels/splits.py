@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from ..errors import LabelWarning
 
 
 def read_patient_ids(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -23,14 +26,38 @@ def read_patient_ids(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
-def patient_folds(groups: Sequence[str], labels: Sequence[int], k: int = 5, *, seed: int = 0) -> np.ndarray:
+def patient_folds(groups: Sequence[str], labels: Sequence[Any] | np.ndarray, k: int = 5, *, seed: int = 0) -> np.ndarray:
     """Assign each sample a fold in ``0..k-1`` so no group (patient) spans two folds.
 
     Greedy stratified group k-fold: patients are shuffled (``seed``), taken
     largest first, and each goes to the fold where it most reduces the
     deviation of per-class counts from the ideal share.  Samples with an
-    empty group id are their own group.  With fewer patients than folds, some
-    folds stay empty: a ``UserWarning`` says which.
+    empty group id are their own group.
+
+    Parameters
+    ----------
+    groups : sequence of str
+        Patient (or study) of each sample.
+    labels : sequence of int, or N x C array
+        One class per sample, or a multi-hot matrix (VinBigData's ``Target.image_labels``).
+        Multi-label targets are stratified per label, as iterative stratification does
+        (Sechidis et al. 2011): each column is balanced on its own, plus a column for the
+        samples with no label at all, rather than treating each label set as a class
+        (which leaves rare combinations in one fold).
+    k : int
+        Number of folds, at least 2.
+    seed : int
+        Shuffles patients of equal size.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``N`` int64 fold of each sample.
+
+    Warns
+    -----
+    LabelWarning
+        With fewer patients than folds: which folds stay empty.
     """
     if k < 2:
         raise ValueError("k must be at least 2")
@@ -39,21 +66,16 @@ def patient_folds(groups: Sequence[str], labels: Sequence[int], k: int = 5, *, s
     members: dict[str, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
         members[g or f"\0{i}"].append(i)
-    classes = sorted(set(labels))
-    col = {c: j for j, c in enumerate(classes)}
-    total = np.zeros(len(classes))
-    for lab in labels:
-        total[col[lab]] += 1
+    hot = _label_matrix(labels)
+    total = hot.sum(0)
     rng = np.random.default_rng(seed)
     keys = list(members)
     rng.shuffle(keys)
     keys.sort(key=lambda g: -len(members[g]))
-    counts = np.zeros((k, len(classes)))
+    counts = np.zeros((k, hot.shape[1]))
     fold_of = np.empty(len(groups), dtype=np.int64)
     for g in keys:
-        vec = np.zeros(len(classes))
-        for cls, n in Counter(labels[i] for i in members[g]).items():
-            vec[col[cls]] += n
+        vec = hot[members[g]].sum(0)
         best, best_cost = 0, np.inf
         for f in range(k):
             trial = counts.copy()
@@ -67,6 +89,21 @@ def patient_folds(groups: Sequence[str], labels: Sequence[int], k: int = 5, *, s
     if empty:
         warnings.warn(
             f"patient_folds: only {len(members)} patients for k={k} folds; fold(s) {empty} are empty "
-            f"(use k <= {len(members)})", UserWarning, stacklevel=2,
+            f"(use k <= {len(members)})", LabelWarning, stacklevel=2,
         )
     return fold_of
+
+
+def _label_matrix(labels: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """``N x C`` counts: one-hot of single classes, or a multi-hot matrix plus a "no label" column."""
+    arr = np.asarray(labels)
+    if arr.ndim == 2:
+        hot = (arr > 0).astype(np.float64)
+        return np.concatenate([hot, (hot.sum(1) == 0)[:, None].astype(np.float64)], axis=1)
+    if arr.ndim != 1:
+        raise ValueError(f"labels must be one class per sample or an N x C multi-hot matrix, got shape {arr.shape}")
+    classes = sorted(set(arr.tolist()))
+    col = {c: j for j, c in enumerate(classes)}
+    hot = np.zeros((len(arr), len(classes)))
+    hot[np.arange(len(arr)), [col[c] for c in arr.tolist()]] = 1
+    return hot
