@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import IndexSaltError
 from ..io.atomic import atomic_path
+from .truth import NO_DECODER, NO_DECODER_TEXT, decoder_reason
 
 #: What to install for Parquet indexes.
 INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
@@ -31,7 +32,7 @@ INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
 __all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "columns_for", "fetch_index", "load_previous",
            "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: undecodable_reason
 _META_KEY = b"dicomxray"
 
 #: Column -> type, in file order.  DICOM keywords for tags, snake_case for what the indexer adds.
@@ -43,6 +44,7 @@ COLUMNS: dict[str, str] = {
     "Rows": "int32", "Columns": "int32", "NumberOfFrames": "int32", "SamplesPerPixel": "int32",
     "BitsAllocated": "int32", "BitsStored": "int32", "PixelRepresentation": "int32",
     "PhotometricInterpretation": "str", "TransferSyntaxUID": "str", "decodable": "bool", "decoder": "str",
+    "undecodable_reason": "str",
     "has_window": "bool", "has_voi_lut": "bool", "pixel_data_offset": "int64", "pixel_data_length": "int64",
     "patient_hash": "str", "error_type": "str", "error": "str",
 }
@@ -150,8 +152,9 @@ def write_index(
 ) -> int:
     """Write ``new_rows`` plus the ``reuse`` rows of ``previous``, sorted by path; return the row count.
 
-    ``decodable``/``decoder`` are recomputed for every row from ``decoders``
-    (transfer syntax -> backend installed here), reused rows included.
+    ``decodable``/``decoder``/``undecodable_reason`` are recomputed for every row from ``decoders``
+    (transfer syntax -> backend installed here) and the reason its header gave, reused rows included:
+    ``decodable`` is true exactly when the row has no error, no header reason and a decoder.
     """
     names = list(columns)
     if fmt == "parquet":
@@ -174,7 +177,9 @@ def write_index(
         values = list(row)
         ok = values[at["error_type"]] is None
         backend = decoders.get(values[at["TransferSyntaxUID"]]) if ok else None
-        values[at["decodable"]], values[at["decoder"]] = backend is not None, backend
+        reason = (decoder_reason(values[at["TransferSyntaxUID"]], backend, values[at["undecodable_reason"]]) if ok
+                  else f"{values[at['error_type']]}: {values[at['error']]}")
+        values[at["decodable"]], values[at["decoder"]], values[at["undecodable_reason"]] = reason is None, backend, reason
         fixed.append(values)
     def write_meta(tmp: str) -> None:
         Path(tmp).write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -195,9 +200,16 @@ def _with_decoders(table: Any, decoders: dict[str, str], schema: Any) -> Any:
     keys, values = pa.array(list(decoders), pa.string()), pa.array(list(decoders.values()), pa.string())
     ok = pc.is_null(table.column("error_type"))
     found = pc.take(values, pc.index_in(table.column("TransferSyntaxUID"), value_set=keys))
-    decoder = pc.if_else(ok, found, pa.scalar(None, pa.string()))
-    decodable = pc.fill_null(pc.is_valid(decoder), False)
+    none = pa.scalar(None, pa.string())
+    decoder = pc.if_else(ok, found, none)
+    syntax, before = table.column("TransferSyntaxUID"), table.column("undecodable_reason")
+    from_header = pc.if_else(pc.fill_null(pc.starts_with(before, NO_DECODER), False), none, before)  # see decoder_reason
+    no_decoder = pc.if_else(pc.is_null(decoder), pc.binary_join_element_wise(NO_DECODER_TEXT, syntax, ""), none)
+    error = pc.binary_join_element_wise(table.column("error_type"), table.column("error"), ": ")
+    reason = pc.if_else(ok, pc.coalesce(from_header, no_decoder), error)
+    decodable = pc.is_null(reason)
     table = table.set_column(schema.get_field_index("decoder"), "decoder", decoder)
+    table = table.set_column(schema.get_field_index("undecodable_reason"), "undecodable_reason", reason)
     return table.set_column(schema.get_field_index("decodable"), "decodable", decodable)
 
 

@@ -1,0 +1,123 @@
+"""What the index promises about a file: whether :func:`dicomxray.read_xray` would refuse it for anything its
+header says, and why (``undecodable_reason``).
+
+No rule is written here: the pixel description goes through
+:func:`dicomxray.dicom.refusal.pixel_tags_refusal` (what :func:`~dicomxray.dicom.header.read_header` raises),
+the display tags through the pipeline's own :meth:`~dicomxray.pixels.pipeline.Pipeline.render` on a one-pixel
+stand-in (so a broken LUT Sequence item or an unknown VOI LUT Function is refused as it would be), and the
+transfer syntax through the decoders installed where the index is written (:func:`decoder_reason`).  The
+default :class:`~dicomxray.config.PipelineConfig` is assumed (its ``max_pixels``, VOI index 0).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..dicom.elements import DEFLATED
+from ..errors import DecoderUnavailableError, DicomXrayError
+
+__all__ = ["DISPLAY_SEQUENCES", "DISPLAY_TAGS", "NO_DECODER", "NO_DECODER_TEXT", "decoder_reason", "header_dataset",
+           "header_refusal", "walked_display"]
+
+#: Top-level display tags the header walk keeps raw for :func:`header_refusal` (tag -> (name, kind)).
+DISPLAY_TAGS: dict[int, tuple[str, str]] = {
+    0x00281051: ("_WindowWidth", "display"), 0x00281052: ("_RescaleIntercept", "display"),
+    0x00281053: ("_RescaleSlope", "display"), 0x00281056: ("_VOILUTFunction", "display"),
+    0x20500020: ("_PresentationLUTShape", "display"), 0x00283000: ("_ModalityLUTSequence", "seq"),
+    0x52009229: ("_SharedFunctionalGroupsSequence", "seq"), 0x52009230: ("_PerFrameFunctionalGroupsSequence", "seq"),
+}
+_WINDOW_CENTER, _VOI_LUT_SEQUENCE = 0x00281050, 0x00283010
+#: Sequences whose items the walk does not keep: a file holding one is read again with pydicom.
+DISPLAY_SEQUENCES = frozenset({0x00283000, 0x00283010, 0x52009229, 0x52009230})
+#: The prefix of a reason that depends on the installed decoders (recomputed at every write).
+NO_DECODER = DecoderUnavailableError.__name__ + ": "
+NO_DECODER_TEXT = NO_DECODER + "no installed decoder here for transfer syntax "
+_PLACEHOLDER = "<file>"
+
+
+def _int(row: Mapping[str, Any], name: str, default: int) -> int:
+    value = row.get(name)
+    return default if value is None else int(value)
+
+
+def header_refusal(row: Mapping[str, Any], ds: Any) -> str | None:
+    """``"ErrorType: message"`` when the pipeline refuses the file whose index row is ``row``, else ``None``.
+
+    Parameters
+    ----------
+    row : mapping
+        The row's pixel description (``Rows``, ``Columns``, ``BitsAllocated``... as the header walk read
+        them; absent values ``None``), ``TransferSyntaxUID`` and ``pixel_data_length`` (-1: encapsulated).
+    ds : pydicom Dataset
+        The file's display tags (the whole header, or the top-level values the walk kept).
+    """
+    from pydicom.uid import UID
+
+    from ..dicom.header import Header
+    from ..dicom.refusal import pixel_tags_refusal
+    from ..io.identity import FileIdentity
+    from ..pixels.decode import DecodeResult
+    from ..pixels.pipeline import Pipeline
+
+    pipeline = Pipeline()
+    rows, columns, bits = _int(row, "Rows", 0), _int(row, "Columns", 0), _int(row, "BitsAllocated", 0)
+    frames, samples = int(row.get("NumberOfFrames") or 1), _int(row, "SamplesPerPixel", 1)
+    bits_stored, representation = _int(row, "BitsStored", bits), _int(row, "PixelRepresentation", 0)
+    photometric = str(row.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper()
+    syntax = str(row["TransferSyntaxUID"])
+    encapsulated = row["pixel_data_length"] == -1 and syntax != DEFLATED  # a Deflated row read by pydicom has no length
+    refusal = pixel_tags_refusal(rows=rows, columns=columns, frames=frames, samples_per_pixel=samples,
+                                 bits_allocated=bits, bits_stored=bits_stored, pixel_representation=representation,
+                                 photometric=photometric, transfer_syntax=syntax, encapsulated=encapsulated,
+                                 max_pixels=pipeline.config.decode.max_pixels)
+    if refusal is not None:
+        return str(refusal)
+    header = Header(_PLACEHOLDER, ds, memoryview(b""), UID(syntax), rows, columns, frames, samples, bits, bits_stored,
+                    representation, photometric, FileIdentity(_PLACEHOLDER, 0, 0, 0, 0))
+    kind = "i" if header.signed else "u"
+    stand_in = DecodeResult(np.zeros((1, 1), f"{kind}{bits // 8}"), "", 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipeline.render(header, stand_in)
+    except DicomXrayError as exc:
+        return f"{type(exc).__name__}: {str(exc).removeprefix(_PLACEHOLDER + ': ')}"
+    return None
+
+
+def walked_display(found: Mapping[int, Any], little: bool) -> Any:
+    """The display tags the header walk kept (raw values), as a pydicom Dataset converted as pydicom
+    converts a file's; ``None`` when the file holds a display sequence (then read it with pydicom)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.dataset import Dataset
+    from pydicom.tag import Tag
+
+    if any(found.get(tag) for tag in DISPLAY_SEQUENCES):
+        return None
+    raw: dict[Any, Any] = {}
+    for tag in (_WINDOW_CENTER, *(t for t, (_, kind) in DISPLAY_TAGS.items() if kind == "display")):
+        value = found.get(tag)
+        if value is not None:
+            raw[Tag(tag)] = RawDataElement(Tag(tag), None, len(value), bytes(value), 0, True, little)
+    return Dataset(raw)
+
+
+def header_dataset(reader: Any) -> Any:
+    """The whole header of an open file (:class:`dicomxray.index.scan.Reader`) through pydicom, without Pixel Data."""
+    import pydicom
+
+    with reader.open() as fh, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pydicom.dcmread(fh, force=True, stop_before_pixels=True)
+
+
+def decoder_reason(syntax: str | None, backend: str | None, reason: str | None) -> str | None:
+    """A readable row's ``undecodable_reason`` on this machine: its header's reason, else the missing decoder's
+    (a reason about decoders, from an earlier write, is dropped first: the installed ones decide again)."""
+    if reason and not reason.startswith(NO_DECODER):
+        return reason
+    return None if backend is not None or syntax is None else NO_DECODER_TEXT + syntax
