@@ -49,9 +49,9 @@ import numpy as np
 
 from .config import CacheConfig, CacheIdentity, PipelineConfig
 from .dicom.header import max_file_bytes
-from .errors import CacheError
+from .errors import CacheError, CacheWarning
 from .io.atomic import atomic_write
-from .io.source import FileIdentity, Opener, file_identity, is_url
+from .io.source import FileIdentity, Opener, file_identity, locate
 from .pixels.fingerprint import code_fingerprint
 from .pixels.pipeline import Pipeline, XrayImage, XrayMeta
 
@@ -129,9 +129,10 @@ class XrayCache:
         """The entry key for ``path`` rendered with ``config`` (content identity reads the file;
         ``opener`` carries a URL's storage options)."""
         opener = opener or Opener()
+        where = opener.locate(path)
         if self.identity == "content":
-            return self._key(opener.read(path, content_hash=True).identity, config)
-        return self._key(opener.identity(path), config)
+            return self._key(opener.read(where, content_hash=True).identity, config)
+        return self._key(opener.identity(where), config)
 
     def _key(self, ident: FileIdentity, config: PipelineConfig) -> str:
         fingerprint = config.fingerprint()
@@ -194,7 +195,8 @@ class XrayCache:
             self._corrupt(path, exc)
             return None
         except OSError as exc:
-            warnings.warn(f"dicomxray cache: cannot open {path} ({exc}); reading the source instead", stacklevel=4)
+            warnings.warn(f"dicomxray cache: cannot open {path} ({exc}); reading the source instead", CacheWarning,
+                          stacklevel=4)
             return None
 
     def _pixels(self, path: Path, entry: _Entry) -> np.ndarray | None:
@@ -217,13 +219,14 @@ class XrayCache:
             self._corrupt(path, exc)
             return None
         except OSError as exc:
-            warnings.warn(f"dicomxray cache: cannot read {path} ({exc}); reading the source instead", stacklevel=4)
+            warnings.warn(f"dicomxray cache: cannot read {path} ({exc}); reading the source instead", CacheWarning,
+                          stacklevel=4)
             return None
         return pixels
 
     def _corrupt(self, path: Path, exc: Exception) -> None:
         self.stats.corrupt += 1
-        warnings.warn(f"dicomxray cache: corrupt entry {path} ({exc}); recomputing it", stacklevel=5)
+        warnings.warn(f"dicomxray cache: corrupt entry {path} ({exc}); recomputing it", CacheWarning, stacklevel=5)
         _unlink(path)
 
     def load(self, path: str | os.PathLike[str], pipeline: Pipeline | PipelineConfig) -> XrayImage:
@@ -237,11 +240,12 @@ class XrayCache:
         if isinstance(pipeline, PipelineConfig):
             pipeline = Pipeline(pipeline)
         config, opener = pipeline.config, pipeline.opener
+        where = opener.locate(path)  # classified once: the identity and the read below reuse it
         if self.identity == "content":
-            source = opener.read(path, max_bytes=max_file_bytes(config.decode.max_pixels), content_hash=True)
+            source = opener.read(where, max_bytes=max_file_bytes(config.decode.max_pixels), content_hash=True)
             ident = source.identity
         else:
-            ident = opener.identity(path)  # a stat; for a URL its listed identity, or a HEAD
+            ident = opener.identity(where)  # a stat; for a URL its listed identity, or a HEAD
         key = self._key(ident, config)
         image = self._lookup(key)
         if image is not None:
@@ -249,7 +253,7 @@ class XrayCache:
                 image = dataclasses.replace(image, meta=dataclasses.replace(image.meta, path=ident.path))
             return image
         self.stats.misses += 1
-        image = pipeline.read(source if self.identity == "content" else path)
+        image = pipeline.read(source if self.identity == "content" else where)
         if image.identity is not None and image.identity.same_stat(ident):
             self._write(self.entry_path(key), image, dataclasses.asdict(ident))
         return image
@@ -278,6 +282,7 @@ class XrayCache:
             warnings.warn(
                 f"dicomxray cache: cannot write to {self.directory} ({exc}); caching is off for this process, "
                 "training continues from the source files",
+                CacheWarning,
                 stacklevel=3,
             )
 
@@ -320,7 +325,7 @@ class XrayCache:
                 header = _read_header(entry)
                 source = header["source"]
                 stale = older_than_days is not None and now - header["created"] > older_than_days * 86400
-                if is_url(source["path"]):
+                if locate(source["path"]).remote:
                     pass  # checking an object needs its storage options: kept unless older_than_days
                 elif not stale and not source.get("sha256"):
                     stale = not file_identity(source["path"]).same_stat(FileIdentity(**source))
@@ -371,7 +376,7 @@ def _unlink(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        warnings.warn(f"dicomxray cache: cannot remove {path} ({exc})", stacklevel=2)
+        warnings.warn(f"dicomxray cache: cannot remove {path} ({exc})", CacheWarning, stacklevel=2)
 
 
 class CachedPipeline:

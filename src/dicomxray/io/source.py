@@ -17,40 +17,61 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import ImageTooLargeError, NotDicomError, SourceChangedError, SourceFileNotFoundError, SourceReadError
+from ..errors import ImageTooLargeError, SourceChangedError
 from .identity import FileIdentity, Source, is_url, local_path
+from .translate import translate
 
-__all__ = ["FileIdentity", "Opener", "Source", "file_identity", "is_url", "local_path", "read_source"]
+__all__ = ["FileIdentity", "Location", "Opener", "Source", "file_identity", "is_url", "local_path", "locate", "read_source"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """A source classified once: a local path (absolute, ``~`` and ``file://`` resolved) or a URL.
+
+    :func:`locate` (and :meth:`Opener.locate`) is where a path is classified; everything that is handed a
+    ``Location`` reads it without asking again.
+    """
+
+    path: str
+    remote: bool
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def locate(path: str | os.PathLike[str] | Location) -> Location:
+    """``path`` classified: a URL (any ``scheme://`` but ``file://``) or a resolved local path."""
+    if isinstance(path, Location):
+        return path
+    if is_url(path):
+        return Location(str(path), True)
+    return Location(os.path.abspath(os.path.expanduser(local_path(path))), False)
+
 
 def _identity(path: str, st: os.stat_result) -> FileIdentity:
     return FileIdentity(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-def resolve(path: str | os.PathLike[str]) -> str:
-    return os.path.abspath(os.path.expanduser(local_path(path)))
-
-
-def file_identity(path: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None) -> FileIdentity:
+def file_identity(path: str | os.PathLike[str] | Location, *,
+                  storage_options: Mapping[str, Any] | None = None) -> FileIdentity:
     """The stat :class:`FileIdentity` of ``path`` (no read), or ``SourceFileNotFoundError``.
 
     For a URL: one HEAD request (ETag, Last-Modified, size).
     """
-    if is_url(path):
+    where = locate(path)
+    if where.remote:
         from .remote import head_url
 
-        return head_url(str(path), storage_options)
-    p = resolve(path)
+        return head_url(where.path, storage_options)
     try:
-        return _identity(p, os.stat(p))
-    except FileNotFoundError:
-        raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
-    except OSError as exc:
-        raise SourceReadError(f"{p}: cannot stat the file ({exc.strerror or exc})", path=p) from None
+        return _identity(where.path, os.stat(where.path))
+    except OSError as exc:  # a vanished file, permissions, a symlink loop...: one map, named
+        raise translate(exc, where.path, doing="stat") from None
 
 
 def read_source(
-    path: str | os.PathLike[str], *, max_bytes: int | None = None, content_hash: bool = False, attempts: int = 3,
-    storage_options: Mapping[str, Any] | None = None,
+    path: str | os.PathLike[str] | Location, *, max_bytes: int | None = None, content_hash: bool = False,
+    attempts: int = 3, storage_options: Mapping[str, Any] | None = None,
 ) -> Source:
     """Read the whole file with one ``read``; retry if it changed in place meanwhile.
 
@@ -63,11 +84,12 @@ def read_source(
     refused after that many bytes), its identity taken from the same response;
     transient errors are retried with backoff (:mod:`dicomxray.io.remote`).
     """
-    if is_url(path):
+    where = locate(path)
+    if where.remote:
         from .remote import read_url
 
-        return read_url(str(path), storage_options, max_bytes=max_bytes, content_hash=content_hash)
-    p = resolve(path)
+        return read_url(where.path, storage_options, max_bytes=max_bytes, content_hash=content_hash)
+    p = where.path
     for _ in range(attempts):
         try:
             with open(p, "rb") as fh:
@@ -77,12 +99,8 @@ def read_source(
                         f"{p}: file is {before.st_size} bytes, more than the configured max_pixels can need", path=p)
                 data = fh.read()
                 after = os.fstat(fh.fileno())
-        except FileNotFoundError:
-            raise SourceFileNotFoundError(f"{p}: file not found", path=p) from None
-        except IsADirectoryError:
-            raise NotDicomError(f"{p}: is a directory, not a DICOM file", path=p) from None
-        except OSError as exc:  # permissions, a symlink loop, EIO, EMFILE...: named, and skippable
-            raise SourceReadError(f"{p}: cannot read the file ({exc.strerror or exc})", path=p) from None
+        except OSError as exc:  # missing, a directory, permissions, a symlink loop, EIO, EMFILE...: named, skippable
+            raise translate(exc, p) from None
         ident = _identity(p, before)
         # Content changes show in size and mtime; the inode's ctime also moves when a rename replaces the
         # file meanwhile (its link count drops), which leaves the bytes we hold intact.
@@ -108,16 +126,21 @@ class Opener:
     storage_options: Mapping[str, Any] | None = field(default=None, repr=False)
     listed: Mapping[str, FileIdentity] | None = field(default=None, repr=False)
 
-    def read(self, path: str | os.PathLike[str], *, max_bytes: int | None = None,
+    def locate(self, path: str | os.PathLike[str] | Location) -> Location:
+        """:func:`locate`: the one place a path is classified as local or URL."""
+        return locate(path)
+
+    def read(self, path: str | os.PathLike[str] | Location, *, max_bytes: int | None = None,
              content_hash: bool = False) -> Source:
         """:func:`read_source` with this opener's storage options."""
         return read_source(path, max_bytes=max_bytes, content_hash=content_hash,
                            storage_options=self.storage_options)
 
-    def identity(self, path: str | os.PathLike[str]) -> FileIdentity:
+    def identity(self, path: str | os.PathLike[str] | Location) -> FileIdentity:
         """The listed identity of a URL, else :func:`file_identity` (a stat, or a HEAD request)."""
-        if self.listed and isinstance(path, str):
-            known = self.listed.get(path)
+        where = locate(path)
+        if self.listed and where.remote:
+            known = self.listed.get(where.path)
             if known is not None:
                 return known
-        return file_identity(path, storage_options=self.storage_options)
+        return file_identity(where, storage_options=self.storage_options)

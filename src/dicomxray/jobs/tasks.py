@@ -91,9 +91,9 @@ def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: st
 
 
 
-def _threads(items: Sequence[Any]) -> int:
-    first = items[0] if items else None
-    return URL_THREADS if is_url(first[0] if isinstance(first, tuple) else first) else 1
+def _threads(remote: bool) -> int:
+    """Items a process runs at once: URLs wait on the network, local files on the CPU."""
+    return URL_THREADS if remote else 1
 
 
 def export_one(job: tuple[str, str] | tuple[str, str, FileIdentity | None], *, fmt: str, config: PipelineConfig,
@@ -102,11 +102,11 @@ def export_one(job: tuple[str, str] | tuple[str, str, FileIdentity | None], *, f
     source, target = job[0], job[1]
     listed = job[2] if len(job) > 2 else None
     opener = Opener(storage_options, {source: listed} if listed is not None else None)
-    dst = Path(target)
+    dst, where = Path(target), opener.locate(source)
     try:
-        if not overwrite and dst.exists() and _stamp_of(dst) == _stamp(opener.identity(source), config, fmt):
+        if not overwrite and dst.exists() and _stamp_of(dst) == _stamp(opener.identity(where), config, fmt):
             return ExportResult(source, target, "skipped")
-        image = Pipeline(config, opener=opener).read(source if is_url(source) else Path(source))
+        image = Pipeline(config, opener=opener).read(where)
         stamp = _stamp(image.identity, config, fmt) if image.identity is not None else ""
         write_image_atomic(image.pixels, dst, fmt, stamp=stamp)
         return ExportResult(source, target, "written")
@@ -161,7 +161,8 @@ def export_folder(
         raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
     dst = Path(target)
     jobs: list[Any]
-    if is_url(source):
+    remote = is_url(source)  # the user's root, classified once
+    if remote:
         found = discover_url(str(source), storage_options=storage_options)
         jobs = []
         for url in found.files:
@@ -183,9 +184,9 @@ def export_folder(
         return clashes + run_sharded(
             client, fn, jobs, job="export", token=token, manifest=dst / ".dicomxray-manifest",
             item_token=partial(_item_token, storage_options=storage_options),
-            encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE, threads=_threads(jobs),
+            encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE, threads=_threads(remote),
             progress=progress)
-    return clashes + run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(jobs))
+    return clashes + run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(remote))
 
 
 def _unique_targets(jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:
@@ -255,7 +256,8 @@ def build_cache(
     cache_config = CacheConfig.of(cache)
     config = config or PipelineConfig()
     fn = partial(_cache_one, cache=cache_config, config=config, storage_options=storage_options)
-    items: list[Any] = [(f, listed.get(f)) if listed and is_url(f) else f for f in list(files)[k - 1 :: n]]
+    items: list[Any] = [(f, listed.get(f)) if listed else f for f in list(files)[k - 1 :: n]]
+    remote = bool(items) and is_url(files[k - 1])  # the user's list, classified once by its first file
     if client is not None:
         from .distributed import SHARD_SIZE, run_sharded
 
@@ -264,8 +266,8 @@ def build_cache(
                            manifest=Path(cache_config.directory) / ".dicomxray-manifest",
                            item_token=partial(_item_token, storage_options=storage_options),
                            encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE,
-                           threads=_threads(items), progress=progress)
-    return run_jobs(fn, items, workers=workers, desc=f"cache {k}/{n}", progress=progress, threads=_threads(items))
+                           threads=_threads(remote), progress=progress)
+    return run_jobs(fn, items, workers=workers, desc=f"cache {k}/{n}", progress=progress, threads=_threads(remote))
 
 
 def _item_token(item: str | tuple[Any, ...], storage_options: Mapping[str, Any] | None = None) -> str:
