@@ -96,6 +96,7 @@ def _serve(root: str, port: int, delay: float) -> None:
                 self.wfile.write(data[start:end])
 
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128  # the default backlog (5) drops fresh workers' connections
     ThreadingHTTPServer(("127.0.0.1", port), lambda *a: Handler(*a, directory=root)).serve_forever()
 
 

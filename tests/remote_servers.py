@@ -153,6 +153,7 @@ class FileServer(ThreadingHTTPServer):
     answers for the next requests of a path; ``log`` lists ``(method, path, Range)`` of every request."""
 
     daemon_threads = True
+    request_queue_size = 128  # http.server's default listen backlog is 5: fresh workers' connections were dropped
 
     def __init__(self, root: Path, delay: float = 0.0) -> None:
         self.root, self.delay = root, delay

@@ -1,0 +1,95 @@
+"""Batches over a real local HTTP server: requests counted per cached read in each identity mode, a batch's
+errors naming the URL, and a batch's requests overlapping."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fsspec")
+pytest.importorskip("aiohttp")
+
+from dicomxray import DicomXrayDataset, RemoteSourceError, SourceFileNotFoundError  # noqa: E402
+from dicomxray.testing import chest_phantom, write_dicom  # noqa: E402
+from remote_servers import file_server  # noqa: E402
+
+N = 8
+
+
+@pytest.fixture
+def flat(tmp_path: Path) -> Path:
+    for i in range(N):
+        write_dicom(tmp_path / "flat" / f"{i}.dcm", chest_phantom(60, 72, bits=12, seed=i), bits_stored=12)
+    return tmp_path / "flat"
+
+
+def _two_epochs(ds: DicomXrayDataset, batched: bool) -> None:
+    from torch.utils.data import DataLoader
+
+    loader = ds.loader(batch_size=4, num_workers=0) if batched else DataLoader(ds, batch_size=4)
+    for _ in range(2):
+        assert sum(len(b["image"]) for b in loader) == N
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["plain", "sampler"])
+def test_a_cached_read_costs_one_request_in_request_mode(flat: Path, tmp_path: Path, batched: bool) -> None:
+    with file_server(flat) as server:
+        ds = DicomXrayDataset(server.url + "/", size=24, cache=tmp_path / "c")
+        _two_epochs(ds, batched)  # epoch 1 fills the cache
+        before = len(server.log)
+        _two_epochs(ds, batched)  # every read a cache hit
+        objects = [r for r in server.log[before:] if r[1].endswith(".dcm")]
+    assert {r[0] for r in objects} == {"HEAD"}  # no GET: every read a hit, checked by one HEAD
+    heads = sorted(r[1] for r in objects)
+    if batched:  # the last pass also reads ahead into a next one that never comes: a few HEADs more
+        assert 2 * N <= len(heads) <= 2 * N + 4 and set(heads) == {f"/{i}.dcm" for i in range(N)}, heads
+    else:
+        assert heads == sorted([f"/{i}.dcm" for i in range(N)] * 2), heads
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["plain", "sampler"])
+def test_a_cached_read_costs_no_request_in_listing_mode(flat: Path, tmp_path: Path, batched: bool) -> None:
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    from remote_servers import make_bucket, moto_server, s3_options, upload
+
+    with moto_server() as endpoint:
+        make_bucket(endpoint, "batches")
+        upload(endpoint, flat, "batches/flat")
+        so = s3_options(endpoint)
+        ds = DicomXrayDataset("s3://batches/flat", size=24, cache=tmp_path / "c", storage_options=so,
+                              remote_identity="listing")
+        _two_epochs(ds, batched)
+        from dicomxray.io import remote  # the one function a cached read's identity request goes through
+
+        calls: list[str] = []
+        original = remote.head_url
+        remote.head_url = lambda url, *a, **k: calls.append(url) or original(url, *a, **k)  # type: ignore[assignment]
+        try:
+            _two_epochs(ds, batched)
+        finally:
+            remote.head_url = original  # type: ignore[assignment]
+    assert calls == []
+
+
+def test_a_batch_error_names_the_url(flat: Path) -> None:
+    with file_server(flat) as server:
+        ds = DicomXrayDataset(server.url + "/", size=24)
+        (flat / "2.dcm").unlink()
+        with pytest.raises(SourceFileNotFoundError, match="2.dcm"):
+            ds.__getitems__([0, 1, 2, 3])
+        server.fail("/5.dcm", *["403"] * 10)
+        with pytest.raises(RemoteSourceError, match="5.dcm"):
+            ds.__getitems__([4, 5])
+
+
+def test_a_batch_pays_the_latency_once(flat: Path) -> None:
+    with file_server(flat, delay=0.2) as server:
+        ds = DicomXrayDataset(server.url + "/", size=24)
+        t0 = time.perf_counter()
+        batch = ds.__getitems__(list(range(N)))
+        elapsed = time.perf_counter() - t0
+    assert [s["meta"]["index"] for s in batch] == list(range(N))
+    assert elapsed < 0.2 * N / 2, elapsed  # one at a time would take N x 0.2 s
