@@ -18,6 +18,7 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── SourceFileNotFoundError (FileNotFoundError) a file vanished or a root is empty (a 404 for a URL)
     ├── RemoteSourceError (OSError)             an object store failed (after retries), an unknown protocol
     │   └── RemoteAccessError (PermissionError) 401/403 or no credential for a URL
+    ├── OutputPathError (ValueError)            an output name would leave its destination folder
     ├── MissingExtraError (ImportError)         an optional dependency is missing: names the pip command
     ├── IndexSaltError (ValueError)             an index's salt file is not a salt (empty, short, not hex)
     └── IndexQueryError (ValueError)            a selection's query fails on the index: lists its columns
@@ -51,6 +52,7 @@ __all__ = [
     "MissingExtraError",
     "MissingPixelDataError",
     "NotDicomError",
+    "OutputPathError",
     "RemoteAccessError",
     "RemoteSourceError",
     "SourceChangedError",
@@ -143,6 +145,11 @@ class RemoteSourceError(DicomXrayError, OSError):
 class RemoteAccessError(RemoteSourceError, PermissionError):
     """Raised when an object store refuses access to a URL (401/403) or no credential was found;
     never retried.  The message names the URL and says to check ``storage_options``."""
+
+
+class OutputPathError(DicomXrayError, ValueError):
+    """Raised when an output name derived from a source (a file's relative path, a URL key, a DICOMDIR
+    reference) would leave its destination folder; nothing is written there.  The message names both."""
 
 
 class MissingExtraError(DicomXrayError, ImportError):

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..io.paths import is_inside
 from .elements import check_bounds
 
-__all__ = ["References", "dicomdir_references", "inside", "local_references", "safe_parts", "url_references"]
+__all__ = ["References", "dicomdir_references", "local_references", "safe_parts", "url_references"]
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,6 @@ def dicomdir_references(data: bytes) -> list[list[str]] | None:
     return out
 
 
-def inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
-    """Whether ``path``, symlinks resolved, lies under ``root`` (symlinks resolved too)."""
-    real, top = os.path.realpath(path), os.path.realpath(root)
-    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
-
-
 def _resolve(base: Path, parts: list[str]) -> Path:
     """``base/parts...``; on a miss, matched case-insensitively, component by component."""
     exact = base.joinpath(*parts)
@@ -101,7 +96,7 @@ def local_references(path: Path, root: Path) -> References | None:
             out.refused.append("/".join(parts))
             continue
         ref = _resolve(path.parent, parts)
-        if not inside(ref, root):
+        if not is_inside(ref, root):
             out.refused.append("/".join(parts))
         elif ref.is_file():
             out.found.append(ref)

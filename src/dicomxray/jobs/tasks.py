@@ -168,13 +168,15 @@ def export_folder(
         for url in found.files:
             rel = url[len(found.base) + 1 :]
             folder = rel.rpartition("/")[0]
-            jobs.append((url, str(dst / folder / f"{image_id(url)}.{fmt}"), found.identities.get(url)))
+            jobs.append((url, f"{folder}/{image_id(url)}.{fmt}", found.identities.get(url)))
     else:
         src = Path(source)
         files = find_dicoms(src)
         base = src if src.is_dir() else src.parent
-        jobs = [(str(f), str(dst / f.relative_to(base).parent / f"{image_id(f)}.{fmt}")) for f in files]
+        jobs = [(str(f), f"{f.relative_to(base).parent.as_posix()}/{image_id(f)}.{fmt}") for f in files]
+    jobs, refused = _targets_inside(dst, jobs)  # relative names -> paths that stay under dst
     jobs, clashes = _unique_targets(jobs)
+    clashes = refused + clashes
     fn = partial(export_one, fmt=fmt, config=config or PipelineConfig(), overwrite=overwrite,
                  storage_options=storage_options)
     if client is not None:
@@ -187,6 +189,22 @@ def export_folder(
             encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE, threads=_threads(remote),
             progress=progress)
     return clashes + run_jobs(fn, jobs, workers=workers, desc="export", progress=progress, threads=_threads(remote))
+
+
+def _targets_inside(dst: Path, jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:
+    """Jobs whose relative target name (``job[1]``) becomes a path under ``dst``
+    (:func:`dicomxray.io.paths.safe_output_path`), and a failure for each name that would leave it."""
+    from ..errors import OutputPathError
+    from ..io.paths import safe_output_path
+
+    kept: list[Any] = []
+    refused: list[ExportResult] = []
+    for job in jobs:
+        try:
+            kept.append((job[0], str(safe_output_path(dst, job[1])), *job[2:]))
+        except OutputPathError as exc:
+            refused.append(ExportResult(job[0], job[1], "failed", str(exc)))
+    return kept, refused
 
 
 def _unique_targets(jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:

@@ -1,0 +1,63 @@
+"""Where an output derived from a source name may go: inside its destination, never elsewhere.
+
+An export mirrors its source tree: ``a/b/c.dcm`` becomes ``dest/a/b/c.png``.
+The relative name comes from a file path, a URL key or a DICOMDIR reference,
+and an object key is any string: ``root//tmp/x/ESCAPE.dcm`` has the relative
+part ``/tmp/x/ESCAPE.dcm``, which ``Path(dest) / rel`` would turn into
+``/tmp/x/ESCAPE.png``.  :func:`safe_output_path` is the one place such a name
+becomes a path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import OutputPathError
+
+__all__ = ["is_inside", "safe_output_path"]
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def is_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
+    """Whether ``path``, symlinks resolved, lies under ``root`` (symlinks resolved too); neither need exist."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def safe_output_path(dest_root: str | os.PathLike[str], relative_name: str | os.PathLike[str]) -> Path:
+    """``dest_root / relative_name``, normalised, or :class:`~dicomxray.errors.OutputPathError`.
+
+    ``relative_name`` is split at ``/`` (and at the platform's separators);
+    empty and ``.`` components are dropped, so ``//tmp/x`` stays ``tmp/x``
+    under ``dest_root``.  A ``..`` component, a drive (``C:``), a NUL, an
+    empty name, or a result whose real path (symlinks already in the
+    destination resolved) is not under ``dest_root``'s is refused.
+
+    Parameters
+    ----------
+    dest_root : path-like
+        The destination folder (it need not exist yet).
+    relative_name : str or path-like
+        The name derived from a source, POSIX separators.
+
+    Returns
+    -------
+    pathlib.Path
+        The target, under ``dest_root``.
+
+    Raises
+    ------
+    OutputPathError
+        The name would leave ``dest_root``; the message names both.
+    """
+    name = os.fspath(relative_name)
+    parts = [p for p in re.split(r"[/" + re.escape(os.sep + (os.altsep or "")) + "]", name) if p not in ("", ".")]
+    bad = not parts or "\0" in name or any(p == ".." or _DRIVE.match(p) for p in parts)
+    target = Path(dest_root).joinpath(*parts) if not bad else Path(dest_root)
+    if bad or not is_inside(target, dest_root):
+        raise OutputPathError(f"{name!r}: an output name that would leave the destination {os.fspath(dest_root)!r} "
+                              f"(refused before writing)", path=name)
+    return target
