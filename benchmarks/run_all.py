@@ -9,7 +9,16 @@ import argparse
 import time
 from pathlib import Path
 
-from . import bench_backends, bench_decode, bench_fidelity, bench_index, bench_loader, bench_remote, bench_stages
+from . import (
+    bench_archive,
+    bench_backends,
+    bench_decode,
+    bench_fidelity,
+    bench_index,
+    bench_loader,
+    bench_remote,
+    bench_stages,
+)
 from .chart import bar_chart
 
 GOALS = {  # issue #4: speed-up over the classic recipe at size 512
@@ -28,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     dec = bench_decode.main(common)
     loader = bench_loader.main(common)
     bench_backends.main(common)
+    bench_archive.main(["--out", str(args.out)])
     if not args.quick:
         bench_stages.main(["--out", str(args.out)])
         bench_fidelity.main(["--out", str(args.out)])
