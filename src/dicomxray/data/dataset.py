@@ -172,11 +172,9 @@ class DicomXrayDataset(Dataset):
         query names are loaded, so a 1,000,000-file index starts in well under a second (see
         ``benchmarks/bench_index.py``).  Other keywords are those of the constructor.
         """
-        from ..index import INDEX_COLUMNS, read_index, select
+        from ..index import select_files  # checks each selected file against its row (IndexWarning when changed)
 
-        columns = sorted(n for n in INDEX_COLUMNS if n in where) if isinstance(where, str) else None
-        rows = select(read_index(index, columns=columns, root=root, storage_options=kwargs.get("storage_options")),
-                      where, root=root)
+        rows = select_files(index, where, root=root, storage_options=kwargs.get("storage_options"))
         return cls(root if root is not None else rows.attrs.get("dicomxray", {}).get("root"),
                    files=rows["file"].tolist(), **kwargs)
 

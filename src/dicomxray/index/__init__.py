@@ -46,6 +46,7 @@ Last-Modified (whole seconds), ``inode`` 63 bits of a digest of its ETag and
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -53,13 +54,14 @@ from typing import TYPE_CHECKING, Any, cast
 from ..dicom.discover import DICOM_EXTENSIONS, Discovery, discover, find_dicoms, image_id
 from ..dicom.discover import discover_base as _base
 from ..dicom.discover_url import RemoteDiscovery, discover_url
-from ..errors import SourceFileNotFoundError
+from ..errors import IndexQueryError, IndexWarning, SourceFileNotFoundError
 from ..io.source import is_url
+from ..io.translate import missing_extra
 from .build import IndexReport, build_index
 from .table import (
     COLUMNS,
-    INSTALL_HINT,
     PATIENT_COLUMNS,
+    column_names,
     fetch_index,
     read_frame,
     read_meta,
@@ -72,7 +74,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["DICOM_EXTENSIONS", "INDEX_COLUMNS", "Discovery", "IndexReport", "RemoteDiscovery", "build_index", "discover",
-           "discover_url", "find_dicoms", "image_id", "read_index", "select"]
+           "discover_url", "find_dicoms", "image_id", "read_index", "select",
+           "select_files"]
 
 
 
@@ -106,9 +109,10 @@ def read_index(
         columns = ["path", "error_type", *(c for c in columns if c not in ("path", "error_type"))]
     try:
         meta = dict(read_meta(p) or {})
+        meta["columns"] = column_names(p)  # all of them, for a query's error to list
         df = read_frame(p, columns)
     except ImportError as exc:
-        raise ImportError(f"reading an index needs pandas and pyarrow: {INSTALL_HINT} ({exc})") from None
+        raise missing_extra(exc.name or "pandas", "reading an index", path=str(p)) from None
     if root is not None:
         meta["root"] = _root_text(root)
     df.attrs["dicomxray"] = meta
@@ -149,10 +153,11 @@ def select(
         try:
             result = df.eval(where)
         except Exception as exc:  # pandas raises many kinds for a bad expression; say which columns exist
-            raise ValueError(f"where={where!r} cannot be evaluated on the index ({type(exc).__name__}: {exc}); "
-                             f"columns: {', '.join(map(str, df.columns))}") from exc
+            names = meta.get("columns") or list(map(str, df.columns))  # the index's, not only those loaded
+            raise IndexQueryError(f"where={where!r} cannot be evaluated on the index ({type(exc).__name__}: {exc}); "
+                                  f"columns: {', '.join(names)}") from exc
         if not isinstance(result, pd.Series) or not pd.api.types.is_bool_dtype(result.dtype):
-            raise ValueError(f"where={where!r} must give one True/False per row, not {type(result).__name__}")
+            raise IndexQueryError(f"where={where!r} must give one True/False per row, not {type(result).__name__}")
         mask &= result.fillna(False).astype(bool)
     elif callable(where):
         plain = df.astype(object).where(df.notna(), None)  # None, not pd.NA, for a missing value
@@ -161,7 +166,35 @@ def select(
     elif where is not None:
         raise TypeError(f"where must be a query string, a callable or None, not {type(where).__name__}")
     out = df.take(np.flatnonzero(mask.to_numpy(dtype=bool)))
+    if len(out) == 0:
+        warnings.warn(f"where={where!r} matches none of the {len(df)} rows of the index"
+                      + ("" if include_errors else " (rows with an error left out)"), IndexWarning, stacklevel=2)
     sep = "/" if is_url(base) else os.sep
     out["file"] = (base.rstrip(sep) + sep) + out["path"].astype(str)
     out.attrs["dicomxray"] = dict(meta, root=base)
     return out
+
+
+def select_files(
+    index: str | os.PathLike[str],
+    where: str | Callable[[dict[str, Any]], bool] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """:func:`select` on the index at ``index``, loading only the columns a query string names, with every
+    selected file checked against its row (what ``DicomXrayDataset.from_index`` reads).
+
+    A file changed since it was indexed (its size, mtime, inode or ctime differ) has its header read again
+    and ``where`` applied to what it says now; a file gone is left out; both are named in an
+    :class:`~dicomxray.errors.IndexWarning`.  The check costs one ``stat`` per selected file; files behind
+    URLs are not checked.  Files outside the selection are not read: ``build_index`` again (incremental) to
+    find one that would match now.
+    """
+    from .verify import IDENTITY_COLUMNS, refresh
+
+    columns = None
+    if isinstance(where, str):
+        columns = sorted({*(n for n in INDEX_COLUMNS if n in where), *IDENTITY_COLUMNS})
+    rows = select(read_index(index, columns=columns, root=root, storage_options=storage_options), where, root=root)
+    return refresh(rows, where, None if is_url(index) else _base(index), select)

@@ -29,8 +29,8 @@ from .truth import NO_DECODER, NO_DECODER_TEXT, decoder_reason
 #: What to install for Parquet indexes.
 INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
 
-__all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "columns_for", "fetch_index", "load_previous",
-           "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
+__all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "column_names", "columns_for", "fetch_index",
+           "load_previous", "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
 
 SCHEMA_VERSION = 2  # 2: undecodable_reason
 _META_KEY = b"dicomxray"
@@ -295,6 +295,16 @@ def load_previous(path: Path) -> Previous | None:
         return None
 
 
+def column_names(path: Path) -> list[str]:
+    """Every column of the index at ``path``, in file order (its schema or CSV header only)."""
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), [])
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
 def read_frame(path: Path, columns: Sequence[str] | None = None) -> Any:
     """The index as a pandas DataFrame with nullable dtypes (strings Arrow-backed when pyarrow is there);
     only ``columns`` (in file order) when given."""
@@ -303,8 +313,7 @@ def read_frame(path: Path, columns: Sequence[str] | None = None) -> Any:
     if path.suffix.lower() == ".csv":
         kinds = {**COLUMNS, **PATIENT_COLUMNS}
         dtypes = {"str": "string", "int64": "Int64", "uint64": "UInt64", "int32": "Int32", "bool": "boolean"}
-        with open(path, newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
+        header = column_names(path)
         _check_columns(path, header, columns)
         return pd.read_csv(path, dtype={c: dtypes[kinds[c]] for c in header if c in kinds}, keep_default_na=False,
                            na_values=[""], usecols=None if columns is None else [c for c in header if c in columns])
@@ -313,7 +322,7 @@ def read_frame(path: Path, columns: Sequence[str] | None = None) -> Any:
 
     mapping = {pa.string(): pd.StringDtype("pyarrow"), pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(),
                pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype()}
-    names = pq.read_schema(path).names
+    names = column_names(path)
     _check_columns(path, names, columns)
     wanted = None if columns is None else [c for c in names if c in columns]
     return pq.read_table(path, columns=wanted).to_pandas(types_mapper=mapping.get)
