@@ -18,10 +18,12 @@ __all__ = ["bbox_params", "to_albumentations_dtype", "to_float", "train_transfor
 
 
 def _albumentations() -> Any:
+    from .io.translate import missing_extra
+
     try:
         import albumentations as A
     except ImportError:
-        raise ImportError("augmentation needs albumentations: pip install 'dicomxray[augment]'") from None
+        raise missing_extra("albumentations", "augmentation") from None
     return A
 
 

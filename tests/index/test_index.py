@@ -396,12 +396,15 @@ def test_csv_index_by_extension(tmp_path: Path, dcm: Writer) -> None:
 
 
 def test_csv_when_pyarrow_is_missing(tmp_path: Path, dcm: Writer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dicomxray.errors import MissingExtraError
+
     dcm(tmp_path / "archive" / "a.dcm")
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "pyarrow", None)
         m.setitem(sys.modules, "pyarrow.parquet", None)
-        with pytest.warns(UserWarning, match="pyarrow is not installed"):
-            report = build_index(tmp_path / "archive", tmp_path / "index.parquet", workers=0, progress=False)
+        with pytest.raises(MissingExtraError, match="dicomxray.index"):
+            build_index(tmp_path / "archive", tmp_path / "index.parquet", workers=0, progress=False)
+        report = build_index(tmp_path / "archive", tmp_path / "index.csv", workers=0, progress=False)
     assert report.format == "csv" and report.path == tmp_path / "index.csv"
     assert report.path.read_text().count("\n") == 2
 

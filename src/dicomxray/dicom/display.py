@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from ..errors import DicomXrayError, DicomXrayWarning, UnsupportedImageError
+from ..errors import DicomXrayError, RenderWarning, UnsupportedImageError
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -114,7 +114,7 @@ def display_tags(header: TagSource, frame: int = 0) -> DisplayTags:
             f"{header.path}: Window Center/Width {center:g}/{width:g} is invalid for VOI LUT Function "
             f"{tags.voi_function} (width must be {'>= 1' if tags.voi_function == 'LINEAR' else '> 0'}); "
             + ("using the next window" if tags.windows else "no window applied"),
-            DicomXrayWarning, stacklevel=2,
+            RenderWarning, stacklevel=2,
         )
     return tags
 

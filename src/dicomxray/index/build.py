@@ -17,13 +17,13 @@ from typing import Any, Literal, cast
 from ..dicom.discover import Discovery, discover
 from ..dicom.discover import discover_base as _base
 from ..dicom.discover_url import RemoteDiscovery, is_url_source, url_sources
-from ..errors import DicomXrayError
+from ..errors import DicomXrayError, IndexWarning
 from ..io.remote import URL_THREADS
-from ..io.source import FileIdentity, file_identity, is_url
+from ..io.source import FileIdentity, file_identity
+from ..io.translate import missing_extra
 from ..jobs.distributed import SHARD_SIZE, digest, item_token, run_sharded
 from .scan_url import scan_many
 from .table import (
-    INSTALL_HINT,
     SCHEMA_VERSION,
     columns_for,
     load_previous,
@@ -81,11 +81,8 @@ def _format(out: Path) -> tuple[Path, Literal["parquet", "csv"]]:
     try:
         import pyarrow  # noqa: F401
         import pyarrow.parquet  # noqa: F401
-    except ImportError:
-        csv_out = out.with_suffix(".csv")
-        warnings.warn(f"pyarrow is not installed: writing the index as CSV to {csv_out} ({INSTALL_HINT})",
-                      stacklevel=3)
-        return csv_out, "csv"
+    except ImportError:  # CSV only when asked for by name: a missing extra is an error like any other
+        raise missing_extra("pyarrow", "writing a Parquet index (or name the output *.csv)", path=str(out)) from None
     return out, "parquet"
 
 
@@ -130,7 +127,7 @@ def build_index(
         prefix (:func:`discover_url`), a :class:`RemoteDiscovery` or a list of URLs.
     out_path
         ``*.csv`` writes CSV (settings in ``<out>.meta.json``); anything else
-        Parquet, or CSV beside it with a warning when pyarrow is missing.
+        Parquet (:class:`MissingExtraError` when pyarrow is missing).
     workers
         Processes reading headers (default: the CPUs this process may use, or
         this process alone for fewer than 1,000 files to read; 0 or 1: in this
@@ -184,7 +181,7 @@ def build_index(
     if prev is not None and any(prev.meta.get(k) != meta[k] for k in ("format", "schema", "root", "include_patient",
                                                                        "salt_id")):
         warnings.warn("the previous index was built with other settings (root, salt, include_patient or schema): "
-                      "reading every file again", stacklevel=2)
+                      "reading every file again", IndexWarning, stacklevel=2)
         prev = None
     reuse: list[int] = []
     to_read: list[str] = []
@@ -204,6 +201,7 @@ def build_index(
     if client is not None:
 
         new_rows = index_rows(client, paths, key, include_patient, names, out=out, storage_options=storage_options,
+                              remote=remote,
                               listed=listed, shard_size=shard_size, progress=progress)
     else:
         new_rows = _read_all(paths, key, include_patient, names, n_workers, progress, storage_options)
@@ -265,12 +263,11 @@ def _scan_one(path: str, key: bytes, include_patient: bool, columns: tuple[str, 
 
 def index_rows(client: Any, paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...], *,
                out: Path, storage_options: Mapping[str, Any] | None, listed: Mapping[str, Any] | None = None,
-               shard_size: int = SHARD_SIZE, progress: bool = True) -> list[tuple[Any, ...]]:
+               shard_size: int = SHARD_SIZE, progress: bool = True, remote: bool = False) -> list[tuple[Any, ...]]:
     """The index rows of ``paths`` read on the cluster (:func:`dicomxray.index.build_index` with ``client=``);
     the manifest lives in ``<out>.manifest/``."""
     fn = partial(_scan_one, key=key, include_patient=include_patient, columns=columns, storage_options=storage_options)
     token = digest(hashlib.sha256(key).hexdigest(), str(include_patient), *columns)
-    remote = bool(paths) and is_url(paths[0])
     return run_sharded(client, fn, paths, job="index", token=token, manifest=out.with_name(out.name + ".manifest"),
                        item_token=partial(item_token, listed=listed, storage_options=storage_options),
                        encode=list, decode=tuple,

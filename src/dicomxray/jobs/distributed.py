@@ -39,8 +39,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import MissingExtraError
 from ..io.atomic import atomic_write
+from ..io.translate import missing_extra
 
 __all__ = ["SHARD_SIZE", "connect", "digest", "item_token", "run_sharded"]
 
@@ -57,7 +57,7 @@ def _distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise MissingExtraError('a Dask cluster needs distributed: pip install "dicomxray[dask]"') from None
+        raise missing_extra("distributed", "a Dask cluster") from None
     return distributed
 
 

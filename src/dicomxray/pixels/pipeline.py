@@ -19,7 +19,7 @@ import numpy as np
 from ..config import PipelineConfig, pipeline_config
 from ..dicom.display import display_tags
 from ..dicom.header import Header, max_file_bytes, read_header
-from ..errors import DicomXrayWarning, UnsupportedImageError
+from ..errors import RenderWarning, UnsupportedImageError
 from ..io.source import FileIdentity, Location, Opener, Source
 from .decode import DecodeResult, decode_frame
 from .geometry import Geometry, plan_geometry, reduction_for, resize
@@ -143,7 +143,7 @@ class Pipeline:
             raise UnsupportedImageError(f"{header.path}: {exc}", path=header.path) from None
         if info.blank:
             warnings.warn(f"{header.path}: every pixel renders to the same value ({info.voi}, normalize="
-                          f"{self.config.render.normalize!r}): the image is blank", DicomXrayWarning, stacklevel=3)
+                          f"{self.config.render.normalize!r}): the image is blank", RenderWarning, stacklevel=3)
         return image, info
 
     def resize(self, image: np.ndarray, geom: Geometry, reduce: int = 0) -> np.ndarray:
