@@ -26,6 +26,7 @@ from .submission import (
     boxes_to_original_batch,
     parse_prediction_string,
     read_submission,
+    read_submission_frame,
     unbatch_meta,
     write_submission,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "patient_folds",
     "prediction_strings",
     "read_submission",
+    "read_submission_frame",
     "rsna_prediction_string",
     "study_prediction_string",
     "unbatch_meta",

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..pixels.geometry import Geometry, boxes_to_original
 from .siim import SIIM_STUDY_CLASSES
+from .submission_checks import WHOLE_IMAGE_TOKENS, check_ids, check_values, rows_of, sample_ids, size_of
 
 Competition = Literal["siim", "rsna", "vinbig"]
 
@@ -99,7 +100,9 @@ def _allowed_classes(row_id: str, fmt: _Format, competition: str) -> frozenset[s
     return fmt.classes[suffix]
 
 
-def parse_prediction_string(text: str, competition: Competition, *, row_id: str | None = None) -> Prediction:
+def parse_prediction_string(
+    text: str, competition: Competition, *, row_id: str | None = None, size: tuple[float, float] | None = None,
+) -> Prediction:
     """Parse one ``PredictionString`` of ``competition``, checking its token groups.
 
     Parameters
@@ -111,11 +114,15 @@ def parse_prediction_string(text: str, competition: Competition, *, row_id: str 
     row_id : str, optional
         The row's id; when given, it is checked too (SIIM's ``_image``/``_study`` suffix,
         and the class tokens that suffix allows).
+    size : (width, height), optional
+        The original image's size: boxes must lie within it.
 
     Raises
     ------
     ValueError
-        Naming what is wrong: token count, class token, a number, a box with negative size.
+        Naming what is wrong: token count, class token, a number, a confidence outside ``[0, 1]``,
+        a box with zero or negative size or a negative coordinate, a whole-image row (``none``,
+        study classes, VinBigData's ``14``) that is not ``conf 0 0 1 1``.
     """
     fmt = _format(competition)
     allowed = _allowed_classes(row_id, fmt, competition) if row_id is not None else None
@@ -140,12 +147,12 @@ def parse_prediction_string(text: str, competition: Competition, *, row_id: str 
             raise ValueError(f"non-finite value in {competition} prediction {group}{where}")
         score, x0, y0, a, b = nums
         x1, y1 = (x0 + a, y0 + b) if fmt.xywh else (a, b)
-        if x1 < x0 or y1 < y0:
-            raise ValueError(f"box with negative size in {competition} prediction {group}{where}")
         classes.append(cls)
         scores.append(score)
         boxes.append([x0, y0, x1, y1])
-    return Prediction(tuple(classes), np.asarray(scores, np.float64), np.asarray(boxes, np.float64).reshape(-1, 4))
+    out = Prediction(tuple(classes), np.asarray(scores, np.float64), np.asarray(boxes, np.float64).reshape(-1, 4))
+    check_values(out.classes, out.scores, out.boxes, where=f" of {competition}{where}", size=size)
+    return out
 
 
 def _any_class(fmt: _Format) -> frozenset[str] | None:
@@ -154,25 +161,42 @@ def _any_class(fmt: _Format) -> frozenset[str] | None:
 
 
 def write_submission(
-    rows: Iterable[tuple[str, str]], path: str | os.PathLike[str], *, competition: Competition = "siim"
+    rows: Iterable[tuple[str, str]] | Any, path: str | os.PathLike[str], *, competition: Competition = "siim",
+    expected_ids: Iterable[str] | None = None, sample_submission: str | os.PathLike[str] | None = None,
+    image_sizes: Mapping[str, tuple[float, float]] | None = None, min_confidence: float | None = None,
+    top_k: int | None = None,
 ) -> Path:
-    """Write ``(id, PredictionString)`` rows as ``competition``'s submission CSV.
+    """Write ``(id, PredictionString)`` rows as ``competition``'s submission CSV, or refuse.
 
-    Every row is checked first (id suffix, token groups, class tokens, duplicates), so a
-    bad row raises before anything is written.  The prediction strings come from
-    :func:`~dicomxray.labels.prediction_strings` / :func:`~dicomxray.labels.siim.study_prediction_string`
-    (SIIM), :func:`~dicomxray.labels.rsna_prediction_string` or
-    :func:`~dicomxray.labels.vinbig_prediction_string`.
+    Everything is checked before anything is written, so a bad submission raises and leaves no
+    file: the id suffixes and class tokens, token groups, every value (finite; confidences in
+    ``[0, 1]``; ``0 <= x0 < x1``, ``0 <= y0 < y1``, within the image given ``image_sizes``;
+    ``none``/study/``14`` rows exactly ``conf 0 0 1 1``), duplicates, an empty file, and, given
+    ``expected_ids`` or ``sample_submission``, every missing or extra id.  The prediction strings
+    come from :func:`~dicomxray.labels.prediction_strings` / :func:`~dicomxray.labels.study_prediction_string`
+    (SIIM), :func:`~dicomxray.labels.rsna_prediction_string` or :func:`~dicomxray.labels.vinbig_prediction_string`.
 
     Parameters
     ----------
-    rows : iterable of (str, str)
+    rows : iterable of (str, str), or pandas.DataFrame
         SIIM: ids ``<SOPInstanceUID>_image`` and ``<StudyInstanceUID>_study``; RSNA: the patientId;
-        VinBigData: the image_id (each the file stem for images).
+        VinBigData: the image_id (each the file stem for images).  A DataFrame has the id column
+        (``id`` / ``patientId`` / ``image_id``) and ``PredictionString``.
     path : path-like
         The CSV to write (parent folders are created).
     competition : {"siim", "rsna", "vinbig"}
         Whose format: sets the header (``id`` / ``patientId`` / ``image_id``, then ``PredictionString``).
+    expected_ids : iterable of str, optional
+        The ids the competition scores (e.g. the test set's); any other set of ids raises.
+    sample_submission : path-like, optional
+        The competition's ``sample_submission.csv``, read for its ids (instead of ``expected_ids``).
+    image_sizes : mapping of str to (width, height), optional
+        Original image sizes by row id (or image key); boxes must lie within them.
+    min_confidence : float, optional
+        Drop box predictions below it (``none``/study/``14`` guesses are kept).
+    top_k : int, optional
+        Keep the ``top_k`` most confident box predictions of each row.  A row left without any
+        prediction is written as the competition's "nothing found".
 
     Returns
     -------
@@ -180,13 +204,19 @@ def write_submission(
         ``path``.
     """
     fmt = _format(competition)
+    if expected_ids is not None and sample_submission is not None:
+        raise ValueError("give expected_ids or sample_submission, not both")
+    if sample_submission is not None:
+        expected_ids = sample_ids(sample_submission, fmt.id_column)
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k!r}")
+    pairs = rows_of(rows, fmt.id_column)
+    check_ids([i for i, _ in pairs], expected_ids, competition)
     checked: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for row_id, text in rows:
-        if row_id in seen:
-            raise ValueError(f"duplicate id in {competition} submission: {row_id!r}")
-        seen.add(row_id)
-        parse_prediction_string(text, competition, row_id=row_id)
+    for row_id, text in pairs:
+        parse_prediction_string(text, competition, row_id=row_id, size=size_of(image_sizes, row_id))
+        if min_confidence is not None or top_k is not None:
+            text = _select(text, competition, row_id, min_confidence, top_k)
         checked.append((row_id, text))
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -195,6 +225,22 @@ def write_submission(
         writer.writerow([fmt.id_column, "PredictionString"])
         writer.writerows(checked)
     return out
+
+
+def _select(text: str, competition: str, row_id: str, min_confidence: float | None, top_k: int | None) -> str:
+    """The row's text keeping box predictions at or above ``min_confidence``, at most ``top_k`` of them."""
+    fmt = _format(competition)
+    tokens = text.split()
+    groups = [tokens[k : k + fmt.group] for k in range(0, len(tokens), fmt.group)]
+    whole = [g for g in groups if fmt.class_token and g[0] in WHOLE_IMAGE_TOKENS]
+    boxes = [g for g in groups if not (fmt.class_token and g[0] in WHOLE_IMAGE_TOKENS)]
+    conf = 1 if fmt.class_token else 0
+    boxes = [g for g in boxes if min_confidence is None or float(g[conf]) >= min_confidence]
+    boxes = sorted(boxes, key=lambda g: -float(g[conf]))[:top_k]
+    kept = boxes + whole
+    if not kept and fmt.empty is not None:
+        return "none 1 0 0 1 1" if competition == "siim" else "14 1 0 0 1 1"
+    return " ".join(" ".join(g) for g in kept)
 
 
 def read_submission(path: str | os.PathLike[str], competition: Competition) -> dict[str, Prediction]:
@@ -216,6 +262,17 @@ def read_submission(path: str | os.PathLike[str], competition: Competition) -> d
             except ValueError as exc:
                 raise ValueError(f"{path}:{line}: {exc}") from None
     return out
+
+
+def read_submission_frame(path: str | os.PathLike[str], competition: Competition) -> Any:
+    """The submission as a pandas DataFrame (id column, ``PredictionString``), checked as :func:`read_submission` checks.
+
+    Empty prediction strings (RSNA's "nothing found") stay empty strings, never NaN.
+    """
+    read_submission(path, competition)
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def unbatch_meta(meta: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
