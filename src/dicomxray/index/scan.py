@@ -50,8 +50,8 @@ from ..errors import (
     CorruptPixelDataError,
     MissingPixelDataError,
     NotDicomError,
-    SourceFileNotFoundError,
 )
+from ..io.translate import translate
 from .truth import DISPLAY_TAGS, header_dataset, header_refusal, walked_display
 
 __all__ = ["PATIENT_TAGS", "TAGS", "Reader", "scan_file"]
@@ -328,10 +328,8 @@ def scan_file(path: str, *, key: bytes, include_patient: bool = False) -> dict[s
     row: dict[str, Any] = {"size": None, "mtime_ns": None, "inode": None, "ctime_ns": None}
     try:
         fd = os.open(path, OPEN_FLAGS)
-    except FileNotFoundError:
-        return _error_row(row, SourceFileNotFoundError("file not found (it vanished after discovery)"))
-    except OSError as exc:
-        return _error_row(row, exc)
+    except OSError as exc:  # vanished after discovery, unreadable...: the one map to the error tree
+        return _error_row(row, translate(exc, path))
     try:
         st = os.fstat(fd)
         row.update(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns)
