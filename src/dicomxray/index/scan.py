@@ -29,6 +29,7 @@ from ..dicom.elements import (
     EXPLICIT_BE,
     EXPLICIT_LE,
     IMPLICIT_LE,
+    MAX_SEQUENCE_ITEMS,
     NATIVE,
     OPEN_FLAGS,
     PIXEL_DATA,
@@ -222,7 +223,11 @@ def _parse(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     if syntax is None:
         syntax = IMPLICIT_LE if implicit else EXPLICIT_LE if little else EXPLICIT_BE
     found: dict[int, Any] = {}
-    check_item_tags(buf.read(0, walk(buf, pos, implicit, little, found, _WANTED)))  # the rule read_xray applies
+    end = walk(buf, pos, implicit, little, found, _WANTED)
+    # read_xray's item-tag bound; the bytes past the first read hold at most one item per 8, so only a header
+    # that could be over the limit is read again
+    known = (buf.data if syntax == DEFLATED else head)[:end]  # an inflated body is all in memory
+    check_item_tags(known if (end - len(known)) // 8 <= MAX_SEQUENCE_ITEMS // 2 else buf.read(0, end))
     row = _decode(found, want_patient, "little" if little else "big")
     row["TransferSyntaxUID"] = syntax
     offset, length = pixel_location(buf, found, implicit, little)
