@@ -121,3 +121,13 @@ def test_pixels_are_identical_with_one_and_two_threads(write, backend, syntax):
 def test_real_film_pixels_are_identical_with_one_and_two_threads(samples):
     header = Pipeline().header(samples / "cr_rg3_j2k_lossless_mono1.dcm")
     assert np.array_equal(decode_frame(header, threads=1).array, decode_frame(header, threads=2).array)
+
+
+def test_dask_workers_share_the_cores(tmp_path):
+    pytest.importorskip("distributed")
+    from dicomxray.jobs.distributed import connect, run_sharded
+
+    with connect("local:2") as client:
+        got = run_sharded(client, _job_threads, list(range(4)), job="t", token="t", manifest=tmp_path / "m",
+                          shard_size=1, progress=False)
+    assert set(got) == {max(1, available_cores() // 2)}
