@@ -6,6 +6,7 @@ records it (``decodable``/``undecodable_reason``), so both give one answer for o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pydicom.uid import UID
@@ -76,9 +77,17 @@ def pixel_tags_refusal(
         return Refusal(UnsupportedImageError, f"BitsAllocated={bits_allocated}, BitsStored={bits_stored} is not supported")
     if pixel_representation not in (0, 1):
         return Refusal(UnsupportedImageError, f"PixelRepresentation={pixel_representation} is not 0 or 1")
-    syntax = UID(transfer_syntax)
-    if syntax.is_transfer_syntax and syntax.is_encapsulated != encapsulated:
+    says = _says_encapsulated(str(transfer_syntax))
+    if says is not None and says != encapsulated:
         return Refusal(MissingPixelDataError,
-                       f"transfer syntax {syntax} says {'encapsulated' if syntax.is_encapsulated else 'native'} "
+                       f"transfer syntax {transfer_syntax} says {'encapsulated' if says else 'native'} "
                        f"Pixel Data but the element is {'encapsulated' if encapsulated else 'native'}")
     return None
+
+
+@functools.lru_cache(maxsize=256)
+def _says_encapsulated(syntax: str) -> bool | None:
+    """Whether a known transfer syntax has encapsulated Pixel Data (``None`` for an unknown UID); cached,
+    since building a pydicom UID costs more than every other check here."""
+    uid = UID(syntax)
+    return uid.is_encapsulated if uid.is_transfer_syntax else None

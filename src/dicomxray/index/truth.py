@@ -11,6 +11,7 @@ default :class:`~dicomxray.config.PipelineConfig` is assumed (its ``max_pixels``
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -60,10 +61,7 @@ def header_refusal(row: Mapping[str, Any], ds: Any) -> str | None:
     from ..dicom.header import Header
     from ..dicom.refusal import pixel_tags_refusal
     from ..io.identity import FileIdentity
-    from ..pixels.decode import DecodeResult
-    from ..pixels.pipeline import Pipeline
-
-    pipeline = Pipeline()
+    pipeline = _pipeline()
     rows, columns, bits = _int(row, "Rows", 0), _int(row, "Columns", 0), _int(row, "BitsAllocated", 0)
     frames, samples = int(row.get("NumberOfFrames") or 1), _int(row, "SamplesPerPixel", 1)
     bits_stored, representation = _int(row, "BitsStored", bits), _int(row, "PixelRepresentation", 0)
@@ -76,10 +74,39 @@ def header_refusal(row: Mapping[str, Any], ds: Any) -> str | None:
                                  max_pixels=pipeline.config.decode.max_pixels)
     if refusal is not None:
         return str(refusal)
-    header = Header(_PLACEHOLDER, ds, memoryview(b""), UID(syntax), rows, columns, frames, samples, bits, bits_stored,
+    key = None
+    if isinstance(ds, _Walked):  # same raw values, same verdict: each set is judged once
+        key = (ds.raw, photometric, bits, bits_stored, representation, encapsulated, syntax)
+        if key in _VERDICTS:
+            return _VERDICTS[key]
+        ds = ds.dataset()
+    header = Header(_PLACEHOLDER, _values(ds), memoryview(b""), UID(syntax), rows, columns, frames, samples, bits, bits_stored,
                     representation, photometric, FileIdentity(_PLACEHOLDER, 0, 0, 0, 0))
+    reason = _render(pipeline, header)
+    if key is not None:
+        if len(_VERDICTS) >= _MAX_VERDICTS:
+            _VERDICTS.clear()
+        _VERDICTS[key] = reason
+    return reason
+
+
+@functools.cache
+def _pipeline() -> Any:
+    from ..pixels.pipeline import Pipeline
+
+    return Pipeline()
+
+
+_VERDICTS: dict[Any, str | None] = {}
+_MAX_VERDICTS = 4096
+
+
+def _render(pipeline: Any, header: Any) -> str | None:
+    """The pipeline's render of a one-pixel stand-in of ``header``: the reason it refuses, or ``None``."""
+    from ..pixels.decode import DecodeResult
+
     kind = "i" if header.signed else "u"
-    stand_in = DecodeResult(np.zeros((1, 1), f"{kind}{bits // 8}"), "", 0)
+    stand_in = DecodeResult(np.zeros((1, 1), f"{kind}{header.bits_allocated // 8}"), "", 0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -89,21 +116,53 @@ def header_refusal(row: Mapping[str, Any], ds: Any) -> str | None:
     return None
 
 
-def walked_display(found: Mapping[int, Any], little: bool) -> Any:
-    """The display tags the header walk kept (raw values), as a pydicom Dataset converted as pydicom
-    converts a file's; ``None`` when the file holds a display sequence (then read it with pydicom)."""
-    from pydicom.dataelem import RawDataElement
-    from pydicom.dataset import Dataset
-    from pydicom.tag import Tag
+class _Values:
+    """A data set's top-level values converted once (pydicom's conversion), read by keyword like a Dataset."""
 
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._values = values
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._values.get(name, default)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+
+def _values(ds: Any) -> Any:
+    """``ds`` as :class:`_Values` when every element converts; else ``ds`` itself (the pipeline then meets the
+    bad element as it would)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _Values({elem.keyword: elem.value for elem in ds if elem.keyword})
+    except Exception:  # a mangled value: display_tags reports it from the Dataset
+        return ds
+
+
+class _Walked:
+    """The raw display values the header walk kept: hashable, converted by pydicom only when judged."""
+
+    __slots__ = ("little", "raw")
+
+    def __init__(self, raw: tuple[tuple[int, bytes], ...], little: bool) -> None:
+        self.raw, self.little = raw, little
+
+    def dataset(self) -> Any:
+        from pydicom.dataelem import RawDataElement
+        from pydicom.dataset import Dataset
+        from pydicom.tag import Tag
+
+        return Dataset({Tag(t): RawDataElement(Tag(t), None, len(v), v, 0, True, self.little) for t, v in self.raw})
+
+
+def walked_display(found: Mapping[int, Any], little: bool) -> Any:
+    """The display tags the header walk kept (raw values; pydicom converts them as it converts a file's), or
+    ``None`` when the file holds a display sequence (then read it with pydicom)."""
     if any(found.get(tag) for tag in DISPLAY_SEQUENCES):
         return None
-    raw: dict[Any, Any] = {}
-    for tag in (_WINDOW_CENTER, *(t for t, (_, kind) in DISPLAY_TAGS.items() if kind == "display")):
-        value = found.get(tag)
-        if value is not None:
-            raw[Tag(tag)] = RawDataElement(Tag(tag), None, len(value), bytes(value), 0, True, little)
-    return Dataset(raw)
+    tags = (_WINDOW_CENTER, *(t for t, (_, kind) in DISPLAY_TAGS.items() if kind == "display"))
+    return _Walked(tuple((t, bytes(found[t])) for t in tags if found.get(t) is not None), little)
 
 
 def header_dataset(reader: Any) -> Any:
