@@ -77,3 +77,24 @@ def test_one_function_answers(tmp_path: Path) -> None:
         read_xray_bytes = tmp_path / "x.txt"
         read_xray_bytes.write_bytes(b"\x08\x00hello world" * 10)
         read_xray(read_xray_bytes)
+
+
+def test_url_discovery_and_the_url_index_use_the_same_rule(tmp_path: Path) -> None:
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    import s3fs
+
+    from dicomxray.dicom.discover_url import discover_url
+    from dicomxray.index.scan_url import scan_url
+    from remote_servers import make_bucket, moto_server, s3_options
+
+    bare, text = _bare(tmp_path, 0x0010), b"\x08\x00hello world, this is a text file\n" * 4
+    with moto_server() as endpoint:
+        make_bucket(endpoint, "data")
+        so = s3_options(endpoint)
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, **so)
+        fs.pipe({"data/root/bare": bare, "data/root/text": text})
+        found = discover_url("s3://data/root", storage_options=so)
+        assert found.files == ["s3://data/root/bare"] and found.skipped_kinds == {"not DICOM": 1}
+        assert scan_url("s3://data/root/bare", key=b"k" * 32, storage_options=so)["error_type"] is None
+        assert scan_url("s3://data/root/text", key=b"k" * 32, storage_options=so)["error_type"] == "NotDicomError"
