@@ -2,7 +2,10 @@
 
 Images cross into albumentations as uint8 or float32 in [0, 1] (2-D,
 grayscale); boxes as pascal_voc (xyxy pixels) with a ``labels`` field, clipped
-to the image, and dropped when less than ``min_visibility`` of them remains.
+to the image, and dropped with their label when less than ``min_visibility`` of
+them remains or, after clipping, they are narrower or lower than ``min_size``
+pixels (a box pushed off the image comes back zero-wide, which torchvision's
+detectors refuse).
 Randomness is never drawn from global state: every preset takes a ``seed``
 and :class:`~dicomxray.DicomXrayDataset` re-seeds it per DataLoader worker
 from ``torch.initial_seed()`` (so ``torch.manual_seed`` makes a run repeatable).
@@ -27,11 +30,23 @@ def _albumentations() -> Any:
     return A
 
 
-def bbox_params(min_visibility: float = 0.2) -> Any:
-    """Box handling shared by the presets: xyxy pixels, clipped, labels carried along."""
+def bbox_params(min_visibility: float = 0.2, *, min_size: float = 1.0) -> Any:
+    """Box handling shared by the presets: xyxy pixels, clipped, labels carried along.
+
+    Parameters
+    ----------
+    min_visibility : float
+        Drop a box (and its label) when less than this fraction of its area stays in the image.
+    min_size : float
+        Drop a box (and its label) whose width or height, after augmentation and clipping, is
+        below this many output pixels; must be > 0, so a zero-wide or zero-high box never
+        reaches a detector.
+    """
+    if not min_size > 0:
+        raise ValueError(f"min_size must be > 0 pixels (a zero-sized box is never a valid target), got {min_size!r}")
     A = _albumentations()
     return A.BboxParams(format="pascal_voc", label_fields=["labels"], clip=True, min_visibility=min_visibility,
-                        filter_invalid_bboxes=True)
+                        min_width=min_size, min_height=min_size, filter_invalid_bboxes=True)
 
 
 def train_transforms(size: int, *, strength: float = 1.0, seed: int | None = None) -> Any:
