@@ -22,13 +22,12 @@ from pathlib import Path
 from ..errors import SourceFileNotFoundError
 from ..io.source import is_url, local_path
 from .dicomdir import local_references
-from .sniff import SNIFF_BYTES, looks_like_bare_dataset, sniff
+from .sniff import sniff
 
 #: Extensions accepted without reading the file (VinBigData ships ``.dicom``).
 DICOM_EXTENSIONS: tuple[str, ...] = (".dcm", ".dicom")
 
-__all__ = ["DICOM_EXTENSIONS", "SKIP_KINDS", "SNIFF_BYTES", "Discovery", "discover", "discover_files", "find_dicoms",
-           "image_id", "looks_like_bare_dataset", "sniff"]
+__all__ = ["DICOM_EXTENSIONS", "SKIP_KINDS", "Discovery", "discover", "discover_files", "find_dicoms", "image_id"]
 
 #: The kinds of entry :attr:`Discovery.skipped_kinds` counts.
 SKIP_KINDS: tuple[str, ...] = (
