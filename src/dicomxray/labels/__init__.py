@@ -30,6 +30,7 @@ from .submission import (
     unbatch_meta,
     write_submission,
 )
+from .tta import hflip, hflip_tta, unflip_boxes
 from .vinbig import VINBIG_CLASSES, VINBIG_NO_FINDING, VinBigData, vinbig_prediction_string
 
 __all__ = [
@@ -57,5 +58,8 @@ __all__ = [
     "study_prediction_string",
     "unbatch_meta",
     "vinbig_prediction_string",
+    "hflip",
+    "hflip_tta",
+    "unflip_boxes",
     "write_submission",
 ]
