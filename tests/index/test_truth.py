@@ -120,3 +120,31 @@ def test_reason_for_a_syntax_without_backend_follows_the_installed_decoders(tmp_
     build_index(tmp_path / "a", out, workers=0, progress=False, salt=b"s" * 32)
     row = read_index(out).iloc[0]
     assert row["decodable"] and row["undecodable_reason"] is pd_na()
+
+
+def test_files_with_their_own_windows_share_one_verdict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real archive gives every film its own window: the verdict is judged once per kind of value (a render of a
+    stand-in costs about a millisecond), while a value that does not parse is still judged, and refused, alone."""
+    import dicomxray.index.truth as truth
+    from dicomxray.index.scan import scan_file
+
+    calls: list[object] = []
+    render = truth._render
+    monkeypatch.setattr(truth, "_render", lambda *a: calls.append(a) or render(*a))
+    monkeypatch.setattr(truth, "_VERDICTS", {})
+    for i in range(20):
+        path = write_dicom(tmp_path / f"w{i}.dcm", _gray(i), bits_stored=12, window=(1000 + 3.7 * i, 2000 + 1.3 * i))
+        assert scan_file(str(path), key=b"k" * 32)["undecodable_reason"] is None
+    assert len(calls) == 1
+    bad = write_dicom(tmp_path / "bad.dcm", _gray(), bits_stored=12, window=(1000, 2000))
+    data = bytearray(bad.read_bytes())
+    at = data.index(b"2000")
+    data[at:at + 4] = b"2x00"  # Window Width no longer a number
+    bad.write_bytes(bytes(data))
+    row = scan_file(str(bad), key=b"k" * 32)
+    try:
+        read_xray(bad)
+        refused = None
+    except DicomXrayError as exc:
+        refused = type(exc).__name__
+    assert (row["undecodable_reason"] or "").split(":")[0] == (refused or "")

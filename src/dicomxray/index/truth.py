@@ -76,7 +76,7 @@ def header_refusal(row: Mapping[str, Any], ds: Any) -> str | None:
         return str(refusal)
     key = None
     if isinstance(ds, _Walked):  # same raw values, same verdict: each set is judged once
-        key = (ds.raw, photometric, bits, bits_stored, representation, encapsulated, syntax)
+        key = (ds.pattern(), photometric, bits, bits_stored, representation, encapsulated, syntax)
         if key in _VERDICTS:
             return _VERDICTS[key]
         ds = ds.dataset()
@@ -140,6 +140,26 @@ def _values(ds: Any) -> Any:
         return ds
 
 
+#: Decimal-string display tags whose numbers matter to the pipeline only through their class (see _Walked.pattern).
+_WINDOW_WIDTH, _RESCALE_SLOPE = 0x00281051, 0x00281053
+_NUMERIC = frozenset({_WINDOW_CENTER, _WINDOW_WIDTH, 0x00281052, _RESCALE_SLOPE})
+
+
+def _number_class(tag: int, text: str) -> str:
+    """What the pipeline's verdict can depend on in one finite decimal string: a window width's validity
+    (< 1 is skipped), a rescale slope's sign (zero flattens the image).  ``ValueError`` when it is not one."""
+    if "_" in text:
+        raise ValueError(text)  # Python's float() reads "1_0", a decimal string may not: judge the bytes
+    value = float(text)
+    if not np.isfinite(value):
+        raise ValueError(text)  # each non-finite spelling judged on its own bytes
+    if tag == _WINDOW_WIDTH:
+        return "w<1" if value < 1 else "w"
+    if tag == _RESCALE_SLOPE:
+        return "0" if value == 0 else "+" if value > 0 else "-"
+    return "n"
+
+
 class _Walked:
     """The raw display values the header walk kept: hashable, converted by pydicom only when judged."""
 
@@ -147,6 +167,22 @@ class _Walked:
 
     def __init__(self, raw: tuple[tuple[int, bytes], ...], little: bool) -> None:
         self.raw, self.little = raw, little
+
+    def pattern(self) -> tuple[Any, ...]:
+        """The raw values with every well-formed number replaced by its class: files with their own windows
+        (every film of a real archive) share a verdict, judged once, instead of one render each. A value that
+        does not parse keeps its bytes, so it is judged on its own."""
+        out: list[Any] = []
+        for tag, value in self.raw:
+            if tag in _NUMERIC:
+                try:
+                    parts = value.decode("ascii").strip(" \0").split("\\")
+                    out.append((tag, tuple(_number_class(tag, p.strip(" \0")) for p in parts)))
+                    continue
+                except (UnicodeDecodeError, ValueError):
+                    pass
+            out.append((tag, value))
+        return tuple(out)
 
     def dataset(self) -> Any:
         from pydicom.dataelem import RawDataElement
