@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -61,3 +62,12 @@ def train_one_epoch(model: nn.Module, loader: Any, opt: torch.optim.Optimizer, l
         losses.append(loss.item())
         print(f"epoch {epoch} step {step:3d} loss {loss.item():.4f}", flush=True)
     return losses
+
+
+def sized_boxes(boxes: np.ndarray, scores: Any, *, min_size: float = 1.0) -> tuple[np.ndarray, list[float]]:
+    """Predicted boxes at least ``min_size`` original pixels wide and high (clipping can leave slivers,
+    which a submission refuses), with their scores."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    s = np.asarray(scores.tolist() if hasattr(scores, "tolist") else scores, np.float64).reshape(-1)
+    keep = ((b[:, 2] - b[:, 0]) >= min_size) & ((b[:, 3] - b[:, 1]) >= min_size)
+    return b[keep], s[keep].tolist()

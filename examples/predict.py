@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import pick_device
+from _common import pick_device, sized_boxes
 from torch.utils.data import DataLoader
 from train_detector import CenterNet, decode
 
@@ -86,12 +86,15 @@ def main(argv: list[str] | None = None) -> dict:
             originals = boxes_to_original_batch([boxes for boxes, _ in detections], batch["meta"])
             for path, study, orig, (_, scores) in zip(batch["meta"]["path"], batch["meta"]["study_instance_uid"],
                                                       originals, detections, strict=True):
-                best = float(scores.max()) if len(scores) else 0.0
+                kept, kept_scores = sized_boxes(orig, scores)
+                best = max(kept_scores, default=0.0)
                 image_rows.append((f"{Path(path).stem}_image",
-                                   prediction_strings(orig, scores.tolist(), none_score=1.0 - best)))
+                                   prediction_strings(kept, kept_scores, none_score=1.0 - best)))
                 study_best[study] = max(study_best[study], best)
     study_rows = [(f"{study}_study", study_prediction_string([1.0 - s, s, s, s])) for study, s in study_best.items()]
-    out = write_submission(image_rows + study_rows, args.submission, competition="siim")
+    # the ids the competition expects (its sample_submission.csv lists the same): every image and every study
+    expected = [f"{Path(f).stem}_image" for f in ds.files] + sorted({f"{Path(f).parent.parent.name}_study" for f in ds.files})
+    out = write_submission(image_rows + study_rows, args.submission, competition="siim", expected_ids=expected)
     print(f"submission: {out} ({len(image_rows)} image rows, {len(study_rows)} study rows, boxes in original pixels)")
     return {"submission": str(out), "images": len(image_rows), "studies": len(study_rows)}
 

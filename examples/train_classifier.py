@@ -4,7 +4,8 @@
     python examples/train_classifier.py --data /kaggle/siim  # the real competition folder (train/ + CSVs)
 
 DicomXrayDataset + cache + train_transforms, folds grouped by patient and stratified by class, a small CNN in plain
-torch (``--timm NAME`` uses a timm model if timm is installed), validation loss/accuracy/mAP per epoch, a checkpoint.
+torch (``--timm NAME`` uses a timm model if timm is installed), validation loss/accuracy and the competition's
+study-level mAP@0.5 per epoch, a checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dicomxray import DicomXrayDataset
-from dicomxray.labels import SIIM_STUDY_CLASSES, SiimCovid, patient_folds
+from dicomxray.labels import SIIM_STUDY_CLASSES, SiimCovid, parse_prediction_string, patient_folds, study_prediction_string
+from dicomxray.labels.metrics import siim_map, siim_truth
 from dicomxray.labels.splits import read_patient_ids
 from dicomxray.transforms import train_transforms, val_transforms
 
@@ -36,19 +38,10 @@ class Classifier(nn.Module):
         return self.head(deep.mean(dim=(2, 3)))
 
 
-def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
-    """One-vs-rest AP (the competition's study-level metric averages it over classes)."""
-    if positive.sum() == 0:
-        return float("nan")
-    order = np.argsort(-scores)
-    hits = positive[order]
-    precision = np.cumsum(hits) / (np.arange(len(hits)) + 1)
-    return float((precision * hits).sum() / hits.sum())
-
-
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+def evaluate(model: nn.Module, loader: DataLoader, labels: SiimCovid, device: torch.device) -> dict[str, float]:
+    """Validation loss, accuracy and the competition's study-level mAP (images' probabilities averaged per study)."""
     model.eval()
-    losses, probs, targets = [], [], []
+    losses, probs, targets, keys = [], [], [], []
     with torch.no_grad():
         for batch in loader:
             logits = model(batch["image"].to(device))
@@ -56,9 +49,17 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> dict
             losses.append(nn.functional.cross_entropy(logits, y, reduction="sum").item())
             probs.append(logits.softmax(1).cpu().numpy())
             targets.append(y.cpu().numpy())
+            keys += [m["sop_instance_uid"] for m in batch["meta"]]
     p, t = np.concatenate(probs), np.concatenate(targets)
-    aps = [average_precision(p[:, c], t == c) for c in range(p.shape[1])]
-    return {"loss": sum(losses) / len(t), "accuracy": float((p.argmax(1) == t).mean()), "mAP": float(np.nanmean(aps))}
+    per_study: dict[str, list[np.ndarray]] = {}
+    for key, row in zip(keys, p, strict=True):
+        target = labels.target(key)
+        per_study.setdefault(target.study_id if target is not None else key, []).append(row)
+    predictions = {f"{s}_study": parse_prediction_string(study_prediction_string(np.mean(rows, 0).tolist()), "siim")
+                   for s, rows in per_study.items()}
+    truth = {k: v for k, v in siim_truth(labels, keys).items() if k.endswith("_study")}
+    score = siim_map(predictions, truth)
+    return {"loss": sum(losses) / len(t), "accuracy": float((p.argmax(1) == t).mean()), "study_map": score.value}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -110,14 +111,14 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
         losses = train_one_epoch(model, train_loader, opt, loss_fn, epoch=epoch, max_steps=args.max_steps)
-        metrics = evaluate(model, val_loader, device)
+        metrics = evaluate(model, val_loader, labels, device)
         half = max(1, len(losses) // 2)
         summary = {"epoch": epoch, "train_loss_first_half": float(np.mean(losses[:half])),
                    "train_loss_second_half": float(np.mean(losses[half:] or losses)), **metrics,
                    "seconds": time.perf_counter() - t0}
         history.append(summary)
         print(f"epoch {epoch}: train loss {summary['train_loss_first_half']:.3f} -> {summary['train_loss_second_half']:.3f}"
-              f" | val loss {metrics['loss']:.3f} acc {metrics['accuracy']:.3f} mAP {metrics['mAP']:.3f}"
+              f" | val loss {metrics['loss']:.3f} acc {metrics['accuracy']:.3f} SIIM study mAP@0.5 {metrics['study_map']:.3f}"
               f" | {summary['seconds']:.0f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     ckpt = args.out / "classifier.pt"

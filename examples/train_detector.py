@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import SmallBackbone, conv_block, ensure_data, pick_device, train_one_epoch
+from _common import SmallBackbone, conv_block, ensure_data, pick_device, sized_boxes, train_one_epoch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dicomxray import DicomXrayDataset, Geometry, boxes_to_original, pipeline_config
-from dicomxray.labels import SiimCovid, patient_folds, prediction_strings, write_submission
+from dicomxray.labels import SiimCovid, parse_prediction_string, patient_folds, prediction_strings, write_submission
+from dicomxray.labels.metrics import siim_map, siim_truth
 from dicomxray.labels.splits import read_patient_ids
 from dicomxray.transforms import train_transforms, val_transforms
 
@@ -99,35 +100,6 @@ def decode(heat: torch.Tensor, wh: torch.Tensor, off: torch.Tensor, size: int, k
     return out
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x0, y0 = np.maximum(a[:, None, 0], b[None, :, 0]), np.maximum(a[:, None, 1], b[None, :, 1])
-    x1, y1 = np.minimum(a[:, None, 2], b[None, :, 2]), np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda z: (z[:, 2] - z[:, 0]) * (z[:, 3] - z[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
-
-
-def ap50(preds: list[tuple[np.ndarray, np.ndarray]], truths: list[np.ndarray]) -> float:
-    """Average precision at IoU 0.5 over all images (the competition's image-level metric, one class)."""
-    records, total = [], sum(len(t) for t in truths)
-    for (boxes, scores), gt in zip(preds, truths, strict=True):
-        used = np.zeros(len(gt), bool)
-        for j in np.argsort(-scores):
-            hit = False
-            if len(gt):
-                ious = iou(boxes[j : j + 1], gt)[0]
-                m = int(ious.argmax())
-                if ious[m] >= 0.5 and not used[m]:
-                    used[m], hit = True, True
-            records.append((scores[j], hit))
-    if total == 0:
-        return float("nan")
-    records.sort(key=lambda r: -r[0])
-    hits = np.array([h for _, h in records], float)
-    precision = np.cumsum(hits) / (np.arange(len(hits)) + 1)
-    return float((precision * hits).sum() / total)
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=None)
@@ -166,25 +138,29 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
         losses = train_one_epoch(model, train_loader, opt, loss_fn, epoch=epoch, max_steps=args.max_steps)
-        # validation: AP@0.5 in original pixels, and the submission rows
+        # validation: the competition's image-level metric (mAP@0.5 of opacity and none), in original pixels
         model.eval()
-        preds, truths, rows = [], [], []
+        rows = []
         with torch.no_grad():
             for batch in val_loader:
-                for (boxes, scores), meta, gt in zip(decode(*model(batch["image"].to(device)), args.size),
-                                                     batch["meta"], batch["boxes"], strict=True):
-                    geom = Geometry.from_record(meta["geometry"])
-                    orig = boxes_to_original(boxes.cpu().numpy(), geom)
-                    preds.append((orig, scores.cpu().numpy()))
-                    truths.append(boxes_to_original(gt.numpy(), geom))
-                    rows.append((f"{meta['sop_instance_uid']}_image", prediction_strings(orig, scores.tolist())))
+                for (boxes, scores), meta in zip(decode(*model(batch["image"].to(device)), args.size), batch["meta"],
+                                                 strict=True):
+                    orig = boxes_to_original(boxes.cpu().numpy(), Geometry.from_record(meta["geometry"]))
+                    kept, kept_scores = sized_boxes(orig, scores)
+                    text = prediction_strings(kept, kept_scores, none_score=1.0 - max(kept_scores, default=0.0))
+                    rows.append((f"{meta['sop_instance_uid']}_image", text))
+        predictions = {k: parse_prediction_string(text, "siim", row_id=k) for k, text in rows}
+        truth = {k: p for k, p in siim_truth(labels, [k.removesuffix("_image") for k in predictions]).items()
+                 if k.endswith("_image")}
+        score = siim_map(predictions, truth)
         half = max(1, len(losses) // 2)
         summary = {"epoch": epoch, "train_loss_first_half": float(np.mean(losses[:half])),
-                   "train_loss_second_half": float(np.mean(losses[half:] or losses)), "val_ap50": ap50(preds, truths),
-                   "seconds": time.perf_counter() - t0}
+                   "train_loss_second_half": float(np.mean(losses[half:] or losses)), "val_siim_image_map": score.value,
+                   "val_ap_opacity": score.per_class.get("opacity", float("nan")), "seconds": time.perf_counter() - t0}
         history.append(summary)
         print(f"epoch {epoch}: train loss {summary['train_loss_first_half']:.3f} -> {summary['train_loss_second_half']:.3f}"
-              f" | val AP@0.5 {summary['val_ap50']:.3f} | {summary['seconds']:.0f} s", flush=True)
+              f" | val SIIM image mAP@0.5 {score.value:.3f} (opacity {summary['val_ap_opacity']:.3f})"
+              f" | {summary['seconds']:.0f} s", flush=True)
     out = write_submission(rows, args.submission)
     print(f"submission: {out} ({len(rows)} image rows, boxes in original pixels)")
     return {"history": history, "submission": str(out)}

@@ -31,14 +31,14 @@ def run(script: str, *args: str, cwd: Path) -> str:
 def test_classifier(siim, tmp_path):
     out = run("train_classifier.py", "--data", str(siim), "--size", "64", "--epochs", "1", "--max-steps", "2",
               "--batch-size", "4", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "ck"), cwd=tmp_path)
-    assert "val loss" in out and (tmp_path / "ck" / "classifier.pt").exists()
+    assert "val loss" in out and "SIIM study mAP@0.5" in out and (tmp_path / "ck" / "classifier.pt").exists()
 
 
 def test_detector_writes_a_submission(siim, tmp_path):
     out = run("train_detector.py", "--data", str(siim), "--size", "64", "--epochs", "1", "--max-steps", "2",
               "--batch-size", "4", "--cache-dir", str(tmp_path / "c"), "--submission", str(tmp_path / "sub.csv"),
               cwd=tmp_path)
-    assert "val AP@0.5" in out
+    assert "val SIIM image mAP@0.5" in out
     with open(tmp_path / "sub.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and all(r["id"].endswith("_image") for r in rows)
