@@ -22,7 +22,8 @@ ENTRY_POINTS = {
     "cli/bench.py": 1, "cli/cache.py": 1, "cli/preview.py": 1,  # the command line's root
     "dicom/discover.py": 1, "dicom/discover_url.py": 2,  # discover(root) and build_index(source)
     "jobs/tasks.py": 2,  # export_folder(source), build_cache(files)
-    "index/__init__.py": 4, "index/verify.py": 1, "index/scan_url.py": 1,  # an index's path and recorded root
+    "index/__init__.py": 4, "index/verify.py": 1,  # an index's path and its recorded root
+    "index/scan_url.py": 1,  # a worker's chunk of an index's files (local or URL, by its first)
     "data/steps.py": 4,  # DicomXrayDataset(root, files=...)
 }
 
