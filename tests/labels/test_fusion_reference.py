@@ -98,3 +98,14 @@ def test_min_votes_without_readers_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         BoxFusion(min_votes=1).fuse([[0, 0, 10, 10]], [1])
+
+
+def test_a_chain_of_tied_boxes_fuses_as_ensemble_boxes():
+    # all scores 1 (VinBigData): A overlaps B, B overlaps C, A and C do not; the order decides the clusters
+    eb = pytest.importorskip("ensemble_boxes")
+    chain = [[0.10, 0.10, 0.30, 0.30], [0.16, 0.10, 0.36, 0.30], [0.24, 0.10, 0.44, 0.30], [0.30, 0.10, 0.50, 0.30]]
+    for boxes in (chain, chain[::-1], [chain[i] for i in (2, 0, 3, 1)]):
+        rb, _, _ = eb.weighted_boxes_fusion([boxes], [[1.0] * 4], [[0] * 4], iou_thr=0.4)
+        got, _, _ = BoxFusion(iou_threshold=0.4).fuse(boxes, [0] * 4)
+        assert got.shape == rb.shape
+        assert np.allclose(np.array(sorted(got.tolist())), np.array(sorted(rb.tolist())), atol=1e-6)

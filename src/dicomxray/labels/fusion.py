@@ -61,12 +61,13 @@ class BoxFusion:
     Boxes below ``skip_box_thr`` are skipped; coordinates are normalised by ``image_size``
     when given and clipped to ``[0, 1]`` (without a size, only negatives are clipped, to 0);
     boxes of zero area after clipping are dropped.  Per class, boxes are taken in the
-    order ``scores.argsort()[::-1]`` of ``ensemble_boxes``: by decreasing score, and
-    **among equal scores in reverse input order** (numpy's sort keeps ties in input order
-    for up to 16 boxes of a class; reversing flips them).  VinBigData's boxes all have
-    score 1, so this tie rule decides which cluster a box joins: taking ties in input
-    order instead changed the fused boxes of 11-25% of VinBigData-like images (IoU
-    thresholds 0.4-0.55), by up to 197 px.  Each box joins the cluster whose current box overlaps it
+    order ``scores.argsort()[::-1]`` of ``ensemble_boxes``: by decreasing score, and among
+    equal scores in whatever order numpy's (unstable) argsort leaves them, reversed; the
+    same call is made here, so with the same numpy the order is the library's.  VinBigData's
+    boxes all have score 1, so this tie rule decides which cluster a box joins: under
+    another rule (input order, say) a box that overlaps two clusters, or links two boxes
+    that do not overlap each other, can join a different cluster, and the fused boxes move
+    by up to a box's size.  Each box joins the cluster whose current box overlaps it
     most if that IoU is above ``iou_threshold``, else starts one.  ``"wbf"`` replaces a
     cluster's box by the score-weighted mean of its members (in float32, as the library
     does); ``"nms"`` keeps the first box and suppresses the others, ordering ties as the
