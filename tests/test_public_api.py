@@ -21,7 +21,7 @@ SURFACE = {
         "DecodeConfig", "DecoderUnavailableError", "DicomXrayDataset", "DicomXrayError", "DicomXrayWarning",
         "ExportResult", "FileIdentity", "FrameIndexError", "Geometry", "GeometryConfig", "ImageTooLargeError",
         "IndexWarning", "LabelFormatError", "LabelWarning", "LoaderWarning", "MissingExtraError",
-        "MissingPixelDataError", "NotDicomError", "Pipeline", "PipelineConfig", "PrefetchSampler",
+        "MissingPixelDataError", "NodeAffineSampler", "NotDicomError", "Pipeline", "PipelineConfig", "PrefetchSampler",
         "RemoteAccessError", "RemoteSourceError", "RenderConfig", "RenderWarning", "SkipWarning",
         "SourceChangedError", "SourceFileNotFoundError", "SourceReadError", "UnsupportedImageError", "XrayCache",
         "XrayImage", "XrayMeta", "__version__", "boxes_to_original", "boxes_to_output", "build_cache", "build_index",

@@ -78,6 +78,7 @@ __all__ = [
     "LoaderWarning",
     "MissingExtraError",
     "MissingPixelDataError",
+    "NodeAffineSampler",
     "NotDicomError",
     "Pipeline",
     "pipeline_config",
@@ -118,6 +119,7 @@ _LAZY = {
     "select": "index",
     "DicomXrayDataset": "data",
     "PrefetchSampler": "data",
+    "NodeAffineSampler": "data",
 }
 
 

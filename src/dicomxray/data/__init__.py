@@ -2,11 +2,13 @@
 
 * :class:`DicomXrayDataset`: a folder, URL prefix or index selection as a map-style dataset.
 * :class:`PrefetchSampler`: reads the coming samples' bytes ahead, in threads, to hide object-store latency.
+* :class:`NodeAffineSampler`: a distributed sampler that keeps each node on its shard, so node-local caches hit.
 """
 
 from __future__ import annotations
 
 from .dataset import DicomXrayDataset
+from .nodes import NodeAffineSampler
 from .prefetch import PrefetchConfig, PrefetchSampler
 
-__all__ = ["DicomXrayDataset", "PrefetchConfig", "PrefetchSampler"]
+__all__ = ["DicomXrayDataset", "NodeAffineSampler", "PrefetchConfig", "PrefetchSampler"]
