@@ -36,7 +36,7 @@ LAYERS = {
     "cli": 11,
     "__init__": 12,
     "__main__": 12,
-    "_deprecated": 12,
+    "_deprecated": 2,
 }
 
 _IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.+[\w.]*|dicomxray[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n]+)"

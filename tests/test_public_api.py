@@ -70,7 +70,7 @@ def test_the_version_has_one_source() -> None:
 
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert re.search(r'^dynamic = \["version"\]', pyproject, re.M)
-    assert not re.search(r"^version = ", pyproject, re.M)
+    assert not re.search(r'^version = "', pyproject, re.M)
     out = subprocess.run([sys.executable, "-m", "dicomxray", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"dicomxray {dicomxray.__version__}"
     assert f"## [{dicomxray.__version__}]" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")

@@ -60,7 +60,7 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 def install() -> None:
     """Put the old-module finder on ``sys.meta_path`` (once)."""
     if not any(isinstance(f, _Alias) for f in sys.meta_path):
-        sys.meta_path.append(_Alias())
+        sys.meta_path.insert(0, _Alias())  # before the path finder: a stale folder of the old name must not win
 
 
 #: DicomXrayDataset parameters of 0.1 and what they became in 0.2.

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..cache import CachedPipeline, XrayCache
+from .._deprecated import dataset_options
 from ..config import CacheConfig, PipelineConfig
 from ..errors import DicomXrayError, SkipWarning, SourceFileNotFoundError
 from ..index import image_id
@@ -130,7 +131,10 @@ class DicomXrayDataset(Dataset):
         storage_options: Mapping[str, Any] | None = None,
         remote_identity: RemoteIdentity = "request",
         prefetch: PrefetchConfig | int | None = None,
+        **deprecated: Any,
     ) -> None:
+        if deprecated:  # 0.1's cache_dir=, cache_identity=, keep_ratio=, letterbox=, dtype= (warned; removed in 0.4)
+            config, cache = dataset_options(deprecated, config=config, cache=cache, size=size)
         check_options(on_error=on_error, channels=channels, image_dtype=image_dtype, remote_identity=remote_identity,
                       root=root, files=files, pipeline=pipeline, config=config, size=size, cache=cache)
         found = find_files(root, files, storage_options)
