@@ -98,7 +98,8 @@ def test_editing_the_rendering_code_changes_the_code_fingerprint(tmp_path):
         edit(rel)
         assert fingerprint() == before, rel
     # Code that does changes every key.
-    for rel in ("pixels/render.py", "pixels/fingerprint.py", "dicom/display.py", "pixels/decode/imagecodecs_backend.py", "config.py"):
+    for rel in ("pixels/render.py", "pixels/fingerprint.py", "dicom/display.py", "pixels/decode/imagecodecs_backend.py",
+                "config.py"):
         edit(rel)
         after = fingerprint()
         assert after != before, rel

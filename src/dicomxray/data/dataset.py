@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..cache import CachedPipeline, XrayCache
 from .._deprecated import dataset_options
+from ..cache import CachedPipeline, XrayCache
 from ..config import CacheConfig, PipelineConfig
 from ..errors import DicomXrayError, SkipWarning, SourceFileNotFoundError
 from ..index import image_id
