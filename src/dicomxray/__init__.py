@@ -9,6 +9,8 @@ the PyTorch side load on first use of one of their names (a test checks the modu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import _deprecated
 from .config import CacheConfig, DecodeConfig, GeometryConfig, PipelineConfig, RenderConfig, pipeline_config
 from .errors import (
@@ -103,6 +105,13 @@ __all__ = [
 ]
 
 
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from .cache import CachedPipeline, CacheStats, XrayCache
+    from .data import DicomXrayDataset, NodeAffineSampler, PrefetchSampler
+    from .dicom.discover import find_dicoms
+    from .index import build_index, read_index, select
+    from .jobs import ExportResult, build_cache, connect, export_folder
+
 #: Names loaded on first use, and the module each lives in: the cache, the jobs, the index and the
 #: PyTorch side cost imports (a process pool, pyarrow, Dask, torch) that ``read_xray`` never needs.
 _LAZY = {
@@ -123,7 +132,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     if name == "make_config":  # 0.1's name
         _deprecated.warn("dicomxray.make_config", "dicomxray.pipeline_config")
         return pipeline_config
