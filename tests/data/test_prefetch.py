@@ -54,3 +54,17 @@ def test_prefetch_config_is_validated() -> None:
         PrefetchConfig(threads=-1)
     with pytest.raises(ValueError, match="batch_size"):
         PrefetchSampler(range(3), batch_size=0)
+
+
+@pytest.mark.parametrize("told", ["wrapper", "inner"])
+def test_each_epoch_has_the_inner_sampler_order_whichever_sampler_is_told_the_epoch(told: str) -> None:
+    from torch.utils.data.distributed import DistributedSampler
+
+    inner = DistributedSampler(range(40), num_replicas=2, rank=0, shuffle=True, seed=0)
+    sampler = PrefetchSampler(inner, batch_size=4, num_workers=2, depth=8)
+    for epoch in range(3):
+        (sampler if told == "wrapper" else inner).set_epoch(epoch)  # the usual training loop calls it on either
+        reference = DistributedSampler(range(40), num_replicas=2, rank=0, shuffle=True, seed=0)
+        reference.set_epoch(epoch)
+        expected = list(reference)
+        assert [int(i) for i in sampler] == expected, epoch

@@ -148,24 +148,35 @@ class PrefetchSampler(Iterable[int], Sized):
         if setter is not None:
             setter(epoch)
 
+    def _current(self) -> int | None:
+        """The epoch ``sampler`` draws for: its own ``epoch`` when it has one (``DistributedSampler``'s, which a
+        training loop may set on it directly), else the last :meth:`set_epoch` value here."""
+        epoch = getattr(self.sampler, "epoch", self._epoch)
+        return epoch if isinstance(epoch, int) else self._epoch
+
     def _draw(self) -> list[int]:
-        """This pass's order: the one drawn ahead at the end of the last pass when it was drawn for this epoch."""
+        """This pass's order: the one drawn ahead at the end of the last pass when it was drawn for this epoch
+        (any order of a sampler without ``set_epoch``: each pass draws anew)."""
         ahead, self._next = self._next, None
-        if ahead is not None and ahead[0] == self._epoch:
+        if ahead is not None and (ahead[0] is None or ahead[0] == self._current()):
             return ahead[1]
         return [int(i) for i in self.sampler]
 
     def _draw_next(self) -> list[int]:
-        """The next pass's order, drawn now (for ``set_epoch`` samplers, with the next epoch number)."""
+        """The next pass's order, drawn now (for ``set_epoch`` samplers, with the next epoch number; none when that
+        number is unknown)."""
         setter = getattr(self.sampler, "set_epoch", None)
-        if setter is None or self._epoch is None:
+        if setter is None:
             order = [int(i) for i in self.sampler]
-            self._next = (self._epoch, order)
+            self._next = (None, order)
             return order
-        setter(self._epoch + 1)
+        epoch = self._current()
+        if epoch is None:
+            return []
+        setter(epoch + 1)
         order = [int(i) for i in self.sampler]
-        setter(self._epoch)
-        self._next = (self._epoch + 1, order)
+        setter(epoch)
+        self._next = (epoch + 1, order)
         return order
 
     def __iter__(self) -> Iterator[int]:
