@@ -108,7 +108,7 @@ class DicomXrayDataset(Dataset):
         own identity, so a version read is never stored under another's key.
     prefetch : PrefetchConfig or int, optional
         Threads (and memory budget) reading ahead what a :class:`dicomxray.data.prefetch.PrefetchSampler`
-        announces; default ``PrefetchConfig()`` (16 threads, 256 MiB per process); 0 turns it off.
+        announces; default ``PrefetchConfig()`` (32 threads, 256 MiB per process); 0 turns it off.
         Without that sampler samples are read one at a time.
     """
 
