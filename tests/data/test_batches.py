@@ -70,7 +70,9 @@ def test_getitems_keeps_order_and_reads_the_batch_at_once(tmp_path: Path) -> Non
     batch = ds.__getitems__(order)
     assert [s["meta"]["index"] for s in batch] == order
     assert all(torch.equal(s["image"], ds[i]["image"]) for s, i in zip(batch, order, strict=True))
-    assert ds._prefetch.hits >= 4  # the batch was read ahead, in the pool, then taken in order
+    # Local files are CPU-bound: read in order in this thread (the pool's hand-offs cost a cached epoch 2x);
+    # a URL batch overlaps its requests in the pool (tests/data/test_remote_batches.py).
+    assert ds._prefetch.hits == 0
     loaded = next(iter(DataLoader(ds, batch_size=4, sampler=order)))
     assert loaded["meta"]["index"].tolist() == order
 
@@ -88,8 +90,8 @@ def test_skip_substitutes_within_a_batch(tmp_path: Path) -> None:
     assert batch["image"].shape[0] == 6 and batch["meta"]["index"].tolist() == [0, 1, 4, 4, 4, 5]
 
 
-@pytest.mark.parametrize(("told", "real"), [((4, 2), (4, 0)), ((2, 0), (4, 0)), ((4, 0), (4, 0))],
-                         ids=["workers", "batch", "agree"])
+@pytest.mark.parametrize(("told", "real"), [((4, 2), (4, 0)), ((2, 0), (4, 0)), ((4, 0), (2, 0)), ((4, 0), (4, 0))],
+                         ids=["workers", "batch", "batch-told-larger", "agree"])
 def test_sampler_told_otherwise_than_the_dataloader_warns(tmp_path: Path, told: tuple[int, int],
                                                           real: tuple[int, int]) -> None:
     ds = DicomXrayDataset(_folder(tmp_path, 8), size=24)

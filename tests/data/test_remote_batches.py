@@ -43,8 +43,9 @@ def test_a_cached_read_costs_one_request_in_request_mode(flat: Path, tmp_path: P
         objects = [r for r in server.log[before:] if r[1].endswith(".dcm")]
     assert {r[0] for r in objects} == {"HEAD"}  # no GET: every read a hit, checked by one HEAD
     heads = sorted(r[1] for r in objects)
-    if batched:  # the last pass also reads ahead into a next one that never comes: a few HEADs more
-        assert 2 * N <= len(heads) <= 2 * N + 4 and set(heads) == {f"/{i}.dcm" for i in range(N)}, heads
+    if batched:  # each pass's end reads ahead into the next one (a few HEADs more), and the first window's read-ahead
+        # threads may still be making the second window's first HEADs when it is counted (a few on either side)
+        assert 2 * N - 4 <= len(heads) <= 2 * N + 4 and set(heads) == {f"/{i}.dcm" for i in range(N)}, heads
     else:
         assert heads == sorted([f"/{i}.dcm" for i in range(N)] * 2), heads
 
@@ -67,11 +68,14 @@ def test_a_cached_read_costs_no_request_in_listing_mode(flat: Path, tmp_path: Pa
         calls: list[str] = []
         original = remote.head_url
         remote.head_url = lambda url, *a, **k: calls.append(url) or original(url, *a, **k)  # type: ignore[assignment]
+        hits, misses = ds.cache.stats.hits, ds.cache.stats.misses
         try:
             _two_epochs(ds, batched)
         finally:
             remote.head_url = original  # type: ignore[assignment]
     assert calls == []
+    # and every read was a hit (a listed identity the GET disagreed with would make each read an unstored miss)
+    assert ds.cache.stats.misses == misses and ds.cache.stats.hits - hits >= 2 * N
 
 
 def test_a_batch_error_names_the_url(flat: Path) -> None:
@@ -92,4 +96,4 @@ def test_a_batch_pays_the_latency_once(flat: Path) -> None:
         batch = ds.__getitems__(list(range(N)))
         elapsed = time.perf_counter() - t0
     assert [s["meta"]["index"] for s in batch] == list(range(N))
-    assert elapsed < 0.2 * N / 2, elapsed  # one at a time would take N x 0.2 s
+    assert elapsed < 0.2 * N * 0.75, elapsed  # one at a time would take N x 0.2 s; at once about 0.2 s

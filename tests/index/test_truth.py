@@ -148,3 +148,23 @@ def test_files_with_their_own_windows_share_one_verdict(tmp_path: Path, monkeypa
     except DicomXrayError as exc:
         refused = type(exc).__name__
     assert (row["undecodable_reason"] or "").split(":")[0] == (refused or "")
+
+
+def test_width_classes_keep_verdicts_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under an unknown VOI LUT Function a width in (0, 1) is kept (and refused) while a width of 0 is dropped: the
+    verdict cache must not hand one's verdict to the other, whichever is scanned first."""
+    import dicomxray.index.truth as truth
+    from dicomxray.index.scan import scan_file
+
+    monkeypatch.setattr(truth, "_VERDICTS", {})
+    for order in ((0.5, 0.0), (0.0, 0.5)):
+        truth._VERDICTS.clear()
+        for width in order:
+            path = write_dicom(tmp_path / f"w{width}-{order[0]}.dcm", _gray(), bits_stored=12, window=(1000, width),
+                               voi_function="FOO")
+            try:
+                read_xray(path)
+                refused = ""
+            except DicomXrayError as exc:
+                refused = type(exc).__name__
+            assert (scan_file(str(path), key=b"k" * 32)["undecodable_reason"] or "").split(":")[0] == refused, width

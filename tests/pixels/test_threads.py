@@ -28,6 +28,13 @@ def test_one_process_gets_every_core_it_may_run_on(j2k):
     assert decode_frame(Pipeline().header(j2k)).threads == available_cores()
 
 
+def test_ranks_on_one_node_share_the_cores(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # torchrun started two training processes on this node
+    assert decode_threads() == max(1, available_cores() // 2)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert decode_threads() == available_cores()
+
+
 def test_the_config_overrides_the_policy_and_leaves_the_fingerprint_alone(j2k):
     assert load_xray(j2k, config=PipelineConfig(decode=DecodeConfig(threads=3))).pixels.shape == (384, 320)
     assert decode_frame(Pipeline().header(j2k), threads=3).threads == 3

@@ -162,6 +162,7 @@ class DicomXrayDataset(Dataset):
         self._skip_log = SkipLog(self) if on_error == "skip" else None
         self._failures = Failures(len(self.files))
         self._plan_checked = False
+        self._concurrent = found.remote
         self._seeded: int | None = None
 
     @classmethod
@@ -285,13 +286,18 @@ class DicomXrayDataset(Dataset):
             return []
         if not self._plan_checked:
             self._plan_checked = True
-            mismatch = plan_mismatch(indices)
+            mismatch = plan_mismatch(indices, len(self))
             if mismatch is not None:
                 warn_mismatch(mismatch)
-        plain = [self._announce(i) if isinstance(i, Ahead) else int(i) for i in indices]
-        for _ in plain[1:] if isinstance(indices[0], Ahead) else plain:
-            self._failures.served(None)
-        self._hint(plain)
+        plain = []
+        for n, i in enumerate(indices):
+            if n == 0 or isinstance(i, Ahead):  # the first one renews the pass's listing in a new process or epoch
+                plain.append(self._announce(i))
+            else:
+                self._failures.served(None)
+                plain.append(int(i))
+        if self._concurrent:  # URLs: the batch's requests overlap; local files read in order, in this thread
+            self._hint(plain)
         return [self._sample(*self._load_or_substitute(i)) for i in plain]
 
     def loader(self, *, batch_size: int, num_workers: int, sampler: Iterable[int] | None = None,

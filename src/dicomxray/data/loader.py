@@ -36,16 +36,19 @@ def make_loader(dataset: Any, *, batch_size: int, num_workers: int, sampler: Ite
                       worker_init_fn=worker_init_fn)
 
 
-def plan_mismatch(indices: Sequence[int]) -> str | None:
+def plan_mismatch(indices: Sequence[int], size: int | None = None) -> str | None:
     """What differs between the DataLoader reading ``indices`` (one batch, in this process) and what its
-    :class:`PrefetchSampler` was told; ``None`` when they agree or no such sampler is used."""
+    :class:`PrefetchSampler` was told; ``None`` when they agree or no such sampler is used.  ``size`` is the data
+    set's length (a data set smaller than one batch gives a shorter first batch)."""
     told = next((i for i in indices if isinstance(i, Ahead)), None)
     if told is None:
         return None
     info = get_worker_info()
     workers = info.num_workers if info is not None else 0
     aligned = isinstance(indices[0], Ahead) and sum(isinstance(i, Ahead) for i in indices) == 1
-    if workers == told.num_workers and aligned and len(indices) <= told.batch_size:
+    # The batch that carries the epoch's first hint is a whole one, unless the data set is smaller than a batch.
+    whole = len(indices) == told.batch_size or (size is not None and len(indices) == size < told.batch_size)
+    if workers == told.num_workers and aligned and whole:
         return None
     return (f"the DataLoader reads batches of {len(indices)} with num_workers={workers}, but its PrefetchSampler was told "
             f"batch_size={told.batch_size}, num_workers={told.num_workers}: read-ahead goes to the wrong worker "

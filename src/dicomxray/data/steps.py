@@ -45,6 +45,12 @@ class FileList:
     paths: list[Any]
     identities: dict[str, FileIdentity] = field(default_factory=dict, repr=False)
 
+    @property
+    def remote(self) -> bool:
+        """Whether any file is behind a URL (then a batch's reads overlap in threads: latency, not CPU, bounds
+        them; a local read is CPU-bound and stays in the caller's thread)."""
+        return any(isinstance(p, str) for p in self.paths)
+
 
 def check_options(*, on_error: str, channels: int, image_dtype: str, remote_identity: str, root: Any, files: Any,
                   pipeline: Any, config: Any, size: Any, cache: Any) -> None:

@@ -153,8 +153,8 @@ def _number_class(tag: int, text: str) -> str:
     value = float(text)
     if not np.isfinite(value):
         raise ValueError(text)  # each non-finite spelling judged on its own bytes
-    if tag == _WINDOW_WIDTH:
-        return "w<1" if value < 1 else "w"
+    if tag == _WINDOW_WIDTH:  # <= 0 and (0, 1) differ: some VOI LUT Functions keep a width in (0, 1)
+        return "w<=0" if value <= 0 else "w<1" if value < 1 else "w"
     if tag == _RESCALE_SLOPE:
         return "0" if value == 0 else "+" if value > 0 else "-"
     return "n"

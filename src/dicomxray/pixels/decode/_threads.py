@@ -120,13 +120,23 @@ def available_cores() -> int:
     return max(1, min(cores, quota) if quota else cores)
 
 
+def _local_ranks() -> int:
+    """Training processes on this node (torchrun's ``LOCAL_WORLD_SIZE``; 1 outside a distributed launch)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def _sharing_processes() -> int:
-    """Processes decoding at once on this machine: a job pool's declaration, else DataLoader workers, else 1."""
+    """Processes decoding at once on this machine: a job pool's declaration, else DataLoader workers (times the
+    ranks torchrun started on this node), else the ranks."""
     if _processes:
         return _processes
     data = sys.modules.get("torch.utils.data")  # never import torch here: only ask when it is already loaded
     info = data.get_worker_info() if data is not None else None
-    return max(1, int(info.num_workers)) if info is not None else 1
+    workers = max(1, int(info.num_workers)) if info is not None else 1
+    return workers * _local_ranks()
 
 
 def decode_threads(requested: int | None = None) -> int:
