@@ -11,14 +11,14 @@ left over; a notebook, ``read_xray`` or a ``num_workers=0`` loop gets every core
 Which decoders can use threads (measured on a 2-core machine, JPEG 2000 lossless
 2140x1760: 286 ms with one thread, 152 ms with two):
 
-* imagecodecs' OpenJPEG (JPEG 2000, ``numthreads``) and libjxl (JPEG XL, ``numthreads``);
-* Pillow's OpenJPEG (JPEG 2000, full or reduced resolution), through OpenJPEG's
-  ``OPJ_NUM_THREADS`` environment variable, read when a decoder is created (so this
-  module sets it, in this process, only when the wanted count changes).
+* imagecodecs' OpenJPEG (JPEG 2000, ``numthreads``) and libjxl (JPEG XL, ``numthreads``).
 
-They cannot: libjpeg-turbo (JPEG), CharLS (JPEG-LS), OpenJPH (HTJ2K, no thread
-option in imagecodecs), the RLE decoder, native samples, pydicom's plugins
-(pylibjpeg-openjpeg ignores ``OPJ_NUM_THREADS``).
+They cannot: Pillow's OpenJPEG (the opt-in reduced-resolution path: its only knob is
+the process-wide ``OPJ_NUM_THREADS`` environment variable, which OpenJPEG also reads
+under imagecodecs, where it overrides ``numthreads=1``, and which every child process
+inherits: setting it would oversubscribe DataLoader workers, so it is never set
+here), libjpeg-turbo (JPEG), CharLS (JPEG-LS), OpenJPH (HTJ2K, no thread option in
+imagecodecs), the RLE decoder, native samples, pydicom's plugins.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-__all__ = ["available_cores", "cgroup_cpu_limit", "decode_threads", "opj_threads", "running_decoder", "share_cores"]
+__all__ = ["available_cores", "cgroup_cpu_limit", "decode_threads", "running_decoder", "share_cores"]
 
 _lock = threading.Lock()
 _running = 0  # decodes running in this process right now
@@ -164,15 +164,3 @@ def running_decoder() -> Iterator[None]:
     finally:
         with _lock:
             _running -= 1
-
-
-def opj_threads(threads: int) -> None:
-    """Make OpenJPEG decoders created from now on in this process (Pillow's) use ``threads`` threads.
-
-    OpenJPEG reads ``OPJ_NUM_THREADS`` when a decoder is created; it is set only when it changes,
-    so a steady policy writes the environment once.
-    """
-    value = str(max(1, threads))
-    if os.environ.get("OPJ_NUM_THREADS") != value:
-        with _lock:
-            os.environ["OPJ_NUM_THREADS"] = value

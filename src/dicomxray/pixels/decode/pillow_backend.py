@@ -17,7 +17,6 @@ import numpy as np
 
 from ...dicom.syntaxes import J2K
 from ._guards import resolution_levels
-from ._threads import opj_threads
 
 if TYPE_CHECKING:
     from ...dicom.format import PixelFormat
@@ -36,8 +35,8 @@ class PillowBackend:
     name = "pillow"
     packages = ("pillow",)
     syntaxes = J2K
-    #: OpenJPEG threads, through ``OPJ_NUM_THREADS`` (:func:`._threads.opj_threads`).
-    threaded = J2K
+    #: None: Pillow's OpenJPEG takes threads only from the process-wide ``OPJ_NUM_THREADS`` (see ``_threads``).
+    threaded: frozenset[str] = frozenset()
 
     def is_available(self, syntax: str) -> bool:
         return _image_module() is not None
@@ -51,7 +50,6 @@ class PillowBackend:
     def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
         Image = _image_module()
         precision, signed = _precision(bytes(data[:4096]))
-        opj_threads(threads)
         with Image.open(io.BytesIO(data), formats=["JPEG2000"]) as im:
             im.reduce = reduce
             im.load()
