@@ -16,12 +16,12 @@ returns it, for the predictions and for the truth (a solution file in the same f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import LabelSource
+from .base import LabelSource, Target
 from .fusion import box_iou
 from .siim import SIIM_STUDY_CLASSES
 from .submission import Prediction
@@ -175,8 +175,12 @@ def rsna_map(predictions: Mapping[str, Prediction], truth: Mapping[str, Predicti
     return Score(_mean(scores))
 
 
-def _keys(labels: LabelSource, keys: Iterable[str] | None) -> list[str]:
-    return sorted(labels.keys()) if keys is None else list(keys)
+def _targets(labels: LabelSource, keys: Iterable[str] | None) -> Iterator[tuple[str, Target]]:
+    """``(key, target)`` of every labelled key (all of ``labels`` when ``keys`` is None), sorted when all."""
+    for key in sorted(labels.keys()) if keys is None else keys:
+        t = labels.target(key)
+        if t is not None:
+            yield key, t
 
 
 def siim_truth(labels: LabelSource, keys: Iterable[str] | None = None) -> dict[str, Prediction]:
@@ -185,10 +189,7 @@ def siim_truth(labels: LabelSource, keys: Iterable[str] | None = None) -> dict[s
     ``keys`` (image keys, e.g. a validation fold) limits it; their studies come along.
     """
     out: dict[str, Prediction] = {}
-    for key in _keys(labels, keys):
-        t = labels.target(key)
-        if t is None:
-            continue
+    for key, t in _targets(labels, keys):
         if len(t.boxes):
             out[f"{key}_image"] = _pred(["opacity"] * len(t.boxes), t.boxes)
         else:
@@ -200,16 +201,13 @@ def siim_truth(labels: LabelSource, keys: Iterable[str] | None = None) -> dict[s
 
 def rsna_truth(labels: LabelSource, keys: Iterable[str] | None = None) -> dict[str, Prediction]:
     """The RSNA truth in submission form: each patient's boxes (none for a negative)."""
-    return {k: _pred([""] * len(t.boxes), t.boxes) for k in _keys(labels, keys) if (t := labels.target(k)) is not None}
+    return {k: _pred([""] * len(t.boxes), t.boxes) for k, t in _targets(labels, keys)}
 
 
 def vinbig_truth(labels: LabelSource, keys: Iterable[str] | None = None) -> dict[str, Prediction]:
     """The VinBigData truth in submission form: the (fused) boxes as class ids, or ``14`` box ``0 0 1 1``."""
     out: dict[str, Prediction] = {}
-    for key in _keys(labels, keys):
-        t = labels.target(key)
-        if t is None:
-            continue
+    for key, t in _targets(labels, keys):
         if len(t.boxes):
             out[key] = _pred([str(int(v) - 1) for v in t.box_labels], t.boxes)
         else:
