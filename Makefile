@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 WPY := $(WHEEL_VENV)/bin/python
 STAMP := $(VENV)/.dicomxray-installed
 
-.PHONY: install test dev-test lint docs wheel demo bench examples clean
+.PHONY: install test dev-test lint docs wheel demo bench clean
 
 install: $(STAMP)
 
