@@ -8,8 +8,7 @@ import sys
 
 from ..cache import XrayCache
 from ..config import TRAINING_SIZE, CacheConfig
-from ..index import discover_url, find_dicoms
-from ..io.source import is_url
+from ..dicom.sources import find_sources
 from ..jobs.tasks import build_cache
 from . import _options
 
@@ -50,12 +49,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"cache prune: {counts['removed']} removed, {counts['kept']} kept, "
               f"{counts['temp_removed']} abandoned temporary files removed")
         return 0
-    listed = None
-    if is_url(args.root):
-        found = discover_url(args.root, storage_options=args.storage_options)
-        files, listed = list(found.files), found.identities
-    else:
-        files = [str(p) for p in find_dicoms(args.root)]
+    found = find_sources(args.root, args.storage_options)
+    files, listed = [str(f) for f in found.files], found.identities or None
     with _options.client_for(args) as client:
         results = build_cache(files, config, config=_options.config_from(args), shard=args.shard,
                               workers=args.workers, progress=not args.quiet, storage_options=args.storage_options,

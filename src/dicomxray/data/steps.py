@@ -13,9 +13,9 @@ from typing import Any, Literal, Protocol
 from ..cache import CachedPipeline, XrayCache
 from ..config import TRAINING_SIZE, CacheConfig, PipelineConfig, pipeline_config
 from ..dicom.discover_url import Listing
+from ..dicom.sources import find_sources
 from ..errors import SourceFileNotFoundError
-from ..index import find_dicoms
-from ..io.source import FileIdentity, Opener, is_url
+from ..io.source import FileIdentity, Opener, is_url, local_path
 from ..labels.base import LabelSource, labelled_only
 from ..pixels.pipeline import Pipeline, XrayImage
 
@@ -76,22 +76,13 @@ def find_files(root: str | os.PathLike[str] | None, files: Sequence[str | os.Pat
     Raises
     ------
     SourceFileNotFoundError
-        A URL prefix holding no DICOM object (a folder's emptiness is reported by :func:`dicomxray.index.find_dicoms`).
+        The root does not exist or holds no DICOM file (:func:`dicomxray.dicom.sources.find_sources`).
     """
-    if root is not None and is_url(root):
-        if files is not None:
-            return FileList(str(root), [str(f) for f in files])
-        from ..index import discover_url
-
-        found = discover_url(str(root), storage_options=storage_options)
-        if not found.files:
-            raise SourceFileNotFoundError(f"{root}: no DICOM objects found ({found.skipped} other objects)",
-                                          path=str(root))
-        return FileList(str(root), list(found.files), dict(found.identities))
-    base = Path(os.path.expanduser(os.fspath(root).removeprefix("file://"))) if root is not None else None
-    if files is not None:
+    if files is not None:  # the user's list: each file classified as given
+        base = (str(root) if is_url(root) else Path(os.path.expanduser(local_path(root)))) if root is not None else None
         return FileList(base, [f if is_url(f) else Path(f) for f in files])
-    return FileList(base, list(find_dicoms(base)))  # type: ignore[arg-type]
+    found = find_sources(root, storage_options)  # type: ignore[arg-type]  # check_options refuses neither-nor
+    return FileList(found.root, found.files, found.identities)
 
 
 def listing_of(found: FileList, remote_identity: RemoteIdentity,

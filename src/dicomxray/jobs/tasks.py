@@ -154,26 +154,18 @@ def export_folder(
     workers, ``shard_size`` per task, with a completion manifest in
     ``target/.dicomxray-manifest/`` (see :mod:`dicomxray.jobs.distributed`).
     """
-    from ..dicom.discover import find_dicoms, image_id
-    from ..dicom.discover_url import discover_url
+    from ..dicom.discover import image_id
+    from ..dicom.sources import find_sources
 
     if fmt not in ("png", "jpg"):
         raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
     dst = Path(target)
-    jobs: list[Any]
-    remote = is_url(source)  # the user's root, classified once
-    if remote:
-        found = discover_url(str(source), storage_options=storage_options)
-        jobs = []
-        for url in found.files:
-            rel = url[len(found.base) + 1 :]
-            folder = rel.rpartition("/")[0]
-            jobs.append((url, f"{folder}/{image_id(url)}.{fmt}", found.identities.get(url)))
-    else:
-        src = Path(source)
-        files = find_dicoms(src)
-        base = src if src.is_dir() else src.parent
-        jobs = [(str(f), f"{f.relative_to(base).parent.as_posix()}/{image_id(f)}.{fmt}") for f in files]
+    found = find_sources(source, storage_options)  # the user's root, classified once
+    remote = found.remote
+    jobs: list[Any] = [
+        (str(f), f"{found.relative(f).rpartition('/')[0]}/{image_id(f)}.{fmt}", found.identities.get(str(f)))
+        for f in found.files
+    ]
     jobs, refused = _targets_inside(dst, jobs)  # relative names -> paths that stay under dst
     jobs, clashes = _unique_targets(jobs)
     clashes = refused + clashes
