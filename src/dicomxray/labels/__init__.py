@@ -15,7 +15,7 @@ checks and writes the CSV; :func:`read_submission` parses one back.
 
 from __future__ import annotations
 
-from .base import LabelSource, Target, labelled_only
+from .base import ArrayMasks, LabelSource, MaskSource, Target, labelled_only
 from .fusion import BoxFusion, Fused
 from .rsna import RSNA_DETAILED_CLASSES, RsnaPneumonia, rsna_prediction_string
 from .siim import SIIM_STUDY_CLASSES, SiimCovid, prediction_strings, study_prediction_string
@@ -38,10 +38,12 @@ __all__ = [
     "SIIM_STUDY_CLASSES",
     "VINBIG_CLASSES",
     "VINBIG_NO_FINDING",
+    "ArrayMasks",
     "BoxFusion",
     "Competition",
     "Fused",
     "LabelSource",
+    "MaskSource",
     "Prediction",
     "RsnaPneumonia",
     "SiimCovid",

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -36,8 +36,16 @@ class Target:
         True when the image has no boxes although its study is positive (SIIM's ``none`` images
         of positive studies): the absence of boxes is a missing annotation, not a negative.
     image_labels : numpy.ndarray
-        Multi-hot float32 image classes where the source has several per image (VinBigData's 14
-        findings, by the adapter's named vote rule); empty otherwise.
+        Multi-label findings, float32, one entry per name in the source's ``multilabel_classes``:
+        1 present, 0 absent, NaN unknown (uncertain or not mentioned, by the source's policy);
+        empty where the source has none.
+    masks : MaskSource or None
+        Segmentation instances in original pixels, decoded only when the sample is read (a data set's
+        run-length strings are small; its decoded masks would be gigabytes); ``None`` when the source
+        has no masks.  Where ``boxes`` is empty and ``masks`` holds instances, the box around each
+        instance, labelled ``mask_label``, is the image's boxes (for instance-segmentation models).
+    mask_label : int
+        The box label of each mask instance (>= 1).
     """
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
@@ -47,10 +55,41 @@ class Target:
     study_positive: bool | None = None
     missing_annotation: bool = False
     image_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    masks: MaskSource | None = None
+    mask_label: int = 1
+
+
+@runtime_checkable
+class MaskSource(Protocol):
+    """Masks of one image, decoded on demand at the image's own size (its Rows x Columns)."""
+
+    def instances(self, height: int, width: int) -> np.ndarray:
+        """``N x height x width`` uint8 (0/1), one plane per instance (``N`` may be 0), original pixels."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArrayMasks:
+    """Masks already decoded: ``N x H x W`` (or one ``H x W`` union), checked against the image's size."""
+
+    arrays: np.ndarray
+
+    def instances(self, height: int, width: int) -> np.ndarray:
+        arr = np.asarray(self.arrays)
+        arr = arr[None] if arr.ndim == 2 else arr
+        if arr.ndim != 3 or arr.shape[1:] != (height, width):
+            raise ValueError(f"mask of shape {arr.shape[1:]} for an image of {height} x {width}")
+        return (arr != 0).astype(np.uint8)
 
 
 class LabelSource(Protocol):
-    """What :class:`~dicomxray.DicomXrayDataset` needs from labels."""
+    """What :class:`~dicomxray.DicomXrayDataset` needs from labels.
+
+    Optional, read with ``getattr`` so sources written against this protocol keep working:
+    ``multilabel_classes`` (names of ``Target.image_labels``' entries; a source without it has no
+    multi-label findings) and ``files(root) -> list or None`` (the DICOM files under ``root`` the source
+    labels, so a data set whose metadata lists them is not sniffed file by file; ``None`` to discover).
+    """
 
     #: Names of the image-level classes (index = ``Target.image_label``).
     classes: tuple[str, ...]
