@@ -105,6 +105,24 @@ class LabelSource(Protocol):
         ...
 
 
+class KeyedTargets:
+    """The key lookup every adapter shares: ``target(key)`` and ``keys()`` over ``self._targets``.
+
+    An adapter fills ``_targets`` (file stem -> :class:`Target`) while reading its files and holds
+    its format only.
+    """
+
+    _targets: dict[str, Target]
+
+    def target(self, key: str) -> Target | None:
+        """Target for the image whose file stem is ``key`` (``None`` if unlabelled)."""
+        return self._targets.get(key)
+
+    def keys(self) -> set[str]:
+        """Every labelled image key."""
+        return set(self._targets)
+
+
 def labelled_only(paths: Iterable[str | os.PathLike[str]], labels: LabelSource) -> list[Path]:
     """The files whose stem ``labels`` knows, warning once with the count of those left out.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,13 +10,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import LabelFormatError
-from .base import Target, boxes_array, require_file
+from ._csv import read_csv
+from .base import KeyedTargets, Target, boxes_array, require_file
 
 #: ``stage_2_detailed_class_info.csv``'s classes, in the order of ``image_label`` with ``detailed=True``.
 RSNA_DETAILED_CLASSES = ("Normal", "No Lung Opacity / Not Normal", "Lung Opacity")
 
 
-class RsnaPneumonia:
+class RsnaPneumonia(KeyedTargets):
     """``patientId,x,y,width,height,Target``; negatives have empty coordinates and Target 0.
 
     Image label: ``Target`` (0 normal/no opacity, 1 lung opacity; ``study_positive`` says the
@@ -44,14 +44,13 @@ class RsnaPneumonia:
         path = require_file(folder, filename)
         rows: dict[str, list[list[float]]] = {}
         label: dict[str, int] = {}
-        with open(path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                pid = row["patientId"]
-                rows.setdefault(pid, [])
-                label[pid] = max(label.get(pid, 0), int(float(row["Target"] or 0)))
-                if row["x"].strip():
-                    x, y, w, h = (float(row[k]) for k in ("x", "y", "width", "height"))
-                    rows[pid].append([x, y, x + w, y + h])
+        for row in read_csv(path, required=("patientId", "x", "y", "width", "height", "Target")):
+            pid = row["patientId"]
+            rows.setdefault(pid, [])
+            label[pid] = max(label.get(pid, 0), int(row.number("Target", blank=0.0)))
+            if row.text("x"):
+                x, y, w, h = (row.number(k) for k in ("x", "y", "width", "height"))
+                rows[pid].append([x, y, x + w, y + h])
         image_label = dict(label)
         if detailed:
             self.classes = RSNA_DETAILED_CLASSES
@@ -62,26 +61,18 @@ class RsnaPneumonia:
             for pid, b in rows.items()
         }
 
-    def target(self, key: str) -> Target | None:
-        return self._targets.get(key)
-
-    def keys(self) -> set[str]:
-        return set(self._targets)
-
 
 def _detailed(path: Path, target: dict[str, int]) -> dict[str, int]:
     """Each patient's detailed class index, checked against ``Target`` (Lung Opacity iff Target 1)."""
     out: dict[str, int] = {}
-    with open(path, newline="") as fh:
-        for line, row in enumerate(csv.DictReader(fh), start=2):
-            pid, name = row["patientId"], row["class"].strip()
-            if name not in RSNA_DETAILED_CLASSES:
-                raise LabelFormatError(f"{path}:{line}: unknown class {name!r}; expected one of {RSNA_DETAILED_CLASSES}",
-                                       path=str(path))
-            cls = RSNA_DETAILED_CLASSES.index(name)
-            if pid in target and (cls == 2) != (target[pid] == 1):
-                raise LabelFormatError(f"{path}:{line}: {pid} is {name!r} but its Target is {target[pid]}", path=str(path))
-            out[pid] = cls
+    for row in read_csv(path, required=("patientId", "class")):
+        pid, name = row["patientId"], row.text("class")
+        if name not in RSNA_DETAILED_CLASSES:
+            raise row.error(f"unknown class {name!r}; expected one of {RSNA_DETAILED_CLASSES}", "class")
+        cls = RSNA_DETAILED_CLASSES.index(name)
+        if pid in target and (cls == 2) != (target[pid] == 1):
+            raise row.error(f"{pid} is {name!r} but its Target is {target[pid]}", "class")
+        out[pid] = cls
     missing = sorted(set(target) - set(out))
     if missing:
         raise LabelFormatError(f"{path}: {len(missing)} patients have no detailed class (first: {missing[0]})",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import csv
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import LabelFormatError
-from .base import Target, boxes_array, require_file
+from ._csv import read_csv
+from .base import KeyedTargets, Target, boxes_array, require_file
 
 SIIM_STUDY_CLASSES = ("negative", "typical", "indeterminate", "atypical")
 _STUDY_COLUMNS = ("Negative for Pneumonia", "Typical Appearance", "Indeterminate Appearance", "Atypical Appearance")
@@ -20,7 +19,7 @@ NoneInPositive = Literal["flag", "drop"]
 _NONE_IN_POSITIVE = frozenset({"flag", "drop"})
 
 
-class SiimCovid:
+class SiimCovid(KeyedTargets):
     """Labels read straight from the competition folder.
 
     ``train_study_level.csv`` gives each study a class (one-hot columns);
@@ -53,37 +52,29 @@ class SiimCovid:
         study_csv = require_file(self.folder, "train_study_level.csv")
         image_csv = require_file(self.folder, "train_image_level.csv")
         self.study_class: dict[str, int] = {}
-        with open(study_csv, newline="") as fh:
-            for row in csv.DictReader(fh):
-                sid = row["id"].removesuffix("_study")
-                hot = [int(float(row[c])) for c in _STUDY_COLUMNS]
-                if sum(hot) != 1:
-                    raise LabelFormatError(f"{study_csv}: study {sid} is not one-hot: {hot}", path=str(study_csv))
-                self.study_class[sid] = hot.index(1)
+        for row in read_csv(study_csv, required=("id", *_STUDY_COLUMNS)):
+            sid = row["id"].removesuffix("_study")
+            hot = [int(row.number(c)) for c in _STUDY_COLUMNS]
+            if sum(hot) != 1:
+                raise row.error(f"study {sid} is not one-hot: {hot}")
+            self.study_class[sid] = hot.index(1)
         self._targets: dict[str, Target] = {}
-        with open(image_csv, newline="") as fh:
-            for line, row in enumerate(csv.DictReader(fh), start=2):
-                key = row["id"].removesuffix("_image")
-                try:
-                    boxes = _parse_boxes(row.get("boxes", ""))
-                except (ValueError, SyntaxError, KeyError, TypeError) as exc:
-                    raise LabelFormatError(f"{image_csv}:{line}: cannot parse boxes ({exc})", path=str(image_csv)) from None
-                study = row["StudyInstanceUID"]
-                cls = self.study_class.get(study, -1)
-                positive = None if cls < 0 else cls != 0
-                missing = bool(positive) and len(boxes) == 0
-                if missing and none_in_positive == "drop":
-                    continue
-                self._targets[key] = Target(
-                    boxes=boxes, box_labels=np.ones(len(boxes), np.int64), image_label=cls, study_id=study,
-                    study_positive=positive, missing_annotation=missing,
-                )
-
-    def target(self, key: str) -> Target | None:
-        return self._targets.get(key)
-
-    def keys(self) -> set[str]:
-        return set(self._targets)
+        for row in read_csv(image_csv, required=("id", "StudyInstanceUID")):
+            key = row["id"].removesuffix("_image")
+            try:
+                boxes = _parse_boxes(row.get("boxes"))
+            except (ValueError, SyntaxError, KeyError, TypeError) as exc:
+                raise row.error(f"cannot parse boxes ({exc})", "boxes") from None
+            study = row["StudyInstanceUID"]
+            cls = self.study_class.get(study, -1)
+            positive = None if cls < 0 else cls != 0
+            missing = bool(positive) and len(boxes) == 0
+            if missing and none_in_positive == "drop":
+                continue
+            self._targets[key] = Target(
+                boxes=boxes, box_labels=np.ones(len(boxes), np.int64), image_label=cls, study_id=study,
+                study_positive=positive, missing_annotation=missing,
+            )
 
 
 def _parse_boxes(text: str | None) -> np.ndarray:

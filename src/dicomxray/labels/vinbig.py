@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import warnings
 from collections.abc import Sequence
@@ -11,7 +10,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import LabelWarning
-from .base import Target, boxes_array, require_file
+from ._csv import read_csv
+from .base import KeyedTargets, Target, boxes_array, require_file
 from .fusion import BoxFusion
 
 VINBIG_CLASSES = (
@@ -27,7 +27,7 @@ MultiHotRule = Literal["any", "majority", "fused"]
 _MULTI_HOT_RULES = frozenset({"any", "majority", "fused"})
 
 
-class VinBigData:
+class VinBigData(KeyedTargets):
     """``image_id,class_name,class_id,rad_id,x_min,y_min,x_max,y_max``; files are ``<image_id>.dicom``.
 
     Box label = ``class_id + 1`` (0 is background).  Image label: 1 when the image keeps a box
@@ -60,6 +60,8 @@ class VinBigData:
 
     classes: tuple[str, ...] = ("no_finding", "abnormal")
     box_classes: tuple[str, ...] = ("background", *VINBIG_CLASSES[:VINBIG_NO_FINDING])
+    #: Names of ``Target.image_labels``' 14 entries (the findings, without "No finding").
+    multilabel_classes: tuple[str, ...] = VINBIG_CLASSES[:VINBIG_NO_FINDING]
 
     def __init__(
         self, folder: str | os.PathLike[str], filename: str = "train.csv", *, fusion: BoxFusion | None = None,
@@ -74,19 +76,20 @@ class VinBigData:
         labels: dict[str, list[int]] = {}
         readers: dict[str, list[str]] = {}
         sizes: dict[str, tuple[int, int]] = {}
-        with open(path, newline="") as fh:
-            for row in csv.DictReader(fh):
-                iid = row["image_id"]
-                boxes.setdefault(iid, [])
-                labels.setdefault(iid, [])
-                readers.setdefault(iid, [])
-                if (row.get("width") or "").strip() and (row.get("height") or "").strip():
-                    sizes[iid] = (int(float(row["width"])), int(float(row["height"])))
-                cid = int(row["class_id"])
-                if cid != VINBIG_NO_FINDING and row["x_min"].strip():
-                    boxes[iid].append([float(row[k]) for k in ("x_min", "y_min", "x_max", "y_max")])
-                    labels[iid].append(cid + 1)
-                    readers[iid].append(row.get("rad_id") or "")
+        for row in read_csv(path, required=("image_id", "class_id", "x_min", "y_min", "x_max", "y_max")):
+            iid = row["image_id"]
+            boxes.setdefault(iid, [])
+            labels.setdefault(iid, [])
+            readers.setdefault(iid, [])
+            if row.get("width").strip() and row.get("height").strip():
+                sizes[iid] = (int(row.number("width")), int(row.number("height")))
+            cid = row.integer("class_id")
+            if not 0 <= cid <= VINBIG_NO_FINDING:
+                raise row.error(f"class_id {cid} is not in 0..{VINBIG_NO_FINDING}", "class_id")
+            if cid != VINBIG_NO_FINDING and row.text("x_min"):
+                boxes[iid].append([row.number(k) for k in ("x_min", "y_min", "x_max", "y_max")])
+                labels[iid].append(cid + 1)
+                readers[iid].append(row.get("rad_id"))
         has_readers = any(r for rs in readers.values() for r in rs)
         needs_votes = (fusion is not None and fusion.min_votes > 1) or multi_hot == "majority"
         if needs_votes and not has_readers:
@@ -109,12 +112,6 @@ class VinBigData:
                 hot[lab - 1] = 1.0
             abnormal = bool(len(lab))
             self._targets[iid] = Target(b, lab, int(abnormal), iid, study_positive=abnormal, image_labels=hot)
-
-    def target(self, key: str) -> Target | None:
-        return self._targets.get(key)
-
-    def keys(self) -> set[str]:
-        return set(self._targets)
 
 
 def vinbig_prediction_string(
