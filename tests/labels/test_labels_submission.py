@@ -126,3 +126,32 @@ def test_boxes_to_original_batch_whatever_the_collate(unlabelled, collate):
         assert np.allclose(b, [[0, 0, w, h]])
     with pytest.raises(ValueError, match="2 box arrays for a batch of 3"):
         boxes_to_original_batch(content[:2], batch["meta"])
+
+
+def _missing_values():
+    pd = pytest.importorskip("pandas")
+    return [None, float("nan"), np.float32("nan"), np.float64("nan"), pd.NA, pd.NaT]
+
+
+def test_every_missing_value_is_an_empty_prediction_never_a_token(tmp_path):
+    # before: pd.NA, NaT and float32 NaN became the tokens '<NA>', 'NaT', 'nan' ("groups of 5 tokens, got 1")
+    out = tmp_path / "s.csv"
+    for value in _missing_values():
+        write_submission([("p1", value), ("p2", rsna_prediction_string(BOXES[:1], [0.5]))], out, competition="rsna")
+        assert read_submission(out, "rsna")["p1"].boxes.shape == (0, 4), repr(value)
+        for competition, row_id in (("siim", "a_image"), ("vinbig", "a")):
+            with pytest.raises(ValueError, match="empty or missing"):
+                write_submission([(row_id, value)], tmp_path / "refused.csv", competition=competition)
+            assert not (tmp_path / "refused.csv").exists()
+        with pytest.raises(ValueError, match="has no patientId"):
+            write_submission([(value, "")], tmp_path / "refused.csv", competition="rsna")
+
+
+def test_a_frame_read_with_string_dtype_is_written(tmp_path):
+    import io
+
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(io.StringIO("patientId,PredictionString\na,\nb,0.5 1 2 3 4\n"), dtype="string")
+    assert frame["PredictionString"].isna().iloc[0]
+    out = write_submission(frame, tmp_path / "s.csv", competition="rsna", expected_ids=["a", "b"])
+    assert out.read_text().splitlines() == ["patientId,PredictionString", "a,", "b,0.5 1 2 3 4"]

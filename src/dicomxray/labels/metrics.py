@@ -12,24 +12,29 @@ returns it, for the predictions and for the truth (a solution file in the same f
   ``TP / (TP + FP + FN)``; images with neither truth nor prediction are left out, images with no
   truth and a prediction score 0; the mean over images.
 * VinBigData: VOC 2010 mAP at IoU > 0.4 over the 15 classes, ``No finding`` (14) as box ``0 0 1 1``.
+* SIIM-ACR Pneumothorax: the mean over images of the Dice coefficient ``2|P & T| / (|P| + |T|)``, an
+  image with an empty truth and an empty prediction scoring 1 (:func:`siim_acr_dice`, over
+  ``{ImageId: H x W mask}``; truth from :func:`siim_acr_truth`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from .base import LabelSource, Target
 from .fusion import box_iou
+from .rle import siim_acr_mask
 from .siim import SIIM_STUDY_CLASSES
 from .submission import Prediction
 from .vinbig import VINBIG_NO_FINDING
 
 __all__ = [
-    "RSNA_IOU_THRESHOLDS", "Score", "rsna_map", "rsna_truth", "siim_map", "siim_truth", "vinbig_map", "vinbig_truth",
-    "voc_average_precision",
+    "RSNA_IOU_THRESHOLDS", "Score", "rsna_map", "rsna_truth", "siim_acr_dice", "siim_acr_truth", "siim_map",
+    "siim_truth", "vinbig_map", "vinbig_truth", "voc_average_precision",
 ]
 
 #: The IoU thresholds of the RSNA Pneumonia metric.
@@ -217,3 +222,71 @@ def vinbig_truth(labels: LabelSource, keys: Iterable[str] | None = None) -> dict
 
 def _pred(classes: list[str], boxes: np.ndarray) -> Prediction:
     return Prediction(tuple(classes), np.ones(len(classes)), np.asarray(boxes, np.float64).reshape(-1, 4))
+
+
+def siim_acr_dice(predictions: Mapping[str, Any], truth: Mapping[str, np.ndarray]) -> Score:
+    """SIIM-ACR Pneumothorax: the mean over images of the Dice coefficient; empty truth and prediction score 1.
+
+    Parameters
+    ----------
+    predictions : mapping of str to array or str
+        ``{ImageId: H x W mask}`` (nonzero = pneumothorax; a ``1 x H x W`` plane too), or the run-length
+        strings of a submission (:func:`~dicomxray.labels.read_siim_acr_submission`), decoded at the truth's size.
+    truth : mapping of str to array
+        ``{ImageId: H x W mask}`` in original pixels, e.g. :func:`siim_acr_truth`.
+
+    Raises
+    ------
+    ValueError
+        When the ids differ (every truth image needs a prediction) or a mask's shape is not its truth's.
+    """
+    missing, extra = sorted(set(truth) - set(predictions)), sorted(set(predictions) - set(truth))
+    if missing or extra:
+        raise ValueError(f"score the same ids: {len(missing)} truth images have no prediction (first: {missing[:3]}; "
+                         f"predict -1 for none), {len(extra)} predicted ids have no truth (first: {extra[:3]})")
+    scores = []
+    for key, t in truth.items():
+        tm = _plane(t, key)
+        p = predictions[key]
+        pm = siim_acr_mask(p, *tm.shape) != 0 if isinstance(p, str) else _plane(p, key)
+        if pm.shape != tm.shape:
+            raise ValueError(f"{key}: predicted mask of {pm.shape} for a truth of {tm.shape}")
+        total = int(pm.sum()) + int(tm.sum())
+        scores.append(1.0 if total == 0 else 2.0 * int(np.logical_and(pm, tm).sum()) / total)
+    return Score(_mean(scores))
+
+
+def _plane(mask: Any, key: str) -> np.ndarray:
+    arr = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
+    arr = arr[0] if arr.ndim == 3 and arr.shape[0] == 1 else arr
+    if arr.ndim != 2:
+        raise ValueError(f"{key}: a mask is one H x W plane, got shape {arr.shape}")
+    return arr != 0
+
+
+def siim_acr_truth(labels: LabelSource, keys: Iterable[str] | None = None, *,
+                   sizes: Mapping[str, tuple[int, int]] | None = None) -> dict[str, np.ndarray]:
+    """The SIIM-ACR truth: ``{ImageId: H x W bool}``, the union of each image's masks in original pixels.
+
+    Parameters
+    ----------
+    labels : LabelSource
+        A source with masks (:class:`~dicomxray.labels.SiimAcrPneumothorax`).
+    keys : iterable of str, optional
+        Limit it (e.g. to a validation fold).
+    sizes : mapping of str to (width, height), optional
+        Each image's size; by default ``labels.image_size(key)`` (SIIM-ACR reads it from the file's
+        Rows and Columns).
+    """
+    size_of: Callable[[str], tuple[int, int]] | None = getattr(labels, "image_size", None)
+    out: dict[str, np.ndarray] = {}
+    for key, t in _targets(labels, keys):
+        if sizes is not None:
+            width, height = sizes[key]
+        elif size_of is not None:
+            width, height = size_of(key)
+        else:
+            raise ValueError(f"{type(labels).__name__} has no image_size(key): give sizes={{key: (width, height)}}")
+        planes = t.masks.instances(int(height), int(width)) if t.masks is not None else np.zeros((0, height, width))
+        out[key] = planes.any(0) if len(planes) else np.zeros((int(height), int(width)), bool)
+    return out

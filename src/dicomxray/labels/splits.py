@@ -43,7 +43,9 @@ def patient_folds(groups: Sequence[str], labels: Sequence[Any] | np.ndarray, k: 
         Multi-label targets are stratified per label, as iterative stratification does
         (Sechidis et al. 2011): each column is balanced on its own, plus a column for the
         samples with no label at all, rather than treating each label set as a class
-        (which leaves rare combinations in one fold).
+        (which leaves rare combinations in one fold).  NaN is an unknown label (uncertain or
+        not mentioned), neither positive nor negative: in a column with unknowns the known
+        negatives are balanced too, and a sample with an unknown label is not "no label".
     k : int
         Number of folds, at least 2.
     seed : int
@@ -98,8 +100,14 @@ def _label_matrix(labels: Sequence[Any] | np.ndarray) -> np.ndarray:
     """``N x C`` counts: one-hot of single classes, or a multi-hot matrix plus a "no label" column."""
     arr = np.asarray(labels)
     if arr.ndim == 2:
+        arr = arr.astype(np.float64)
+        unknown = np.isnan(arr)
         hot = (arr > 0).astype(np.float64)
-        return np.concatenate([hot, (hot.sum(1) == 0)[:, None].astype(np.float64)], axis=1)
+        none = ((hot.sum(1) == 0) & ~unknown.any(1))[:, None].astype(np.float64)
+        partly = unknown.any(0)  # a column with unknowns: its known negatives are balanced too, NaN is neither
+        negative = ((arr <= 0) & ~unknown)[:, partly].astype(np.float64)
+        size = np.ones((len(arr), 1 if partly.any() else 0))  # and the fold sizes, which "none" no longer balances
+        return np.concatenate([hot, none, negative, size], axis=1)
     if arr.ndim != 1:
         raise ValueError(f"labels must be one class per sample or an N x C multi-hot matrix, got shape {arr.shape}")
     classes = sorted(set(arr.tolist()))

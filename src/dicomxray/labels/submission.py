@@ -31,9 +31,10 @@ import numpy as np
 
 from ..pixels.geometry import Geometry, boxes_to_original
 from .siim import SIIM_STUDY_CLASSES
+from .submission_acr import write_siim_acr
 from .submission_checks import WHOLE_IMAGE_TOKENS, check_ids, check_values, rows_of, sample_ids, size_of
 
-Competition = Literal["siim", "rsna", "vinbig"]
+Competition = Literal["siim", "rsna", "vinbig", "siim-acr"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class Prediction:
 
 
 def _format(competition: str) -> _Format:
+    if competition == "siim-acr":
+        raise ValueError("siim-acr rows are run-length masks, not PredictionStrings: see read_siim_acr_submission")
     if competition not in _FORMATS:
         raise ValueError(f"competition must be one of {sorted(_FORMATS)}, got {competition!r}")
     return _FORMATS[competition]
@@ -129,7 +132,7 @@ def parse_prediction_string(
     tokens = (text or "").split()
     where = f" (row {row_id!r})" if row_id is not None else ""
     if not tokens and fmt.empty is not None:
-        raise ValueError(f"empty {competition} PredictionString{where}: write {fmt.empty} when nothing is found")
+        raise ValueError(f"empty or missing {competition} PredictionString{where}: write {fmt.empty} when nothing is found")
     if len(tokens) % fmt.group:
         raise ValueError(f"{competition} predictions are groups of {fmt.group} tokens, got {len(tokens)}{where}: {text!r}")
     classes, scores, boxes = [], [], []
@@ -175,17 +178,27 @@ def write_submission(
     ``expected_ids`` or ``sample_submission``, every missing or extra id.  The prediction strings
     come from :func:`~dicomxray.labels.prediction_strings` / :func:`~dicomxray.labels.study_prediction_string`
     (SIIM), :func:`~dicomxray.labels.rsna_prediction_string` or :func:`~dicomxray.labels.vinbig_prediction_string`.
+    A missing value (``None``, NaN, ``pandas.NA``, ``NaT``) is an empty prediction: RSNA's "nothing found",
+    refused elsewhere.
+
+    SIIM-ACR (``competition="siim-acr"``) writes ``ImageId,EncodedPixels``: each row one combined mask, as
+    a run-length string (:func:`~dicomxray.labels.siim_acr_rle`; ``-1`` when empty) or an ``H x W`` array
+    in original pixels (encoded here).  Checked: every expected id once, well-formed runs, inside the
+    image given ``image_sizes``, ``-1`` (never an empty cell) for no pneumothorax; ``min_confidence`` and
+    ``top_k`` do not apply (giving them raises).
 
     Parameters
     ----------
     rows : iterable of (str, str), or pandas.DataFrame
         SIIM: ids ``<SOPInstanceUID>_image`` and ``<StudyInstanceUID>_study``; RSNA: the patientId;
-        VinBigData: the image_id (each the file stem for images).  A DataFrame has the id column
-        (``id`` / ``patientId`` / ``image_id``) and ``PredictionString``.
+        VinBigData: the image_id (each the file stem for images); SIIM-ACR: the ImageId.  A DataFrame
+        has the id column (``id`` / ``patientId`` / ``image_id`` / ``ImageId``) and ``PredictionString``
+        (``EncodedPixels`` for SIIM-ACR).
     path : path-like
         The CSV to write (parent folders are created).
-    competition : {"siim", "rsna", "vinbig"}
-        Whose format: sets the header (``id`` / ``patientId`` / ``image_id``, then ``PredictionString``).
+    competition : {"siim", "rsna", "vinbig", "siim-acr"}
+        Whose format: sets the header (``id`` / ``patientId`` / ``image_id``, then ``PredictionString``;
+        ``ImageId,EncodedPixels``).
     expected_ids : iterable of str, optional
         The ids the competition scores (e.g. the test set's); any other set of ids raises.
     sample_submission : path-like, optional
@@ -203,6 +216,11 @@ def write_submission(
     pathlib.Path
         ``path``.
     """
+    if competition == "siim-acr":
+        if min_confidence is not None or top_k is not None:
+            raise ValueError("min_confidence and top_k thin box predictions; a siim-acr row is one mask (threshold it)")
+        return write_siim_acr(rows, path, expected_ids=expected_ids, sample_submission=sample_submission,
+                              image_sizes=image_sizes)
     fmt = _format(competition)
     if expected_ids is not None and sample_submission is not None:
         raise ValueError("give expected_ids or sample_submission, not both")
@@ -213,7 +231,8 @@ def write_submission(
     pairs = rows_of(rows, fmt.id_column)
     check_ids([i for i, _ in pairs], expected_ids, competition)
     checked: list[tuple[str, str]] = []
-    for row_id, text in pairs:
+    for row_id, value in pairs:
+        text = str(value)
         parse_prediction_string(text, competition, row_id=row_id, size=size_of(image_sizes, row_id))
         if min_confidence is not None or top_k is not None:
             text = _select(text, competition, row_id, min_confidence, top_k)

@@ -77,14 +77,40 @@ def sample_ids(path: str | os.PathLike[str], id_column: str) -> list[str]:
         return [row[0] for row in reader if row]
 
 
-def rows_of(rows: Any, id_column: str) -> list[tuple[str, str]]:
-    """``(id, PredictionString)`` pairs from pairs or a pandas DataFrame (id column and ``PredictionString``)."""
+def rows_of(rows: Any, id_column: str, value_column: str = "PredictionString") -> list[tuple[str, Any]]:
+    """``(id, value)`` pairs from pairs or a pandas DataFrame (id column and ``value_column``).
+
+    A missing value (``None``, a float or numpy NaN, ``pandas.NA``, ``pandas.NaT``) becomes ``""``, an empty
+    prediction (which the competition's format then accepts or refuses); a missing id is refused.  Values
+    that are not missing are kept as given (strings, or arrays for a writer that encodes them).
+    """
     if hasattr(rows, "columns") and hasattr(rows, "itertuples"):
-        missing = [c for c in (id_column, "PredictionString") if c not in rows.columns]
+        missing = [c for c in (id_column, value_column) if c not in rows.columns]
         if missing:
-            raise ValueError(f"the submission frame needs columns {id_column!r} and 'PredictionString', missing {missing}")
-        return [(str(i), "" if _isna(s) else str(s)) for i, s in zip(rows[id_column], rows["PredictionString"], strict=True)]
-    return [(str(i), "" if _isna(s) else str(s)) for i, s in rows]
+            raise ValueError(f"the submission frame needs columns {id_column!r} and {value_column!r}, missing {missing}")
+        pairs = list(zip(rows[id_column], rows[value_column], strict=True))
+    else:
+        pairs = list(rows)
+    out = []
+    for n, (row_id, value) in enumerate(pairs):
+        if is_missing(row_id) or not str(row_id).strip():
+            raise ValueError(f"submission row {n} has no {id_column} (a missing value: {row_id!r})")
+        out.append((str(row_id), "" if is_missing(value) else value))
+    return out
+
+
+def is_missing(value: Any) -> bool:
+    """Whether ``value`` is a missing scalar: ``None``, NaN of any float type, ``pandas.NA`` or ``pandas.NaT``."""
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes)) or getattr(value, "ndim", 0):
+        return False
+    if type(value).__name__ in ("NAType", "NaTType"):
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return False
 
 
 def size_of(sizes: Mapping[str, tuple[float, float]] | None, row_id: str) -> tuple[float, float] | None:
@@ -92,10 +118,6 @@ def size_of(sizes: Mapping[str, tuple[float, float]] | None, row_id: str) -> tup
     if sizes is None:
         return None
     return sizes.get(row_id, sizes.get(row_id.removesuffix("_image")))
-
-
-def _isna(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
 
 
 def _few(ids: list[str]) -> str:
