@@ -33,6 +33,8 @@ SURFACE = {
         "RsnaPneumonia", "SiimCovid", "Target", "VinBigData", "boxes_to_original_batch", "labelled_only",
         "parse_prediction_string", "patient_folds", "prediction_strings", "read_submission", "rsna_prediction_string",
         "study_prediction_string", "unbatch_meta", "vinbig_prediction_string", "write_submission",
+        "ArrayMasks", "CsvLabels", "MaskSource", "MimicCxr", "RleMasks", "SiimAcrPneumothorax", "VinDrCxr",
+        "VINDR_GLOBAL_LABELS", "VINDR_LOCAL_LABELS", "read_siim_acr_submission", "siim_acr_mask", "siim_acr_rle",
     },
     "dicomxray.transforms": {"bbox_params", "to_albumentations_dtype", "to_float", "train_transforms", "val_transforms"},
     "dicomxray.testing": {
