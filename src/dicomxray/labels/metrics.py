@@ -288,5 +288,5 @@ def siim_acr_truth(labels: LabelSource, keys: Iterable[str] | None = None, *,
         else:
             raise ValueError(f"{type(labels).__name__} has no image_size(key): give sizes={{key: (width, height)}}")
         planes = t.masks.instances(int(height), int(width)) if t.masks is not None else np.zeros((0, height, width))
-        out[key] = planes.any(0) if len(planes) else np.zeros((int(height), int(width)), bool)
+        out[key] = np.asarray(planes.any(0)) if len(planes) else np.zeros((int(height), int(width)), bool)
     return out

@@ -103,7 +103,7 @@ def is_missing(value: Any) -> bool:
     """Whether ``value`` is a missing scalar: ``None``, NaN of any float type, ``pandas.NA`` or ``pandas.NaT``."""
     if value is None:
         return True
-    if isinstance(value, (str, bytes)) or getattr(value, "ndim", 0):
+    if isinstance(value, (str, bytes)) or int(getattr(value, "ndim", 0)):
         return False
     if type(value).__name__ in ("NAType", "NaTType"):
         return True
