@@ -201,3 +201,13 @@ def test_the_submission_from_a_frame(tmp_path):
     frame = pd.DataFrame({"ImageId": ["a", "b"], "EncodedPixels": ["-1", "3 4"]})
     out = write_submission(frame, tmp_path / "s.csv", competition="siim-acr", expected_ids=["a", "b"])
     assert read_siim_acr_submission(out) == {"a": "-1", "b": "3 4"}
+
+
+def test_the_labels_pickle_small_for_dataloader_workers(tmp_path):
+    import pickle
+
+    make_folder(tmp_path)
+    labels = SiimAcrPneumothorax(tmp_path)
+    back = pickle.loads(pickle.dumps(labels))
+    assert np.array_equal(back.mask("1.2.3.1", H, W), labels.mask("1.2.3.1", H, W))
+    assert len(pickle.dumps(labels.target("1.2.3.1"))) < 2_000     # strings, not H x W arrays

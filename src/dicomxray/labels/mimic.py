@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,36 +133,23 @@ class MimicCxr(KeyedTargets):
             return None
         inside = base.relative_to(top).as_posix()
         prefix = "" if inside == "." else inside.rstrip("/") + "/"
-        listed: dict[Path, frozenset[str]] = {}
-        out = []
-        for key in sorted(self._paths):
-            rel = self._paths[key]
-            if not rel.startswith(prefix):
-                continue
-            path = top / rel
-            if _exists(path, top, listed):
-                out.append(path)
-        return out
-
-    def mean_known(self) -> np.ndarray:
-        """Per finding, the share of the selected images whose label is known (not NaN)."""
-        if not self._targets:
-            return np.full(len(self.multilabel_classes), math.nan)
-        stack = np.stack([t.image_labels for t in self._targets.values()])
-        return np.asarray((~np.isnan(stack)).mean(0), np.float64)
+        listed: dict[str, frozenset[str]] = {}
+        return [top / rel for _, rel in sorted(self._paths.items())
+                if rel.startswith(prefix) and _exists(rel, os.fspath(top), listed)]
 
 
-def _exists(path: Path, top: Path, listed: dict[Path, frozenset[str]]) -> bool:
-    """Whether ``path`` exists, listing each directory above it (below ``top``) once."""
-    parts = path.relative_to(top).parts
-    here = top
-    for name in parts:
-        if here not in listed:
+def _exists(rel: str, top: str, listed: dict[str, frozenset[str]]) -> bool:
+    """Whether ``top/rel`` exists, listing each directory on the way (below ``top``) once."""
+    here = ""
+    for name in rel.split("/"):
+        names = listed.get(here)
+        if names is None:
             try:
-                listed[here] = frozenset(os.listdir(here))
+                names = frozenset(os.listdir(os.path.join(top, here)))
             except OSError:
-                listed[here] = frozenset()
-        if name not in listed[here]:
+                names = frozenset()
+            listed[here] = names
+        if name not in names:
             return False
-        here = here / name
+        here = f"{here}/{name}" if here else name
     return True

@@ -67,15 +67,12 @@ def siim_acr_mask(rle: str, height: int, width: int) -> np.ndarray:
     """
     pairs = parse_rle(rle)
     n = int(height) * int(width)
-    flat = np.zeros(n + 1, np.int8)
-    if len(pairs):
-        ends = np.cumsum(pairs.sum(1))
-        starts = ends - pairs[:, 1]
-        if ends[-1] > n:
-            raise ValueError(f"runs end at pixel {int(ends[-1])}, past the {height} x {width} image ({n} pixels)")
-        np.add.at(flat, starts, 1)
-        np.add.at(flat, ends, -1)
-    column_major = (np.cumsum(flat[:n]) > 0).astype(np.uint8).reshape(int(width), int(height))
+    end = int(pairs.sum())
+    if end > n:
+        raise ValueError(f"runs end at pixel {end}, past the {height} x {width} image ({n} pixels)")
+    counts = np.append(pairs.reshape(-1), n - end)            # gap, run, gap, run, ..., the rest
+    values = np.resize(np.array([0, 1], np.uint8), len(counts))
+    column_major = np.repeat(values, counts).reshape(int(width), int(height))
     return np.ascontiguousarray(column_major.T)
 
 
