@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ImageTooLargeError, SourceChangedError
+from .dicomweb import is_dicomweb
 from .identity import FileIdentity, Source, is_url, local_path
 from .translate import translate
 
@@ -59,6 +60,10 @@ def file_identity(path: str | os.PathLike[str] | Location, *,
     For a URL: one HEAD request (ETag, Last-Modified, size).
     """
     where = locate(path)
+    if where.remote and is_dicomweb(where.path):  # one QIDO-RS search: the instance is still there
+        from .dicomweb import check_instance
+
+        return check_instance(where.path, storage_options)
     if where.remote:
         from .remote import head_url
 
@@ -85,6 +90,10 @@ def read_source(
     transient errors are retried with backoff (:mod:`dicomxray.io.remote`).
     """
     where = locate(path)
+    if where.remote and is_dicomweb(where.path):  # one WADO-RS retrieve (:mod:`dicomxray.io.dicomweb`)
+        from .dicomweb import read_instance
+
+        return read_instance(where.path, storage_options, max_bytes=max_bytes, content_hash=content_hash)
     if where.remote:
         from .remote import read_url
 
