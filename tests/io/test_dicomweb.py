@@ -195,7 +195,11 @@ def test_export_and_index_over_dicomweb(orthanc: Any, tmp_path: Path) -> None:
     for r in results:
         where = dicomweb.parse(r.source)
         assert Path(r.target) == tmp_path / "png" / where.study / where.series / f"{where.instance}.png"
-    build_index(server.dicomweb, tmp_path / "remote.parquet", storage_options=so, progress=False, workers=1)
+    salt = b"0123456789abcdef"
+    build_index(server.dicomweb, tmp_path / "remote.parquet", storage_options=so, progress=False, workers=1, salt=salt)
+    again = build_index(server.dicomweb, tmp_path / "again.parquet", storage_options=so, progress=False, workers=1,
+                        salt=salt, previous=tmp_path / "remote.parquet")
+    assert (again.read, again.reused) == (0, len(LAYOUT))  # the listing's identities: no instance retrieved again
     build_index(films[next(iter(films))].parent, tmp_path / "local.parquet", progress=False, workers=1)
     remote = read_index(tmp_path / "remote.parquet").set_index("SOPInstanceUID").sort_index()
     local = read_index(tmp_path / "local.parquet").set_index("SOPInstanceUID").sort_index()
