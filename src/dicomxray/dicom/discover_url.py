@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DicomXrayError, DicomXrayWarning, RemoteAccessError, RemoteSourceError
+from ..errors import DicomXrayError, LoaderWarning, RemoteAccessError, RemoteSourceError
 from ..io.dicomweb import is_dicomweb, list_instances, parse
 from ..io.remote import RangedObject, list_objects, read_url
 from ..io.source import FileIdentity, is_url
@@ -231,7 +231,7 @@ class Listing(Mapping[str, FileIdentity]):
                 if os.getpid() not in self._warned:
                     self._warned.add(os.getpid())
                     warnings.warn(f"{exc}; keeping the last listing ({len(self._identities)} instances)",
-                                  DicomXrayWarning, stacklevel=2)
+                                  LoaderWarning, stacklevel=2)
                 return dict(self._identities)
         listed = list_objects(self.root, self.storage_options)
         return {url: ident for url, ident in listed.items() if ident is not None}

@@ -1,7 +1,8 @@
 """Opening a source: one consistent read of the bytes, and the file's identity.
 
 A source is a local path or a URL (``s3://``, ``gs://``, ``az://``,
-``https://``...; ``file://`` is a local path).  URLs are read through fsspec
+``https://``...; ``file://`` is a local path; a ``dicomweb+http(s)://`` instance
+is retrieved by WADO-RS, :mod:`dicomxray.io.dicomweb`).  URLs are read through fsspec
 by :mod:`dicomxray.io.remote` (one GET per object, retries with backoff) with
 the caller's ``storage_options``; fsspec is imported only when a URL is read.
 
