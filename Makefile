@@ -6,7 +6,7 @@ WHEEL_VENV ?= .venv-wheel
 # A CPU build of PyTorch by default; override e.g. TORCH_SPEC="torch==2.14.1" for another build.
 TORCH_SPEC ?= torch==2.13.0
 # The extras the tests exercise (each one's tests skip cleanly without it).
-TEST_EXTRAS ?= augment,fallback,test,index,s3,http,dask
+TEST_EXTRAS ?= augment,fallback,test,index,s3,http,dicomweb,dask
 PY := $(VENV)/bin/python
 WPY := $(WHEEL_VENV)/bin/python
 STAMP := $(VENV)/.dicomxray-installed

@@ -195,3 +195,101 @@ def which(name: str) -> str | None:
     """An executable of this virtual environment (dask, torchrun...), else on PATH."""
     local = Path(sys.executable).with_name(name)
     return str(local) if local.exists() else shutil.which(name, path=os.environ.get("PATH"))
+
+
+# ----------------------------------------------------------------------------- Orthanc (DICOMweb)
+ORTHANC_USER, ORTHANC_PASSWORD = "trainer", "s3cret-pw"
+_DICOMWEB_PLUGINS = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so", "/usr/lib/orthanc/libOrthancDicomWeb.so*",
+                     "/usr/local/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def orthanc_paths() -> tuple[str, str] | None:
+    """(the Orthanc binary, its DICOMweb plugin) when both are installed (Debian's orthanc, orthanc-dicomweb)."""
+    import glob
+
+    binary = shutil.which("Orthanc") or next((p for p in ("/usr/sbin/Orthanc", "/usr/bin/Orthanc")
+                                              if os.path.exists(p)), None)
+    plugin = next((hit for pattern in _DICOMWEB_PLUGINS for hit in sorted(glob.glob(pattern))), None)
+    return (binary, plugin) if binary and plugin else None
+
+
+class Orthanc:
+    """A running Orthanc: ``url`` its REST API, ``dicomweb`` the ``dicomweb+http://`` root of its DICOMweb
+    service, ``storage_options`` the Basic credentials as headers; :meth:`upload` (``POST /instances``),
+    :meth:`delete`, :meth:`stop`."""
+
+    def __init__(self, folder: Path) -> None:
+        found = orthanc_paths()
+        if found is None:
+            raise FileNotFoundError("Orthanc or its DICOMweb plugin is not installed")
+        binary, plugin = found
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dicomweb = f"dicomweb+http://127.0.0.1:{self.port}/dicom-web"
+        store = folder / "storage"
+        store.mkdir(parents=True, exist_ok=True)
+        config = {"Name": "dicomxray-test", "HttpPort": self.port, "RemoteAccessAllowed": False,
+                  "DicomServerEnabled": False, "AuthenticationEnabled": True,
+                  "RegisteredUsers": {ORTHANC_USER: ORTHANC_PASSWORD}, "StorageDirectory": str(store),
+                  "IndexDirectory": str(store), "Plugins": [plugin], "HttpCompressionEnabled": False,
+                  "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}}
+        cfg = folder / "orthanc.json"
+        import json
+
+        cfg.write_text(json.dumps(config))
+        self._log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 (closed by stop)
+        self.proc = subprocess.Popen([binary, str(cfg)], stdout=self._log, stderr=subprocess.STDOUT, cwd=folder)
+        self.ids: dict[str, str] = {}  # SOP Instance UID -> Orthanc's id
+        try:
+            wait_for(f"{self.url}/system")
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def auth(self) -> str:
+        import base64
+
+        return "Basic " + base64.b64encode(f"{ORTHANC_USER}:{ORTHANC_PASSWORD}".encode()).decode()
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        return {"headers": {"Authorization": self.auth}}
+
+    def _call(self, method: str, path: str, data: bytes | None = None) -> bytes:
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                         headers={"Authorization": self.auth})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return bytes(r.read())
+
+    def upload(self, paths: list[Path]) -> None:
+        import json
+
+        import pydicom
+
+        for path in paths:
+            answer = json.loads(self._call("POST", "/instances", path.read_bytes()))
+            self.ids[pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID] = answer["ID"]
+
+    def delete(self, sop_uid: str) -> None:
+        self._call("DELETE", f"/instances/{self.ids.pop(sop_uid)}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def orthanc_server(folder: Path) -> Iterator[Orthanc]:
+    """An Orthanc on a free port of 127.0.0.1 (DICOM port off, authentication on, storage in ``folder``)."""
+    server = Orthanc(folder)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -29,7 +29,7 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
     ├── SkipWarning       a sample skipped under on_error="skip"
     ├── IndexWarning      index and files disagree, settings changed, an empty selection
     ├── LabelWarning      accepted but suspicious labels
-    └── LoaderWarning     a sampler/DataLoader mismatch that costs time
+    └── LoaderWarning     a sampler/DataLoader mismatch that costs time; a relisting that failed
 
 Constructors take one message plus keyword-only extras, so instances survive
 ``pickle`` and DataLoader workers re-raise them as themselves.
@@ -186,7 +186,7 @@ class LabelWarning(DicomXrayWarning):
 
 class LoaderWarning(DicomXrayWarning):
     """A loading setup that works but wastes time (a sampler told other batch sizes or workers than the
-    DataLoader it serves)."""
+    DataLoader it serves), or runs on an older listing (a DICOMweb server that did not answer a relisting)."""
 
 
 class IndexSaltError(DicomXrayError, ValueError):

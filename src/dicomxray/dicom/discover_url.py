@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DicomXrayError
+from ..errors import DicomXrayError, LoaderWarning, RemoteAccessError, RemoteSourceError
+from ..io.dicomweb import is_dicomweb, list_instances, parse
 from ..io.remote import RangedObject, list_objects, read_url
 from ..io.source import FileIdentity, is_url
 from .dicomdir import url_references
@@ -83,6 +85,8 @@ def discover_url(root: str, *, storage_options: Mapping[str, Any] | None = None,
     RemoteAccessError, RemoteSourceError, MissingExtraError
         Access refused, the store failing after retries, the protocol's extra missing.
     """
+    if is_dicomweb(root):  # a QIDO-RS listing: every instance is a DICOM object, named by its UIDs
+        return _discover_dicomweb(root, storage_options)
     listed = list_objects(root, storage_options)
     single = list(listed) == [root]
     base = root.rpartition("/")[0] if single else root.rstrip("/")
@@ -132,6 +136,13 @@ def discover_url(root: str, *, storage_options: Mapping[str, Any] | None = None,
     return RemoteDiscovery(root=root, base=base, files=files, skipped=len(skipped), identities=identities,
                            skipped_examples=tuple(sorted(rel for rel, _ in skipped)[:sample]), dicomdirs=tuple(dirs),
                            missing=tuple(missing), skipped_kinds={k: counts[k] for k in SKIP_KINDS if k in counts})
+
+
+def _discover_dicomweb(root: str, storage_options: Mapping[str, Any] | None) -> RemoteDiscovery:
+    """:func:`discover_url` of a DICOMweb root: the instances its query matches, in UID order, each with the
+    strong identity its UIDs give (:func:`dicomxray.io.dicomweb.list_instances`)."""
+    listed = list_instances(root, storage_options)
+    return RemoteDiscovery(root=root, base=parse(root).root, files=list(listed), skipped=0, identities=listed)
 
 
 def url_sources(source: str | RemoteDiscovery | Sequence[str], root: str | None,
@@ -187,6 +198,7 @@ class Listing(Mapping[str, FileIdentity]):
         self._identities = dict(identities)
         self._pid = os.getpid()
         self._epoch: int | None = None
+        self._warned: set[int] = set()  # processes that warned of a relisting that failed
         # a private folder (0700) where publish() leaves each epoch's listing; made now, so that workers
         # forked before the first epoch starts know it too
         self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
@@ -205,7 +217,22 @@ class Listing(Mapping[str, FileIdentity]):
         return f"Listing({self.root!r}, {len(self)} objects)"
 
     def list_now(self) -> dict[str, FileIdentity]:
-        """One listing of ``root``: the identity of every object that has one (any thread)."""
+        """One listing of ``root``: the identity of every object that has one (any thread).
+
+        A DICOMweb root whose server does not answer keeps the last listing, with one warning per process, so
+        a cached epoch runs offline (an instance read from the server then fails as it would anyway).
+        """
+        if is_dicomweb(self.root):
+            try:
+                return list_instances(self.root, self.storage_options)
+            except RemoteSourceError as exc:
+                if isinstance(exc, RemoteAccessError):
+                    raise
+                if os.getpid() not in self._warned:
+                    self._warned.add(os.getpid())
+                    warnings.warn(f"{exc}; keeping the last listing ({len(self._identities)} instances)",
+                                  LoaderWarning, stacklevel=2)
+                return dict(self._identities)
         listed = list_objects(self.root, self.storage_options)
         return {url: ident for url, ident in listed.items() if ident is not None}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceFileNotFoundError
+from ..io.dicomweb import is_dicomweb, relative_name
 from ..io.source import FileIdentity, is_url, local_path
 from .discover import find_dicoms
 from .discover_url import discover_url
@@ -37,14 +38,17 @@ class Sources:
     identities: dict[str, FileIdentity] = field(default_factory=dict, repr=False)
 
     def relative(self, file: str | os.PathLike[str]) -> str:
-        """``file``'s POSIX path relative to ``base``."""
+        """``file``'s POSIX path relative to ``base`` (``Study/Series/SOP`` for a DICOMweb instance)."""
+        if self.remote and is_dicomweb(str(file)):
+            return relative_name(str(file))
         if self.remote:
             return str(file)[len(str(self.base)) + 1 :]
         return Path(file).relative_to(self.base).as_posix()
 
 
 def find_sources(root: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> Sources:
-    """The DICOM files under ``root``: a folder walked, one file, a DICOMDIR, or a URL prefix listed once.
+    """The DICOM files under ``root``: a folder walked, one file, a DICOMDIR, a URL prefix listed once, or the
+    instances a DICOMweb root (``dicomweb+http(s)://``, with a QIDO-RS query) lists.
 
     Raises
     ------
@@ -53,6 +57,8 @@ def find_sources(root: str | os.PathLike[str], storage_options: Mapping[str, Any
     """
     if is_url(root):
         found = discover_url(str(root), storage_options=storage_options)
+        if not found.files and is_dicomweb(str(root)):
+            raise SourceFileNotFoundError(f"{root}: the DICOMweb server lists no instance for it", path=str(root))
         if not found.files:
             raise SourceFileNotFoundError(f"{root}: no DICOM objects found ({found.skipped} other objects)",
                                           path=str(root))

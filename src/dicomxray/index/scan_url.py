@@ -2,7 +2,10 @@
 
 The walk of :mod:`dicomxray.index.scan` runs unchanged over a :class:`_RangedBuffer`,
 whose refill is one more ranged GET (``If-Match`` the first response's ETag,
-so every range comes from one version of the object).
+so every range comes from one version of the object).  WADO-RS has no byte ranges:
+a DICOMweb instance is retrieved whole (one request, its full size) and walked in memory,
+so its row equals a local file's; ``/metadata`` would be smaller but holds no Pixel Data
+to check ``decodable`` against.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, BinaryIO
 
 from ..dicom.elements import PREFIX, Buffer
 from ..errors import SourceChangedError
+from ..io.dicomweb import is_dicomweb, read_instance
 from ..io.remote import URL_THREADS, RangedObject
 from ..io.source import is_url
 from .scan import _error_row, _finish, _read_row, scan_file
@@ -31,6 +35,19 @@ class _RangedBuffer(Buffer):
 
     def _fetch(self, n: int, pos: int) -> bytes:
         return bytes(self.obj.pread(n, pos))
+
+
+class _WholeObject:
+    """A DICOMweb instance retrieved whole (:func:`dicomxray.io.dicomweb.read_instance`), read as ranges."""
+
+    __slots__ = ("head", "identity", "requests", "size")
+
+    def __init__(self, url: str, storage_options: Mapping[str, Any] | None) -> None:
+        source = read_instance(url, storage_options)
+        self.head, self.identity, self.size, self.requests = source.data, source.identity, len(source.data), 1
+
+    def pread(self, n: int, pos: int) -> bytes:
+        return self.head[pos : pos + n]
 
 
 class _ObjectReader:
@@ -67,7 +84,8 @@ def scan_url(url: str, *, key: bytes, include_patient: bool = False,
     row: dict[str, Any] = {"size": None, "mtime_ns": None, "inode": None, "ctime_ns": None}
     for attempt in range(attempts):
         try:
-            obj = RangedObject(url, storage_options, PREFIX)
+            obj: Any = _WholeObject(url, storage_options) if is_dicomweb(url) else \
+                RangedObject(url, storage_options, PREFIX)
             row.update(zip(("size", "mtime_ns", "inode", "ctime_ns"), obj.identity.row(), strict=True))
             row.update(_read_row(_ObjectReader(obj), obj.size))
             break

@@ -1,7 +1,8 @@
 """Opening a source: one consistent read of the bytes, and the file's identity.
 
 A source is a local path or a URL (``s3://``, ``gs://``, ``az://``,
-``https://``...; ``file://`` is a local path).  URLs are read through fsspec
+``https://``...; ``file://`` is a local path; a ``dicomweb+http(s)://`` instance
+is retrieved by WADO-RS, :mod:`dicomxray.io.dicomweb`).  URLs are read through fsspec
 by :mod:`dicomxray.io.remote` (one GET per object, retries with backoff) with
 the caller's ``storage_options``; fsspec is imported only when a URL is read.
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ImageTooLargeError, SourceChangedError
+from .dicomweb import is_dicomweb
 from .identity import FileIdentity, Source, is_url, local_path
 from .translate import translate
 
@@ -59,6 +61,10 @@ def file_identity(path: str | os.PathLike[str] | Location, *,
     For a URL: one HEAD request (ETag, Last-Modified, size).
     """
     where = locate(path)
+    if where.remote and is_dicomweb(where.path):  # one QIDO-RS search: the instance is still there
+        from .dicomweb import check_instance
+
+        return check_instance(where.path, storage_options)
     if where.remote:
         from .remote import head_url
 
@@ -85,6 +91,10 @@ def read_source(
     transient errors are retried with backoff (:mod:`dicomxray.io.remote`).
     """
     where = locate(path)
+    if where.remote and is_dicomweb(where.path):  # one WADO-RS retrieve (:mod:`dicomxray.io.dicomweb`)
+        from .dicomweb import read_instance
+
+        return read_instance(where.path, storage_options, max_bytes=max_bytes, content_hash=content_hash)
     if where.remote:
         from .remote import read_url
 
