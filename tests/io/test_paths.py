@@ -21,10 +21,43 @@ def test_names_are_normalised_under_the_destination(tmp_path: Path, name: str, e
     assert safe_output_path(tmp_path / "out", name) == tmp_path / "out" / expected
 
 
-@pytest.mark.parametrize("name", ["../x.png", "a/../../x.png", "..", "", "/", "C:/x.png", "a\0b.png"])
+@pytest.mark.parametrize("name", ["../x.png", "a/../../x.png", "..", "", "/", "a\0b.png",
+                                  *(["C:/x.png", "C:x.png"] if os.name == "nt" else [])])
 def test_names_leaving_the_destination_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(OutputPathError, match="would leave the destination"):
         safe_output_path(tmp_path / "out", name)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a drive on Windows")
+@pytest.mark.parametrize("name", ["C:scan.png", "C:/x.png", "a/b:c.png"])
+def test_a_colon_is_part_of_a_posix_name(tmp_path: Path, name: str) -> None:
+    assert safe_output_path(tmp_path / "out", name) == (tmp_path / "out").joinpath(*name.split("/"))
+
+
+def test_export_writes_a_posix_name_with_a_colon(tmp_path: Path) -> None:
+    write_dicom(tmp_path / "src" / "C:scan.dcm", chest_phantom(32, 32, bits=12), bits_stored=12)
+    results = export_folder(tmp_path / "src", tmp_path / "dst", workers=0, progress=False)
+    assert [r.status for r in results] == ["written"], results
+    assert (tmp_path / "dst" / "C:scan.png").exists()
+
+
+def test_a_tilde_in_an_output_path_is_the_home_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    write_dicom(tmp_path / "src" / "a.dcm", chest_phantom(32, 32, bits=12), bits_stored=12)
+    results = export_folder(tmp_path / "src", "~/png", workers=0, progress=False)
+    assert [r.status for r in results] == ["written"], results
+    assert (tmp_path / "home" / "png" / "a.png").exists() and not (tmp_path / "~").exists()
+    assert safe_output_path("~/png", "a.png") == tmp_path / "home" / "png" / "a.png"
+
+
+def test_outputs_that_clash_are_named_in_pairs(tmp_path: Path) -> None:
+    from dicomxray.io.paths import output_clashes
+
+    out = tmp_path / "out"
+    targets = {"x.dcm": out / "x.dcm", "x.dcm/y.dcm": out / "x.dcm" / "y.dcm", "z": out / "z", "z2": out / "z",
+               "ok": out / "ok"}
+    assert output_clashes(targets) == [("x.dcm", "x.dcm/y.dcm"), ("z", "z2")]
 
 
 def test_a_symlink_in_the_destination_is_not_followed_out(tmp_path: Path) -> None:
