@@ -13,9 +13,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from ..dicom.discover import Discovery, discover
+from ..dicom.discover import Discovery
 from ..dicom.discover import discover_base as _base
 from ..dicom.discover_url import RemoteDiscovery, is_url_source, url_sources
+from ..dicom.sources import find_sources
 from ..errors import DicomXrayError, IndexWarning
 from ..io.remote import URL_THREADS
 from ..io.source import FileIdentity, file_identity
@@ -76,11 +77,9 @@ def _format(out: Path) -> tuple[Path, Literal["parquet", "csv"]]:
     return out, "parquet"
 
 
-def _sources(source: str | os.PathLike[str] | Discovery | Sequence[str | os.PathLike[str]],
+def _sources(source: Discovery | Sequence[str | os.PathLike[str]],
              root: str | os.PathLike[str] | None) -> tuple[Path, list[Path], int, int]:
-    """(root of the relative paths, files, skipped, missing) for any accepted local ``source``."""
-    if isinstance(source, (str, os.PathLike)):
-        source = discover(source)
+    """(root of the relative paths, files, skipped, missing) for a :class:`Discovery` or a list of files."""
     if isinstance(source, Discovery):
         base = source.root if source.root.is_dir() else source.root.parent
         return (_base(root) if root is not None else base), list(source.files), source.skipped, len(source.missing)
@@ -112,9 +111,10 @@ def build_index(
     Parameters
     ----------
     source
-        A folder (discovered with :func:`discover`), a :class:`Discovery`, or a
-        list of files (``root`` then defaults to their common folder); or a URL
-        prefix (:func:`discover_url`), a :class:`RemoteDiscovery` or a list of URLs.
+        A folder or a URL prefix (listed by :func:`dicomxray.dicom.sources.find_sources`:
+        :class:`~dicomxray.errors.SourceFileNotFoundError` when it holds no DICOM file),
+        a :class:`Discovery` or :class:`RemoteDiscovery`, or a list of files or URLs
+        (``root`` then defaults to their common folder).
     out_path
         ``*.csv`` writes CSV (settings in ``<out>.meta.json``); anything else
         Parquet (:class:`MissingExtraError` when pyarrow is missing).
@@ -148,9 +148,14 @@ def build_index(
     worker_count(workers)  # a bad count is refused before any work
     if salt is not None and len(salt) < 16:
         raise ValueError(f"salt must be at least 16 bytes, got {len(salt)}")
-    remote = is_url_source(source)
     listed: dict[str, Any] = {}
-    if remote:
+    if isinstance(source, (str, os.PathLike)):  # a user's root: classified and listed once, by find_sources
+        found = find_sources(source, storage_options)
+        remote, files, skipped, missing, listed = found.remote, found.files, found.skipped, found.missing, \
+            dict(found.identities)
+        given = root if root is not None else found.base
+        base_text = str(given).rstrip("/") if remote else str(Path(os.path.abspath(_base(given))))
+    elif remote := is_url_source(source):
         base_url, urls, skipped, missing, listed = url_sources(source, None if root is None else str(root),  # type: ignore[arg-type]
                                                                  storage_options)
         base_text, files = base_url, cast(list[Path], urls)

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 from ..dicom.elements import PREFIX, Buffer
 from ..errors import SourceChangedError
 from ..io.remote import URL_THREADS, RangedObject
-from ..io.source import is_url
+from ..io.source import is_url, locate
 from .scan import _error_row, _finish, _read_row, scan_file
 from .table import identity_values
 
@@ -85,7 +85,7 @@ def scan_row(path: str, key: bytes, include_patient: bool, columns: tuple[str, .
              storage_options: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
     """One index row of ``path`` (:func:`scan_url` for a URL, else :func:`scan_file`), a tuple in ``columns``
     order."""
-    if is_url(path):
+    if locate(path).remote:
         row = scan_url(path, key=key, include_patient=include_patient, storage_options=storage_options)
     else:
         row = scan_file(path, key=key, include_patient=include_patient)
