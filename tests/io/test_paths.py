@@ -101,3 +101,9 @@ def test_an_s3_key_with_a_double_slash_stays_in_the_destination(tmp_path: Path) 
     assert not escape.with_suffix(".png").exists()
     written = sorted(p.relative_to(tmp_path / "dst").as_posix() for p in (tmp_path / "dst").rglob("*.png"))
     assert written == sorted(["ok.png", f"{escape.parent.as_posix().lstrip('/')}/ESCAPE.png"]), (written, results)
+
+
+def test_an_output_url_is_refused_before_any_work(tmp_path: Path) -> None:
+    write_dicom(tmp_path / "src" / "a.dcm", chest_phantom(32, 32, bits=12), bits_stored=12)
+    with pytest.raises(OutputPathError, match="outputs are local files"):
+        export_folder(tmp_path / "src", "s3://bucket/png", workers=0, progress=False)

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 from ..errors import OutputPathError
-from .identity import local_path
+from .source import locate
 
 __all__ = ["is_inside", "output_clashes", "output_root", "safe_output_path"]
 
@@ -26,9 +26,19 @@ _DRIVE = re.compile(r"^[A-Za-z]:") if os.name == "nt" else None
 
 
 def output_root(path: str | os.PathLike[str]) -> Path:
-    """The folder (or file) a user named for an output: ``~`` expanded and a ``file://`` prefix dropped, as
-    sources and caches are read."""
-    return Path(os.path.expanduser(local_path(path)))
+    """The folder (or file) a user named for an output, classified as sources are
+    (:func:`dicomxray.io.source.locate`: ``~`` expanded, a ``file://`` prefix dropped, made absolute).
+
+    Raises
+    ------
+    OutputPathError
+        ``path`` is a URL: outputs are written to local files (or a mounted share).
+    """
+    where = locate(path)
+    if where.remote:
+        raise OutputPathError(f"{where.path}: outputs are local files (give a folder here, or a mounted share)",
+                              path=where.path)
+    return Path(where.path)
 
 
 def is_inside(path: str | os.PathLike[str], root: str | os.PathLike[str]) -> bool:
