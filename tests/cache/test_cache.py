@@ -266,3 +266,24 @@ def test_one_reader_of_the_entry_format(tmp_path, src):
     assert cache.prune()["removed"] == 1
     source = inspect.getsource(cache_module)
     assert source.count("struct.unpack(") == 1 and source.count("_MAGIC") == 3  # defined, written, read once
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), ValueError("a value no writer takes")])
+def test_a_cache_build_treats_a_file_as_export_does(tmp_path, write, monkeypatch, error):
+    """One policy for what a job's file may raise: a failed result naming it, the other files still cached."""
+    from dicomxray.jobs import build_cache, export_folder
+    from dicomxray.pixels.pipeline import Pipeline
+
+    files = [str(write(chest_phantom(64, 64, bits=12, seed=i), name=f"f{i}.dcm", bits_stored=12)) for i in range(2)]
+    real_read = Pipeline.read
+
+    def flaky(self, where, *args, **kwargs):
+        if str(getattr(where, "path", where)).endswith("f0.dcm"):
+            raise error
+        return real_read(self, where, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "read", flaky)
+    cached = build_cache(files, tmp_path / "c", config=pipeline_config(size=32), workers=0, progress=False)
+    exported = export_folder(tmp_path, tmp_path / "png", config=pipeline_config(size=32), workers=0, progress=False)
+    assert [r.status for r in cached] == [r.status for r in exported] == ["failed", "written"]
+    assert str(error) in cached[0].error

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import dicomxray
 from dicomxray.errors import SourceFileNotFoundError
 from dicomxray.index import build_index
 from dicomxray.index.scan import scan_file
@@ -54,6 +55,6 @@ def test_the_identity_columns_are_listed_once(tmp_path: Path) -> None:
     build_index(tmp_path / "data", tmp_path / "i.csv", progress=False)
     (row,) = _rows(tmp_path / "i.csv")
     assert tuple(int(row[c]) for c in IDENTITY_COLUMNS) == file_identity(tmp_path / "data" / "a.dcm").row()
-    src = Path(__file__).resolve().parents[2] / "src" / "dicomxray"
+    src = Path(dicomxray.__file__).resolve().parent  # the package under test
     spelled = [p.relative_to(src).as_posix() for p in sorted(src.rglob("*.py")) if '"mtime_ns", "inode"' in p.read_text()]
     assert spelled == ["index/table.py"], spelled

@@ -107,3 +107,13 @@ def test_an_output_url_is_refused_before_any_work(tmp_path: Path) -> None:
     write_dicom(tmp_path / "src" / "a.dcm", chest_phantom(32, 32, bits=12), bits_stored=12)
     with pytest.raises(OutputPathError, match="outputs are local files"):
         export_folder(tmp_path / "src", "s3://bucket/png", workers=0, progress=False)
+
+
+def test_export_names_both_sources_when_one_output_would_be_the_others_folder(tmp_path: Path) -> None:
+    write_dicom(tmp_path / "src" / "x.dcm", chest_phantom(32, 32, bits=12), bits_stored=12)
+    write_dicom(tmp_path / "src" / "x.png" / "y.dcm", chest_phantom(32, 32, bits=12, seed=1), bits_stored=12)
+    results = export_folder(tmp_path / "src", tmp_path / "dst", workers=0, progress=False)
+    assert [r.status for r in results] == ["failed", "failed"], results
+    for r, other in zip(results, ("y.dcm", "x.dcm"), strict=True):
+        assert other in r.error and "rename one" in r.error
+    assert not (tmp_path / "dst").exists() or not list((tmp_path / "dst").rglob("*.png"))

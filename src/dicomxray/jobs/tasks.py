@@ -177,7 +177,7 @@ def _targets_inside(dst: Path, jobs: list[Any]) -> tuple[list[Any], list[ExportR
 
 
 def _unique_targets(jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:
-    """Jobs whose target no other job's clashes with, and a failure for each of the others
+    """Jobs whose target clashes with no other job's, and a failure for each of the others
     (:func:`dicomxray.io.paths.output_clashes`): ``x.dcm``, ``x.dicom`` and ``x`` in one folder would all
     become ``x.png``, and ``x.png/y.dcm`` needs ``x.png`` as a folder: none is written rather than one silently."""
     from ..io.paths import output_clashes
