@@ -48,3 +48,11 @@ def test_clashing_object_names_are_an_error_naming_both(tmp_path, s3, capsys):
     err = capsys.readouterr().err
     assert rc == 1
     assert "s3://bench/data/x.dcm and s3://bench/data/x.dcm/y.dcm" in err and "Traceback" not in err, err
+
+
+def test_a_local_bench_writes_its_figures_under_a_tilde(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    write_dicom(tmp_path / "in" / "a.dcm", chest_phantom(32, 32, bits=12), bits_stored=12)
+    assert main(["bench", str(tmp_path / "in"), "--size", "16", "--repeat", "1", "--out", "~/b.json"]) == 0
+    assert json.loads((tmp_path / "home" / "b.json").read_text())["files"] == 1

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     found = find_sources(args.root, args.storage_options)  # the user's root, classified once
     if not found.remote:
-        bench_folder(found.root, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
+        bench_folder(found, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
         return 0
     import tempfile
 
@@ -81,14 +81,15 @@ def _download(found: Sources, folder: Path, limit: int, storage_options: dict[st
         target.write_bytes(read_source(url, storage_options=storage_options).data)
 
 
-def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 20, repeat: int = 3,
+def bench_folder(root: str | os.PathLike[str] | Sources, *, size: int = 512, limit: int = 20, repeat: int = 3,
                  out: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Time ``read_xray(path, size)`` against the classic recipe on up to ``limit`` files of ``root``.
 
     Parameters
     ----------
-    root : path-like
-        A folder of DICOM files (searched recursively, sorted).
+    root : path-like or Sources
+        A folder of DICOM files (searched recursively, sorted), or what
+        :func:`~dicomxray.dicom.sources.find_sources` found in one.
     size : int
         Output size of both.
     limit : int
@@ -104,9 +105,9 @@ def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 
         ``files``, ``size``, per-file ``rows`` and, with any row, ``median_speedup`` and the totals.
     """
     from .. import load_xray, read_xray
-    from ..dicom.sources import find_sources
+    from ..dicom.sources import Sources, find_sources
 
-    files = find_sources(root).files[:limit]
+    files = (root if isinstance(root, Sources) else find_sources(root)).files[:limit]
     rows: list[dict[str, Any]] = []
     for f in files:
         try:
