@@ -101,6 +101,7 @@ def test_make_config_is_pipeline_config_with_a_warning() -> None:
     assert make_config is dicomxray.pipeline_config
 
 
+@pytest.mark.filterwarnings("default:.* is deprecated and will be removed in dicomxray:DeprecationWarning")
 def test_dataset_keeps_the_0_1_parameters_for_one_release(tmp_path: Path) -> None:
     from dicomxray import CacheConfig, DicomXrayDataset
     from dicomxray.testing import chest_phantom, write_dicom

@@ -40,6 +40,26 @@ def warn(old: str, new: str, *, stacklevel: int = 3) -> None:
                   DeprecationWarning, stacklevel=stacklevel)
 
 
+def _importer_level() -> int:
+    """The ``stacklevel`` of :func:`warn`, called from here, that names the line importing an old module.
+
+    :func:`warnings.warn` counts levels past the import machinery's frames without counting them (a frame
+    whose file names ``importlib`` and ``_bootstrap``), so the level is this file's frames plus one: the
+    default filters then show the warning when the importing line is a script's (``__main__``), and it
+    names that line wherever it is.
+    """
+    frame, level = sys._getframe(1), 2  # warn's caller (level 2 from inside warn): this file
+    while frame.f_back is not None:
+        frame = frame.f_back
+        name = frame.f_code.co_filename
+        if "importlib" in name and "_bootstrap" in name:
+            continue  # skipped by warnings.warn, not counted
+        if name != __file__ and name != importlib.__file__:  # importlib.import_module(old): its caller
+            return level + 1
+        level += 1
+    return level
+
+
 class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports a moved module under its old name (the same module object, so ``isinstance`` checks hold)."""
 
@@ -50,7 +70,7 @@ class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         new = MOVED_MODULES[spec.name]
-        warn(f"module {spec.name}", new, stacklevel=8)
+        warn(f"module {spec.name}", new, stacklevel=_importer_level())
         return importlib.import_module(new)
 
     def exec_module(self, module: ModuleType) -> None:

@@ -1,33 +1,24 @@
 """On-disk cache of rendered, resized arrays: never stale, safe under concurrency.
 
-Key = the source's identity (path, size, mtime, ctime and inode; or a SHA-256
-of its bytes) + the pipeline's config fingerprint + a fingerprint of the
-pipeline's own code and codec versions.  Editing or replacing a DICOM file (even
-by ``cp -p``, which keeps size and mtime but not inode and ctime), changing any
-option, or changing the rendering code gives a new key, so an old array is
-never served.
+Key = the source's identity (path, size, mtime, ctime and inode; or a SHA-256 of its bytes) + the pipeline's
+config fingerprint + a fingerprint of the pipeline's own code and codec versions.  Editing or replacing a DICOM
+file (even by ``cp -p``, which keeps size and mtime but not inode and ctime), changing any option, or changing
+the rendering code gives a new key, so an old array is never served.
 
-Each entry is one file ``<key[:2]>/<key>.dxc``::
+Each entry is one file ``<key[:2]>/<key>.dxc``, read in one place (:func:`_read_head`)::
 
     b"DXC1" | u32 header length | JSON header (shape, dtype, meta, crc32) | pad to 64 | array bytes
 
-Entries are written to a temporary file in the same directory and renamed
-into place (``os.replace`` is atomic), so readers see a complete entry or
-none, whatever the number of writers (DataLoader workers, DDP ranks) or a
-``kill -9`` mid-write.  A hit reads the pixels with one ``readinto`` into memory of
-its own (the page cache is shared by all workers; no descriptor or map stays open, so
-a warm epoch over any number of files never runs out of descriptors, and nothing a
-caller writes into a sample can reach the entry).  An entry that fails
-its checks (magic, header, size, and the CRC-32 of the pixels) is deleted,
-recomputed and reported with a warning, never served.  Because writes are
-atomic, a torn entry cannot exist; the CRC-32 (62 us per 512x512 image, three
-times the read itself) guards against bit rot and tampering and is checked by
-``verify()`` / ``dicomxray cache verify``, and on every read with
-``check_crc=True``.
+Entries are written to a temporary file in the same directory and renamed into place (``os.replace`` is
+atomic), so readers see a complete entry or none, whatever the number of writers (DataLoader workers, DDP ranks)
+or a ``kill -9`` mid-write.  A hit reads the pixels with one ``preadv`` into memory of its own: no descriptor or
+map stays open, so a warm epoch over any number of files never runs out of descriptors, and nothing a caller
+writes into a sample reaches the entry.  An entry that fails its checks (magic, header, size; the CRC-32 of the
+pixels in ``verify()`` / ``dicomxray cache verify``, and on every read with ``check_crc=True``) is deleted,
+recomputed and reported with a warning, never served.
 
-A full or read-only disk turns caching off with one warning and training goes
-on (``strict=True`` raises :class:`CacheError` instead); no partial entry is
-left behind.
+A full or read-only disk turns caching off with one warning and training goes on (``strict=True`` raises
+:class:`CacheError`; a cache build reports once for the build, see :meth:`XrayCache.fill`); no partial entry.
 """
 
 from __future__ import annotations
@@ -37,13 +28,14 @@ import hashlib
 import json
 import os
 import struct
+import sys
 import time
 import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 
@@ -55,12 +47,18 @@ from .io.source import FileIdentity, Opener, file_identity, locate
 from .pixels.fingerprint import code_fingerprint
 from .pixels.pipeline import Pipeline, XrayImage, XrayMeta
 
-__all__ = ["CacheStats", "CachedPipeline", "XrayCache", "code_fingerprint"]
+__all__ = ["CacheStats", "CachedPipeline", "FillOutcome", "XrayCache", "code_fingerprint"]
+
+#: What :meth:`XrayCache.fill` did: served an entry, wrote one, could not (:attr:`XrayCache.write_error`), or
+#: rendered a source that changed meanwhile.
+FillOutcome = Literal["hit", "written", "unwritten", "changed"]
 
 _MAGIC = b"DXC1"
 _ALIGN = 64
 _SUFFIX = ".dxc"
-_MAX_OPENED = 50_000  # below the default vm.max_map_count of 65,530
+_MAX_OPENED = 50_000  # parsed headers and keys remembered per process at most
+
+
 @dataclass(frozen=True)
 class _Entry:
     """Where an entry's pixels lie, and its metadata: parsed once per process."""
@@ -94,11 +92,13 @@ class XrayCache:
         carries the other options too.
     identity, strict, check_crc
         See :class:`dicomxray.CacheConfig`.
+    warn_write_errors : bool
+        Warn when a write fails and caching turns off (default); ``False``: the caller reports :attr:`write_error`.
     """
 
     def __init__(
         self, directory: str | os.PathLike[str] | CacheConfig, *, identity: CacheIdentity = "stat",
-        strict: bool = False, check_crc: bool = False,
+        strict: bool = False, check_crc: bool = False, warn_write_errors: bool = True,
     ) -> None:
         if not isinstance(directory, CacheConfig):
             directory = CacheConfig(directory=os.fspath(directory), identity=identity, strict=strict,
@@ -106,7 +106,9 @@ class XrayCache:
         self.config = directory
         self.directory = Path(directory.directory)
         self.stats = CacheStats()
-        self._writable = True
+        self._warn_write_errors = warn_write_errors
+        #: The first write the directory refused (caching is off for this object from then on), or ``None``.
+        self.write_error: OSError | None = None
         # Parsed headers of the entries this process has read (a few hundred bytes each, no descriptor).
         self._entries: dict[str, _Entry] = {}
         self._keys: dict[tuple[FileIdentity, str], str] = {}
@@ -177,26 +179,16 @@ class XrayCache:
     def _parse(self, path: Path) -> _Entry | None:
         try:
             with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                head = fh.read(8)
-                if len(head) < 8 or head[:4] != _MAGIC:
-                    raise ValueError("bad magic" if head else "empty file")
-                (n,) = struct.unpack("<I", head[4:8])
-                header = json.loads(fh.read(n))
-            start = 8 + n + (-(8 + n) % _ALIGN)
-            dtype = np.dtype(header["dtype"])
-            shape = tuple(int(v) for v in header["shape"])
-            if start + dtype.itemsize * int(np.prod(shape)) != size:
-                raise ValueError(f"size {size} does not match the header")
-            return _Entry(start, size, dtype, shape, int(header["crc32"]), XrayMeta.from_dict(header["meta"]))
+                header, start, size = _read_head(fh)
+            return _Entry(start, size, np.dtype(header["dtype"]), header["shape"], int(header["crc32"]),
+                          XrayMeta.from_dict(header["meta"]))
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError) as exc:
+        except _BAD_ENTRY as exc:
             self._corrupt(path, exc)
             return None
         except OSError as exc:
-            warnings.warn(f"dicomxray cache: cannot open {path} ({exc}); reading the source instead", CacheWarning,
-                          stacklevel=4)
+            _warn(f"dicomxray cache: cannot open {path} ({exc}); reading the source instead")
             return None
 
     def _pixels(self, path: Path, entry: _Entry) -> np.ndarray | None:
@@ -219,14 +211,13 @@ class XrayCache:
             self._corrupt(path, exc)
             return None
         except OSError as exc:
-            warnings.warn(f"dicomxray cache: cannot read {path} ({exc}); reading the source instead", CacheWarning,
-                          stacklevel=4)
+            _warn(f"dicomxray cache: cannot read {path} ({exc}); reading the source instead")
             return None
         return pixels
 
     def _corrupt(self, path: Path, exc: Exception) -> None:
         self.stats.corrupt += 1
-        warnings.warn(f"dicomxray cache: corrupt entry {path} ({exc}); recomputing it", CacheWarning, stacklevel=5)
+        _warn(f"dicomxray cache: corrupt entry {path} ({exc}); recomputing it")
         _unlink(path)
 
     def load(self, path: str | os.PathLike[str], pipeline: Pipeline | PipelineConfig) -> XrayImage:
@@ -237,6 +228,16 @@ class XrayCache:
         of the one consistent read must equal the stat the key came from, or the
         result is returned but not stored (the file changed meanwhile).
         """
+        return self._load(path, pipeline)[0]
+
+    def fill(self, path: str | os.PathLike[str], pipeline: Pipeline | PipelineConfig) -> FillOutcome:
+        """Make ``path``'s entry as :meth:`load` does and say what it took (:data:`FillOutcome`); nothing is
+        decoded once a write failed (:attr:`write_error`)."""
+        if self.write_error is not None:
+            return "unwritten"
+        return self._load(path, pipeline)[1]
+
+    def _load(self, path: str | os.PathLike[str], pipeline: Pipeline | PipelineConfig) -> tuple[XrayImage, FillOutcome]:
         if isinstance(pipeline, PipelineConfig):
             pipeline = Pipeline(pipeline)
         config, opener = pipeline.config, pipeline.opener
@@ -251,21 +252,19 @@ class XrayCache:
         if image is not None:
             if image.meta.path != ident.path:  # content identity: the same bytes under another name
                 image = dataclasses.replace(image, meta=dataclasses.replace(image.meta, path=ident.path))
-            return image
+            return image, "hit"
         self.stats.misses += 1
         image = pipeline.read(source if self.identity == "content" else where)
-        if image.identity is not None and image.identity.same_stat(ident):
-            self._write(self.entry_path(key), image, dataclasses.asdict(ident))
-        return image
+        if image.identity is None or not image.identity.same_stat(ident):
+            return image, "changed"
+        return image, self._write(self.entry_path(key), image, dataclasses.asdict(ident))
 
-    def _write(self, entry: Path, image: XrayImage, source: dict[str, Any]) -> None:
-        if not self._writable:
-            return
+    def _write(self, entry: Path, image: XrayImage, source: dict[str, Any]) -> FillOutcome:
+        if self.write_error is not None:
+            return "unwritten"
         pixels = np.ascontiguousarray(image.pixels)
-        header = {
-            "shape": list(pixels.shape), "dtype": pixels.dtype.str, "crc32": zlib.crc32(pixels.data),
-            "meta": image.meta.to_dict(), "source": source, "code": code_fingerprint(), "created": time.time(),
-        }
+        header = {"shape": list(pixels.shape), "dtype": pixels.dtype.str, "crc32": zlib.crc32(pixels.data),
+                  "meta": image.meta.to_dict(), "source": source, "code": code_fingerprint(), "created": time.time()}
         blob = json.dumps(header, separators=(",", ":")).encode()
         head = _MAGIC + struct.pack("<I", len(blob)) + blob
         head += b"\0" * (-len(head) % _ALIGN)
@@ -274,24 +273,21 @@ class XrayCache:
                 out.write(head)
                 out.write(pixels.data)
             self.stats.writes += 1
+            return "written"
         except OSError as exc:
             self.stats.write_errors += 1
             if self.strict:
                 raise CacheError(f"{entry}: cannot write cache entry ({exc})", path=str(entry)) from exc
-            self._writable = False
-            warnings.warn(
-                f"dicomxray cache: cannot write to {self.directory} ({exc}); caching is off for this process, "
-                "training continues from the source files",
-                CacheWarning,
-                stacklevel=3,
-            )
+            self.write_error = exc
+            if self._warn_write_errors:
+                _warn(f"dicomxray cache: cannot write to {self.directory} ({exc}); caching is off for this "
+                      "process, training continues from the source files")
+            return "unwritten"
 
     # ------------------------------------------------------------ maintenance
     def entries(self) -> Iterator[Path]:
         """Every entry file (not temporary files)."""
-        if not self.directory.is_dir():
-            return
-        for sub in sorted(self.directory.iterdir()):
+        for sub in sorted(self.directory.iterdir()) if self.directory.is_dir() else []:
             if sub.is_dir():
                 yield from sorted(sub.glob(f"*{_SUFFIX}"))
 
@@ -301,10 +297,12 @@ class XrayCache:
         for entry in self.entries():
             try:
                 with open(entry, "rb") as fh:
-                    data = fh.read()
-                _decode_entry(data, len(data))
+                    header, _, _ = _read_head(fh)
+                    pixels = fh.read()
+                if zlib.crc32(pixels) != header["crc32"]:
+                    raise ValueError("pixel checksum mismatch")
                 counts["ok"] += 1
-            except (ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError, OSError):
+            except (*_BAD_ENTRY, OSError):
                 counts["corrupt"] += 1
                 if remove:
                     _unlink(entry)
@@ -315,14 +313,14 @@ class XrayCache:
         and, with ``older_than_days``, entries older than that."""
         counts = {"kept": 0, "removed": 0, "temp_removed": 0}
         now = time.time()
-        if self.directory.is_dir():
-            for tmp in self.directory.glob("*/.*.tmp"):
-                if now - tmp.stat().st_mtime > 3600:  # an abandoned write (killed process)
-                    _unlink(tmp)
-                    counts["temp_removed"] += 1
+        for tmp in self.directory.glob("*/.*.tmp"):  # nothing when the directory does not exist
+            if now - tmp.stat().st_mtime > 3600:  # an abandoned write (killed process)
+                _unlink(tmp)
+                counts["temp_removed"] += 1
         for entry in self.entries():
             try:
-                header = _read_header(entry)
+                with open(entry, "rb") as fh:
+                    header = _read_head(fh)[0]
                 source = header["source"]
                 stale = older_than_days is not None and now - header["created"] > older_than_days * 86400
                 if locate(source["path"]).remote:
@@ -331,7 +329,7 @@ class XrayCache:
                     stale = not file_identity(source["path"]).same_stat(FileIdentity(**source))
                 elif not stale:
                     stale = not os.path.exists(source["path"])
-            except (OSError, ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError):
+            except (*_BAD_ENTRY, OSError):
                 stale = True  # SourceFileNotFoundError is an OSError
             if stale:
                 _unlink(entry)
@@ -341,32 +339,36 @@ class XrayCache:
         return counts
 
 
-def _read_header(entry: Path) -> dict[str, Any]:
-    with open(entry, "rb") as fh:
-        head = fh.read(8)
-        if head[:4] != _MAGIC:
-            raise ValueError("bad magic")
-        (n,) = struct.unpack("<I", head[4:8])
-        return dict(json.loads(fh.read(n)))
+#: What a damaged entry raises while :func:`_read_head` reads it.
+_BAD_ENTRY = (ValueError, KeyError, TypeError, struct.error)  # json.JSONDecodeError is a ValueError
 
 
-def _decode_entry(buf: Any, size: int, *, check_crc: bool = True) -> XrayImage:
-    if bytes(buf[:4]) != _MAGIC:
-        raise ValueError("bad magic")
-    (n,) = struct.unpack("<I", bytes(buf[4:8]))
+def _read_head(fh: BinaryIO) -> tuple[dict[str, Any], int, int]:
+    """THE reader of the entry format: ``(header, start of the pixels, file size)`` of the entry ``fh``, left at
+    the pixels; one of :data:`_BAD_ENTRY` for a file that is not a whole entry (magic, header, size)."""
+    size = os.fstat(fh.fileno()).st_size
+    head = fh.read(8)
+    if len(head) < 8 or head[:4] != _MAGIC:
+        raise ValueError("bad magic" if head else "empty file")
+    (n,) = struct.unpack("<I", head[4:8])
     if 8 + n > size:
         raise ValueError("header runs past the end")
-    header = json.loads(bytes(buf[8 : 8 + n]))
+    header = json.loads(fh.read(n))
     start = 8 + n + (-(8 + n) % _ALIGN)
-    dtype = np.dtype(header["dtype"])
-    shape = tuple(int(s) for s in header["shape"])
-    nbytes = dtype.itemsize * int(np.prod(shape))
+    header["shape"] = tuple(int(v) for v in header["shape"])
+    nbytes = np.dtype(header["dtype"]).itemsize * int(np.prod(header["shape"]))
     if start + nbytes != size:
         raise ValueError(f"size {size} does not match the header ({start + nbytes})")
-    pixels = np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape)), offset=start).reshape(shape)
-    if check_crc and zlib.crc32(pixels.data) != header["crc32"]:
-        raise ValueError("pixel checksum mismatch")
-    return XrayImage(pixels, XrayMeta.from_dict(header["meta"]))
+    fh.seek(start)
+    return header, start, size
+
+
+def _warn(message: str) -> None:
+    """A :class:`CacheWarning` attributed to the first caller outside this module, however deep it was raised."""
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, CacheWarning, stacklevel=level)
 
 
 def _unlink(path: Path) -> None:
@@ -376,7 +378,7 @@ def _unlink(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        warnings.warn(f"dicomxray cache: cannot remove {path} ({exc})", CacheWarning, stacklevel=2)
+        _warn(f"dicomxray cache: cannot remove {path} ({exc})")
 
 
 class CachedPipeline:

@@ -216,3 +216,74 @@ def test_unusable_cache_directory_warns_and_training_goes_on(tmp_path, src):
     with pytest.warns(UserWarning, match="caching is off"):
         img = cache.load(src, pipeline_config(size=64))
     assert np.array_equal(img.pixels, read_xray(src, 64))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_build_onto_a_full_disk_warns_once_with_the_count(tmp_path, write, monkeypatch, workers):
+    from dicomxray.errors import CacheWarning
+    from dicomxray.jobs import build_cache
+    from dicomxray.pixels.pipeline import Pipeline
+
+    files = [str(write(chest_phantom(64, 64, bits=12, seed=i), bits_stored=12)) for i in range(6)]
+    decodes = []
+    real_read = Pipeline.read
+
+    def counted(self, *args, **kwargs):
+        decodes.append(1)
+        return real_read(self, *args, **kwargs)
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Pipeline, "read", counted)
+    monkeypatch.setattr("tempfile.mkstemp", no_space)  # forked pool processes inherit it
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = build_cache(files, tmp_path / "c", config=pipeline_config(size=32), workers=workers, progress=False)
+    ours = [w for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(ours) == 1, [str(w.message) for w in ours]
+    message = str(ours[0].message)
+    assert str(tmp_path / "c") in message and "6 of 6 entries not written" in message and "No space" in message
+    assert "training continues" not in message
+    assert [r.status for r in results] == ["unwritten"] * 6
+    if workers == 0:
+        assert len(decodes) == 1  # the first refused write stops the decoding too
+    assert list(XrayCache(tmp_path / "c").entries()) == []
+
+
+def test_one_reader_of_the_entry_format(tmp_path, src):
+    """A hit, verify and prune read an entry through one parser: a damaged header is refused by all three."""
+    import inspect
+
+    import dicomxray.cache as cache_module
+
+    cache = XrayCache(tmp_path / "c")
+    cache.load(src, pipeline_config(size=32))
+    (entry,) = cache.entries()
+    blob = entry.read_bytes()
+    entry.write_bytes(blob[:4] + (len(blob)).to_bytes(4, "little") + blob[8:])  # a header length past the end
+    assert cache.verify(remove=False) == {"ok": 0, "corrupt": 1}
+    assert cache.prune()["removed"] == 1
+    source = inspect.getsource(cache_module)
+    assert source.count("struct.unpack(") == 1 and source.count("_MAGIC") == 3  # defined, written, read once
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), ValueError("a value no writer takes")])
+def test_a_cache_build_treats_a_file_as_export_does(tmp_path, write, monkeypatch, error):
+    """One policy for what a job's file may raise: a failed result naming it, the other files still cached."""
+    from dicomxray.jobs import build_cache, export_folder
+    from dicomxray.pixels.pipeline import Pipeline
+
+    files = [str(write(chest_phantom(64, 64, bits=12, seed=i), name=f"f{i}.dcm", bits_stored=12)) for i in range(2)]
+    real_read = Pipeline.read
+
+    def flaky(self, where, *args, **kwargs):
+        if str(getattr(where, "path", where)).endswith("f0.dcm"):
+            raise error
+        return real_read(self, where, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "read", flaky)
+    cached = build_cache(files, tmp_path / "c", config=pipeline_config(size=32), workers=0, progress=False)
+    exported = export_folder(tmp_path, tmp_path / "png", config=pipeline_config(size=32), workers=0, progress=False)
+    assert [r.status for r in cached] == [r.status for r in exported] == ["failed", "written"]
+    assert str(error) in cached[0].error

@@ -19,7 +19,7 @@ SRC = Path(dicomxray.__file__).parent
 
 #: Files outside io/ that classify a user-given root or file list, and how many times they may ask.
 ENTRY_POINTS = {
-    "cli/bench.py": 1, "cli/preview.py": 1,  # the command line's root where it is not a list of files
+    "cli/preview.py": 1,  # the command line's root where it is not a list of files
     "dicom/sources.py": 1,  # find_sources(root): the dataset, export and cache build list a root through it
     "dicom/discover.py": 1, "dicom/discover_url.py": 2,  # discover(root) and build_index(source)
     "jobs/tasks.py": 1,  # build_cache(files)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -59,6 +58,9 @@ def shard(text: str) -> tuple[int, int]:
 
 size = bounded_int(1, MAX_SIZE)
 workers = bounded_int(0, 1024)
+#: ``--workers``'s help: the default is :func:`dicomxray.jobs.pool.worker_count`'s (``None`` here).
+WORKERS_HELP = "worker processes (default: the cores this process may use, CPU affinity and cgroup quota; " \
+               "0 or 1: in this process)"
 
 
 def add_pipeline_options(p: argparse.ArgumentParser, *, size_default: int | None = None) -> None:
@@ -86,16 +88,6 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
                           decode=DecodeConfig(reduced_resolution=args.reduced_resolution))
     return pipeline_config(base, size=args.size, keep_ratio=args.keep_ratio, letterbox=args.letterbox,
                            dtype=args.dtype, normalize=args.normalize, frame=args.frame)
-
-
-def existing_dir(text: str) -> str:
-    if not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text}: no such directory")
-    return text
-
-
-def default_workers() -> int:
-    return os.cpu_count() or 1
 
 
 def storage_options(text: str) -> dict[str, Any]:

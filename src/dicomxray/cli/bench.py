@@ -13,11 +13,14 @@ import statistics
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import TRAINING_SIZE
 from ..testing import classic_read_xray, interleaved
 from . import _options
+
+if TYPE_CHECKING:
+    from ..dicom.sources import Sources
 
 __all__ = ["bench_folder"]
 
@@ -36,39 +39,57 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io.source import is_url
+    from ..dicom.sources import find_sources
 
-    if not is_url(args.root):
-        bench_folder(args.root, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
+    found = find_sources(args.root, args.storage_options)  # the user's root, classified once
+    if not found.remote:
+        bench_folder(found, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
         return 0
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="dicomxray-bench-") as tmp:
-        _download(args.root, Path(tmp), args.limit, args.storage_options)
+        _download(found, Path(tmp), args.limit, args.storage_options)
         bench_folder(tmp, size=args.size, limit=args.limit, repeat=args.repeat, out=args.out)
     return 0
 
 
-def _download(root: str, folder: Path, limit: int, storage_options: dict[str, Any] | None) -> None:
-    """The first ``limit`` DICOM objects under ``root``, copied into ``folder`` (the tree kept)."""
-    from ..index import discover_url
+def _download(found: Sources, folder: Path, limit: int, storage_options: dict[str, Any] | None) -> None:
+    """The first ``limit`` objects ``found`` lists, copied into ``folder`` with the tree kept.
+
+    Every name goes through :func:`~dicomxray.io.paths.safe_output_path` and the names are checked against
+    each other (:func:`~dicomxray.io.paths.output_clashes`) before anything is written.
+
+    Raises
+    ------
+    OutputPathError
+        A name would leave ``folder`` (``data//etc/x.dcm`` stays ``folder/etc/x.dcm``; ``..`` is refused), or
+        two names clash (``x.dcm`` and ``x.dcm/y.dcm``): the message names both.
+    """
+    from ..errors import OutputPathError
+    from ..io.paths import output_clashes, safe_output_path
     from ..io.source import read_source
 
-    found = discover_url(root, storage_options=storage_options)
-    for url in found.files[:limit]:
-        target = folder / url[len(found.base) + 1 :]
+    targets = {str(url): safe_output_path(folder, found.relative(url)) for url in found.files[:limit]}
+    clashes = output_clashes(targets)
+    if clashes:
+        first, second = clashes[0]
+        raise OutputPathError(f"{first} and {second}: their copies would clash in {folder} (one is a file, the "
+                              f"other needs it as a folder, or both are one name); rename one"
+                              + (f" ({len(clashes) - 1} more clashes)" if len(clashes) > 1 else ""), path=second)
+    for url, target in targets.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(read_source(url, storage_options=storage_options).data)
 
 
-def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 20, repeat: int = 3,
+def bench_folder(root: str | os.PathLike[str] | Sources, *, size: int = 512, limit: int = 20, repeat: int = 3,
                  out: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Time ``read_xray(path, size)`` against the classic recipe on up to ``limit`` files of ``root``.
 
     Parameters
     ----------
-    root : path-like
-        A folder of DICOM files (searched recursively, sorted).
+    root : path-like or Sources
+        A folder of DICOM files (searched recursively, sorted), or what
+        :func:`~dicomxray.dicom.sources.find_sources` found in one.
     size : int
         Output size of both.
     limit : int
@@ -83,9 +104,10 @@ def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 
     dict
         ``files``, ``size``, per-file ``rows`` and, with any row, ``median_speedup`` and the totals.
     """
-    from .. import find_dicoms, load_xray, read_xray
+    from .. import load_xray, read_xray
+    from ..dicom.sources import Sources, find_sources
 
-    files = find_dicoms(root)[:limit]
+    files = (root if isinstance(root, Sources) else find_sources(root)).files[:limit]
     rows: list[dict[str, Any]] = []
     for f in files:
         try:
@@ -109,5 +131,7 @@ def bench_folder(root: str | os.PathLike[str], *, size: int = 512, limit: int = 
         print(f"\n{len(rows)} files: median speed-up {summary['median_speedup']:.1f}x, "
               f"total {summary['total_classic_ms']:.0f} ms -> {summary['total_dicomxray_ms']:.0f} ms")
     if out:
-        Path(out).write_text(json.dumps(summary, indent=2))
+        from ..io.paths import output_root
+
+        output_root(out).write_text(json.dumps(summary, indent=2))
     return summary

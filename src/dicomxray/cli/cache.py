@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", required=True, help="the cache directory")
     p.add_argument("--shard", type=_options.shard, default=(1, 1),
                    help="k/n: build only the k-th of n shards, 1 <= k <= n (spread a build over array jobs)")
-    p.add_argument("--workers", type=_options.workers, default=1, help="worker processes (0 or 1: in this process)")
+    p.add_argument("--workers", type=_options.workers, default=None, help=_options.WORKERS_HELP)
     p.add_argument("--identity", choices=["stat", "content"], default="stat",
                    help="identify sources by stat (path, size, mtime, ctime, inode) or by a hash of their content")
     p.add_argument("--older-than", type=_options.positive_float, default=None,
@@ -55,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
         results = build_cache(files, config, config=_options.config_from(args), shard=args.shard,
                               workers=args.workers, progress=not args.quiet, storage_options=args.storage_options,
                               listed=listed, client=client, shard_size=args.shard_size)
-    counts = {s: sum(r.status == s for r in results) for s in ("written", "skipped", "failed")}
-    print(f"cache build: {counts['written']} written, {counts['skipped']} already cached, {counts['failed']} failed")
+    counts = {s: sum(r.status == s for r in results) for s in ("written", "skipped", "failed", "unwritten")}
+    unwritten = f", {counts['unwritten']} not written (see the warning)" if counts["unwritten"] else ""
+    print(f"cache build: {counts['written']} written, {counts['skipped']} already cached, {counts['failed']} failed"
+          f"{unwritten}")
     for r in results:
         if r.status == "failed":
             print(f"  failed: {r.error}", file=sys.stderr)
-    return 1 if counts["failed"] else 0
+    return 1 if counts["failed"] or counts["unwritten"] else 0

@@ -15,8 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="a DICOM file or folder (searched by content, any file name), or a URL prefix")
     p.add_argument("target", help="output folder")
     p.add_argument("--format", choices=["png", "jpg"], default="png", help="image format (jpg: 8-bit only)")
-    p.add_argument("--workers", type=_options.workers, default=_options.default_workers(),
-                   help="worker processes (0 or 1: in this process)")
+    p.add_argument("--workers", type=_options.workers, default=None, help=_options.WORKERS_HELP)
     p.add_argument("--overwrite", action="store_true", help="rewrite targets that are up to date")
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="raise: exit 1 if any file failed (all others are still written)")

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                 "DICOMDIRs followed)")
     p.add_argument("-o", "--out", default="index.parquet", help="output: *.parquet (pyarrow), or *.csv")
     p.add_argument("--workers", type=_options.workers, default=None,
-                   help="worker processes (default: the CPUs, or in this process for < 1,000 files)")
+                   help=_options.WORKERS_HELP.replace("quota;", "quota, or this process for < 1,000 files;"))
     p.add_argument("--include-patient", action="store_true",
                    help="also write PatientID, sex, age and dates (default: only a keyed hash of PatientID)")
     p.add_argument("--rebuild", action="store_true", help="re-read every file (default: only new or changed ones)")

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SourceFileNotFoundError
 from ..io.dicomweb import is_dicomweb, relative_name
 from ..io.source import FileIdentity, is_url, local_path
-from .discover import find_dicoms
+from .discover import discover, find_dicoms
 from .discover_url import discover_url
 
 __all__ = ["Sources", "find_sources"]
@@ -28,7 +28,9 @@ class Sources:
 
     ``root`` is the root as given (a URL, or a local ``Path`` with ``~`` expanded); ``base`` what names are
     relative to (``root``, or its folder when ``root`` is one file or object); ``files`` local ``Path`` objects or
-    URL strings, sorted by their relative path; ``identities`` the listing's identity of each URL that has one.
+    URL strings, sorted by their relative path; ``identities`` the listing's identity of each URL that has one;
+    ``skipped`` the entries that are not DICOM files and ``missing`` the files a DICOMDIR references that do not
+    exist (what the header index reports).
     """
 
     root: str | Path
@@ -36,6 +38,8 @@ class Sources:
     files: list[Any]
     remote: bool
     identities: dict[str, FileIdentity] = field(default_factory=dict, repr=False)
+    skipped: int = 0
+    missing: int = 0
 
     def relative(self, file: str | os.PathLike[str]) -> str:
         """``file``'s POSIX path relative to ``base`` (``Study/Series/SOP`` for a DICOMweb instance)."""
@@ -62,7 +66,10 @@ def find_sources(root: str | os.PathLike[str], storage_options: Mapping[str, Any
         if not found.files:
             raise SourceFileNotFoundError(f"{root}: no DICOM objects found ({found.skipped} other objects)",
                                           path=str(root))
-        return Sources(str(root), found.base, list(found.files), True, dict(found.identities))
+        return Sources(str(root), found.base, list(found.files), True, dict(found.identities), found.skipped,
+                       len(found.missing))
     path = Path(os.path.expanduser(local_path(root)))
-    files = find_dicoms(path)
-    return Sources(path, path if path.is_dir() else path.parent, list(files), False)
+    walked = discover(path)
+    files = walked.files or find_dicoms(path)  # nothing found: find_dicoms's error says what else was there
+    return Sources(path, path if path.is_dir() else path.parent, list(files), False, skipped=walked.skipped,
+                   missing=len(walked.missing))

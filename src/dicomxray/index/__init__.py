@@ -16,7 +16,7 @@
   (each header is a ranged GET of its first 16 KiB, extended only when the
   header is longer), and a Dask ``client=`` to read the headers on a cluster.
 
-The columns (``_index_io.COLUMNS``): ``path`` (relative POSIX path under the
+The columns (:data:`dicomxray.index.table.COLUMNS`): ``path`` (relative POSIX path under the
 index's root), the file's identity (``size``, ``mtime_ns``, ``inode``,
 ``ctime_ns``), the UIDs, ``Modality``, ``ViewPosition``, ``BodyPartExamined``,
 ``Manufacturer``..., the pixel description (``Rows``, ``Columns``,

@@ -8,27 +8,29 @@ import hashlib
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from ..dicom.discover import Discovery, discover
+from ..dicom.discover import Discovery
 from ..dicom.discover import discover_base as _base
 from ..dicom.discover_url import RemoteDiscovery, is_url_source, url_sources
+from ..dicom.sources import find_sources
 from ..errors import DicomXrayError, IndexWarning
 from ..io.remote import URL_THREADS
 from ..io.source import FileIdentity, file_identity
 from ..io.translate import missing_extra
 from ..jobs.distributed import SHARD_SIZE, digest, item_token, run_sharded
-from .scan_url import scan_many
+from ..jobs.pool import run_jobs, worker_count
+from .scan_url import scan_row
 from .table import (
     SCHEMA_VERSION,
     columns_for,
     load_previous,
     load_salt,
     salt_id,
+    unchanged,
     write_index,
 )
 
@@ -53,19 +55,8 @@ class IndexReport:
 
 
 #: Below this many files to read, the default (``workers=None``) reads in this process: starting a pool
-#: costs about as much as reading a thousand headers (bench_index).
+#: costs about as much as reading a thousand headers (``python -m benchmarks.bench_index``).
 _POOL_MIN_FILES = 1000
-
-
-def _workers(workers: int | None) -> int:
-    if workers is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
-        raise ValueError(f"workers must be an integer >= 0 (0 or 1: in this process), got {workers!r}")
-    return max(1, workers)
 
 
 def _decoders() -> dict[str, str]:
@@ -86,11 +77,9 @@ def _format(out: Path) -> tuple[Path, Literal["parquet", "csv"]]:
     return out, "parquet"
 
 
-def _sources(source: str | os.PathLike[str] | Discovery | Sequence[str | os.PathLike[str]],
+def _sources(source: Discovery | Sequence[str | os.PathLike[str]],
              root: str | os.PathLike[str] | None) -> tuple[Path, list[Path], int, int]:
-    """(root of the relative paths, files, skipped, missing) for any accepted local ``source``."""
-    if isinstance(source, (str, os.PathLike)):
-        source = discover(source)
+    """(root of the relative paths, files, skipped, missing) for a :class:`Discovery` or a list of files."""
     if isinstance(source, Discovery):
         base = source.root if source.root.is_dir() else source.root.parent
         return (_base(root) if root is not None else base), list(source.files), source.skipped, len(source.missing)
@@ -122,16 +111,17 @@ def build_index(
     Parameters
     ----------
     source
-        A folder (discovered with :func:`discover`), a :class:`Discovery`, or a
-        list of files (``root`` then defaults to their common folder); or a URL
-        prefix (:func:`discover_url`), a :class:`RemoteDiscovery` or a list of URLs.
+        A folder or a URL prefix (listed by :func:`dicomxray.dicom.sources.find_sources`:
+        :class:`~dicomxray.errors.SourceFileNotFoundError` when it holds no DICOM file),
+        a :class:`Discovery` or :class:`RemoteDiscovery`, or a list of files or URLs
+        (``root`` then defaults to their common folder).
     out_path
         ``*.csv`` writes CSV (settings in ``<out>.meta.json``); anything else
         Parquet (:class:`MissingExtraError` when pyarrow is missing).
     workers
-        Processes reading headers (default: the CPUs this process may use, or
-        this process alone for fewer than 1,000 files to read; 0 or 1: in this
-        process).
+        Processes reading headers (default: :func:`~dicomxray.jobs.pool.worker_count`,
+        the cores this process may use, CPU affinity and cgroup quota, or this
+        process alone for fewer than 1,000 files to read; 0 or 1: in this process).
     include_patient
         Also write the patient identifiers (see the module docstring).
     salt
@@ -155,12 +145,17 @@ def build_index(
     -------
     IndexReport
     """
-    n_workers = _workers(workers)
+    worker_count(workers)  # a bad count is refused before any work
     if salt is not None and len(salt) < 16:
         raise ValueError(f"salt must be at least 16 bytes, got {len(salt)}")
-    remote = is_url_source(source)
     listed: dict[str, Any] = {}
-    if remote:
+    if isinstance(source, (str, os.PathLike)):  # a user's root: classified and listed once, by find_sources
+        found = find_sources(source, storage_options)
+        remote, files, skipped, missing, listed = found.remote, found.files, found.skipped, found.missing, \
+            dict(found.identities)
+        given = root if root is not None else found.base
+        base_text = str(given).rstrip("/") if remote else str(Path(os.path.abspath(_base(given))))
+    elif remote := is_url_source(source):
         base_url, urls, skipped, missing, listed = url_sources(source, None if root is None else str(root),  # type: ignore[arg-type]
                                                                  storage_options)
         base_text, files = base_url, cast(list[Path], urls)
@@ -188,15 +183,13 @@ def build_index(
     for rel, f in rels.items():
         known = prev.identities.get(rel) if prev is not None else None
         if known is not None:  # only a listing that gives identities lets a URL's row be reused
-            ident = listed.get(str(f)) if remote else _identity(f)
-            if ident is not None and ident.row() == known[:4]:
-                reuse.append(known[4])
+            recorded, row = known
+            if unchanged(listed.get(str(f)) if remote else _identity(f), recorded):
+                reuse.append(row)
                 continue
         to_read.append(rel)
 
     names = tuple(columns)
-    if workers is None and len(to_read) < _POOL_MIN_FILES:
-        n_workers = 1
     paths = [str(rels[r]) for r in to_read]
     if client is not None:
 
@@ -204,7 +197,10 @@ def build_index(
                               remote=remote,
                               listed=listed, shard_size=shard_size, progress=progress)
     else:
-        new_rows = _read_all(paths, key, include_patient, names, n_workers, progress, storage_options)
+        scan = partial(scan_row, key=key, include_patient=include_patient, columns=names,
+                       storage_options=storage_options)
+        new_rows = run_jobs(scan, paths, workers=worker_count(workers, len(paths), pool_min=_POOL_MIN_FILES),
+                            desc="index", progress=progress, threads=URL_THREADS if remote else 1, unit="file")
     new_rows = [(rel, *row[1:]) for rel, row in zip(to_read, new_rows, strict=True)]
     n = write_index(out, fmt, columns, new_rows, prev, reuse, _decoders(), meta)
     errors = sum(1 for row in new_rows if row[names.index("error_type")] is not None)
@@ -228,45 +224,12 @@ def _relative(path: Path, base: Path) -> str:
     return Path(os.path.relpath(full, base)).as_posix()
 
 
-def _read_all(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...], workers: int,
-              progress: bool, storage_options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    """Scan ``paths`` in ``workers`` processes (chunks, so IPC stays small), in order, with a progress bar."""
-    from tqdm import tqdm
-
-    with tqdm(total=len(paths), disable=not progress, unit="file", desc="index", dynamic_ncols=True) as bar:
-        chunk = max(8, min(256, len(paths) // (workers * 8) or 1))
-        if workers <= 1 or len(paths) <= chunk:
-            rows: list[tuple[Any, ...]] = []
-            for start in range(0, len(paths), chunk):
-                rows.extend(scan_many(paths[start : start + chunk], key, include_patient, columns, storage_options))
-                bar.update(min(chunk, len(paths) - start))
-            return rows
-        parts: dict[int, list[tuple[Any, ...]]] = {}
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {
-                pool.submit(scan_many, paths[s : s + chunk], key, include_patient, columns, storage_options): s
-                for s in range(0, len(paths), chunk)
-            }
-            from concurrent.futures import as_completed
-
-            for future in as_completed(futures):
-                part = future.result()
-                parts[futures[future]] = part
-                bar.update(len(part))
-        return [row for s in sorted(parts) for row in parts[s]]
-
-
-def _scan_one(path: str, key: bytes, include_patient: bool, columns: tuple[str, ...],
-              storage_options: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    return scan_many([path], key, include_patient, columns, storage_options)[0]
-
-
 def index_rows(client: Any, paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...], *,
                out: Path, storage_options: Mapping[str, Any] | None, listed: Mapping[str, Any] | None = None,
                shard_size: int = SHARD_SIZE, progress: bool = True, remote: bool = False) -> list[tuple[Any, ...]]:
     """The index rows of ``paths`` read on the cluster (:func:`dicomxray.index.build_index` with ``client=``);
     the manifest lives in ``<out>.manifest/``."""
-    fn = partial(_scan_one, key=key, include_patient=include_patient, columns=columns, storage_options=storage_options)
+    fn = partial(scan_row, key=key, include_patient=include_patient, columns=columns, storage_options=storage_options)
     token = digest(hashlib.sha256(key).hexdigest(), str(include_patient), *columns)
     return run_sharded(client, fn, paths, job="index", token=token, manifest=out.with_name(out.name + ".manifest"),
                        item_token=partial(item_token, listed=listed, storage_options=storage_options),

@@ -3,7 +3,7 @@
 pydicom's ``dcmread(stop_before_pixels=True)`` builds a whole ``Dataset`` (a
 raw element per tag, the file meta converted, the character set resolved);
 the index needs about twenty values and the place of Pixel Data, so the
-header is walked with :mod:`._elements` and only those values are decoded.
+header is walked with :mod:`dicomxray.dicom.elements` and only those values are decoded.
 What the walk cannot follow (a wrong VR in the middle of the data set, say)
 goes to pydicom, which knows more heuristics; only when both fail is the row
 an error row.
@@ -52,7 +52,9 @@ from ..errors import (
     MissingPixelDataError,
     NotDicomError,
 )
+from ..io.source import _identity as stat_identity
 from ..io.translate import translate
+from .table import identity_values
 from .truth import DISPLAY_TAGS, header_dataset, header_refusal, walked_display
 
 __all__ = ["PATIENT_TAGS", "TAGS", "Reader", "scan_file"]
@@ -330,14 +332,14 @@ def scan_file(path: str, *, key: bytes, include_patient: bool = False) -> dict[s
 
     Never raises for a bad file: the row then holds ``error_type`` and ``error``.
     """
-    row: dict[str, Any] = {"size": None, "mtime_ns": None, "inode": None, "ctime_ns": None}
+    row: dict[str, Any] = identity_values(None)
     try:
         fd = os.open(path, OPEN_FLAGS)
     except OSError as exc:  # vanished after discovery, unreadable...: the one map to the error tree
         return _error_row(row, translate(exc, path))
     try:
-        st = os.fstat(fd)
-        row.update(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino, ctime_ns=st.st_ctime_ns)
+        st = os.fstat(fd)  # the identity of the bytes read below, not of whatever the name points at later
+        row.update(identity_values(stat_identity(path, st)))
         if not stat.S_ISREG(st.st_mode):
             raise NotDicomError("not a regular file")
         row.update(_read_row(_FileReader(fd), st.st_size))

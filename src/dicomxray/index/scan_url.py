@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, BinaryIO
 
 from ..dicom.elements import PREFIX, Buffer
 from ..errors import SourceChangedError
 from ..io.dicomweb import is_dicomweb, read_instance
 from ..io.remote import URL_THREADS, RangedObject
-from ..io.source import is_url
+from ..io.source import is_url, locate
 from .scan import _error_row, _finish, _read_row, scan_file
+from .table import identity_values
 
-__all__ = ["URL_THREADS", "scan_many", "scan_url"]
+__all__ = ["URL_THREADS", "scan_many", "scan_row", "scan_url"]
 
 
 class _RangedBuffer(Buffer):
@@ -81,12 +83,12 @@ def scan_url(url: str, *, key: bytes, include_patient: bool = False,
     (:meth:`FileIdentity.row`),
     ``ctime_ns`` 0.  Never raises for a bad object: the row then holds ``error_type`` and ``error``.
     """
-    row: dict[str, Any] = {"size": None, "mtime_ns": None, "inode": None, "ctime_ns": None}
+    row: dict[str, Any] = identity_values(None)
     for attempt in range(attempts):
         try:
             obj: Any = _WholeObject(url, storage_options) if is_dicomweb(url) else \
                 RangedObject(url, storage_options, PREFIX)
-            row.update(zip(("size", "mtime_ns", "inode", "ctime_ns"), obj.identity.row(), strict=True))
+            row.update(identity_values(obj.identity))
             row.update(_read_row(_ObjectReader(obj), obj.size))
             break
         except SourceChangedError as exc:  # overwritten between two ranges: read the new version
@@ -97,21 +99,22 @@ def scan_url(url: str, *, key: bytes, include_patient: bool = False,
     return _finish(row, key, include_patient)
 
 
-#: Objects read at once by one worker: latency, not CPU, bounds a remote scan.
+def scan_row(path: str, key: bytes, include_patient: bool, columns: tuple[str, ...],
+             storage_options: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    """One index row of ``path`` (:func:`scan_url` for a URL, else :func:`scan_file`), a tuple in ``columns``
+    order."""
+    if locate(path).remote:
+        row = scan_url(path, key=key, include_patient=include_patient, storage_options=storage_options)
+    else:
+        row = scan_file(path, key=key, include_patient=include_patient)
+    return tuple(row.get(c) for c in columns)
 
 
 def scan_many(paths: list[str], key: bytes, include_patient: bool, columns: tuple[str, ...],
               storage_options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
     """:func:`scan_file` (or :func:`scan_url`) over ``paths`` (a worker's chunk), each row a tuple in
     ``columns`` order.  URLs are read :data:`URL_THREADS` at a time."""
-    if paths and is_url(paths[0]):
-        from concurrent.futures import ThreadPoolExecutor
+    from ..jobs.distributed import run_chunk
 
-        def one(url: str) -> dict[str, Any]:
-            return scan_url(url, key=key, include_patient=include_patient, storage_options=storage_options)
-
-        with ThreadPoolExecutor(min(URL_THREADS, len(paths))) as pool:
-            rows = list(pool.map(one, paths))
-    else:
-        rows = [scan_file(p, key=key, include_patient=include_patient) for p in paths]
-    return [tuple(row.get(c) for c in columns) for row in rows]
+    one = partial(scan_row, key=key, include_patient=include_patient, columns=columns, storage_options=storage_options)
+    return run_chunk(one, paths, URL_THREADS if paths and is_url(paths[0]) else 1)

@@ -24,20 +24,23 @@ from typing import Any
 
 from ..errors import IndexSaltError
 from ..io.atomic import atomic_path
+from ..io.identity import FileIdentity
 from .truth import NO_DECODER, NO_DECODER_TEXT, decoder_reason
 
-#: What to install for Parquet indexes.
-INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
+__all__ = ["COLUMNS", "IDENTITY_COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "column_names",
+           "columns_for", "fetch_index", "identity_values", "load_previous", "load_salt", "read_frame", "read_meta",
+           "salt_id", "unchanged", "write_index"]
 
-__all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "column_names", "columns_for", "fetch_index",
-           "load_previous", "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
+#: The columns that record a file's identity, in :meth:`dicomxray.io.identity.FileIdentity.row` order: the one
+#: list every reader and writer of them uses.
+IDENTITY_COLUMNS = ("size", "mtime_ns", "inode", "ctime_ns")
 
 SCHEMA_VERSION = 2  # 2: undecodable_reason
 _META_KEY = b"dicomxray"
 
 #: Column -> type, in file order.  DICOM keywords for tags, snake_case for what the indexer adds.
 COLUMNS: dict[str, str] = {
-    "path": "str", "size": "int64", "mtime_ns": "int64", "inode": "uint64", "ctime_ns": "int64",
+    "path": "str", **dict(zip(IDENTITY_COLUMNS, ("int64", "int64", "uint64", "int64"), strict=True)),
     "SOPInstanceUID": "str", "SOPClassUID": "str", "StudyInstanceUID": "str", "SeriesInstanceUID": "str",
     "Modality": "str", "ViewPosition": "str", "BodyPartExamined": "str", "ImageLaterality": "str",
     "Manufacturer": "str", "ManufacturerModelName": "str", "SeriesNumber": "int64", "InstanceNumber": "int64",
@@ -57,6 +60,19 @@ PATIENT_COLUMNS: dict[str, str] = {
 
 def columns_for(include_patient: bool) -> dict[str, str]:
     return {**COLUMNS, **PATIENT_COLUMNS} if include_patient else dict(COLUMNS)
+
+
+def identity_values(identity: FileIdentity | None) -> dict[str, int | None]:
+    """A row's identity columns: ``identity``'s :meth:`~dicomxray.io.identity.FileIdentity.row`, or nulls
+    (a file that could not be identified)."""
+    values = identity.row() if identity is not None else (None,) * len(IDENTITY_COLUMNS)
+    return dict(zip(IDENTITY_COLUMNS, values, strict=True))
+
+
+def unchanged(identity: FileIdentity | None, recorded: Sequence[Any]) -> bool:
+    """THE test that a file is the one a row describes: its identity now against the row's identity columns
+    (in :data:`IDENTITY_COLUMNS` order); a file that cannot be identified has changed."""
+    return identity is not None and identity.row() == tuple(recorded)
 
 
 # ---------------------------------------------------------------------------- salt
@@ -247,7 +263,7 @@ class Previous:
     """An earlier index: its settings and, per path, the identity of each row read without error."""
 
     meta: dict[str, Any]
-    identities: dict[str, tuple[int, int, int, int, int]]  # path -> (size, mtime_ns, inode, ctime_ns, row)
+    identities: dict[str, tuple[tuple[int, ...], int]]  # path -> (identity columns, row number)
     table: Any = None  # pyarrow.Table (Parquet)
     rows: list[dict[str, str]] | None = None  # raw CSV rows
 
@@ -279,16 +295,16 @@ def load_previous(path: Path) -> Previous | None:
         if path.suffix.lower() == ".csv":
             with open(path, newline="", encoding="utf-8") as fh:
                 rows = list(csv.DictReader(fh))
-            ident = [(r["path"], r["size"], r["mtime_ns"], r["inode"], r["ctime_ns"], r["error_type"]) for r in rows]
-            identities = {p: (int(s), int(m), int(i), int(c), n) for n, (p, s, m, i, c, e) in enumerate(ident) if not e}
+            identities = {r["path"]: (tuple(int(r[c]) for c in IDENTITY_COLUMNS), n)
+                          for n, r in enumerate(rows) if not r["error_type"]}
             return Previous(meta, identities, rows=rows)
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-        cols = table.select(["path", "size", "mtime_ns", "inode", "ctime_ns", "error_type"]).to_pydict()
+        cols = table.select(["path", *IDENTITY_COLUMNS, "error_type"]).to_pydict()
         identities = {
-            p: (s, m, i, c, n)
-            for n, (p, s, m, i, c, e) in enumerate(zip(*cols.values(), strict=True)) if e is None
+            p: (tuple(ident), n)
+            for n, (p, *ident, e) in enumerate(zip(*cols.values(), strict=True)) if e is None
         }
         return Previous(meta, identities, table=table)
     except (OSError, ValueError, KeyError, ImportError):

@@ -14,11 +14,10 @@ from typing import Any
 
 from ..errors import IndexWarning
 from ..io.identity import is_url
+from .table import IDENTITY_COLUMNS, unchanged
 
 __all__ = ["IDENTITY_COLUMNS", "changed_files", "refresh"]
 
-#: The columns that record a file's identity (:meth:`dicomxray.io.identity.FileIdentity.row`).
-IDENTITY_COLUMNS = ("size", "mtime_ns", "inode", "ctime_ns")
 _NAMED = 5
 
 
@@ -31,11 +30,11 @@ def changed_files(rows: Any) -> tuple[list[int], list[int]]:
     recorded = zip(*(rows[c].tolist() for c in IDENTITY_COLUMNS), strict=True)
     for i, (file, known) in enumerate(zip(rows["file"].tolist(), recorded, strict=True)):
         try:
-            now = file_identity(file).row()
+            now = file_identity(file)
         except OSError:
             gone.append(i)
             continue
-        if now != tuple(known):
+        if not unchanged(now, known):
             changed.append(i)
     return changed, gone
 

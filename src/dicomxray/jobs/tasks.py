@@ -10,35 +10,43 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import threading
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from PIL import Image, PngImagePlugin
 
 from ..cache import XrayCache
 from ..config import CacheConfig, PipelineConfig
-from ..errors import DicomXrayError
+from ..errors import CacheWarning, DicomXrayError
 from ..io.atomic import atomic_write
 from ..io.remote import URL_THREADS
 from ..io.source import FileIdentity, Opener, is_url
 from ..pixels.pipeline import Pipeline
-
-T = TypeVar("T")
-R = TypeVar("R")
+from .pool import run_jobs
 
 __all__ = ["ExportResult", "build_cache", "export_folder", "run_jobs", "write_image_atomic"]
+
+#: What one file of a job may raise and still be only that file's failure (a bad file, an unreadable one, a
+#: value a writer refuses): the run goes on and the result names it.  Export and cache build share it.
+JOB_ERRORS = (DicomXrayError, OSError, ValueError)
 
 
 @dataclass(frozen=True)
 class ExportResult:
+    """One file of a job.  ``status``: ``"written"``, ``"skipped"`` (up to date, or already cached),
+    ``"failed"`` (``error`` names the file and what is wrong), or, in a cache build, ``"unwritten"`` (the
+    cache's directory refused a write, e.g. a full disk; ``error`` says why)."""
+
     source: str
     target: str
-    status: str  # "written", "skipped" (up to date), "failed"
+    status: str
     error: str = ""
 
 
@@ -55,40 +63,6 @@ def write_image_atomic(array: np.ndarray, target: Path, fmt: str, quality: int =
             im.save(fh, format="PNG", compress_level=1, pnginfo=info)
         else:
             im.save(fh, format="JPEG", quality=quality, comment=stamp.encode())
-
-
-def run_jobs(fn: Callable[[T], R], items: Sequence[T], *, workers: int, desc: str, progress: bool,
-             threads: int = 1) -> list[R]:
-    """``[fn(x) for x in items]`` in order, in ``workers`` processes (in-process for <= 1), with a progress bar;
-    each process runs ``threads`` items at once (for URLs, which wait on the network)."""
-    from tqdm import tqdm
-
-    from .distributed import run_chunk
-
-    with tqdm(total=len(items), unit="img", desc=desc, disable=not progress) as bar:
-        if workers <= 1 and threads <= 1:
-            results = []
-            for item in items:
-                results.append(fn(item))
-                bar.update()
-            return results
-        chunk = max(1, min(64 * threads, len(items) // (max(1, workers) * 8)))
-        chunks = [items[i : i + chunk] for i in range(0, len(items), chunk)]
-        results = []
-        if workers <= 1:
-            for part in chunks:
-                results.extend(run_chunk(fn, part, threads))
-                bar.update(len(part))
-            return results
-        from ..pixels.decode import share_cores
-
-        # each pool process decodes beside workers - 1 others: the thread policy divides the cores among them
-        with ProcessPoolExecutor(max_workers=workers, initializer=share_cores, initargs=(workers,)) as pool:
-            for finished in pool.map(partial(run_chunk, fn, threads=threads), chunks):
-                results.extend(finished)
-                bar.update(len(finished))
-            return results
-
 
 
 def _threads(remote: bool) -> int:
@@ -110,7 +84,7 @@ def export_one(job: tuple[str, str] | tuple[str, str, FileIdentity | None], *, f
         stamp = _stamp(image.identity, config, fmt) if image.identity is not None else ""
         write_image_atomic(image.pixels, dst, fmt, stamp=stamp)
         return ExportResult(source, target, "written")
-    except (DicomXrayError, OSError, ValueError) as exc:
+    except JOB_ERRORS as exc:
         return ExportResult(source, target, "failed", str(exc))
 
 
@@ -137,7 +111,7 @@ def export_folder(
     *,
     fmt: str = "png",
     config: PipelineConfig | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
     storage_options: Mapping[str, Any] | None = None,
@@ -153,13 +127,16 @@ def export_folder(
     ``storage_options``); with a Dask ``client`` the files are rendered on its
     workers, ``shard_size`` per task, with a completion manifest in
     ``target/.dicomxray-manifest/`` (see :mod:`dicomxray.jobs.distributed`).
+    ``workers`` processes render locally (default: :func:`~dicomxray.jobs.pool.worker_count`, the cores
+    this process may use; 0 or 1: this process).  ``~`` in ``target`` is the home folder.
     """
     from ..dicom.discover import image_id
     from ..dicom.sources import find_sources
+    from ..io.paths import output_root
 
     if fmt not in ("png", "jpg"):
         raise ValueError(f"fmt must be 'png' or 'jpg', got {fmt!r}")
-    dst = Path(target)
+    dst = output_root(target)
     found = find_sources(source, storage_options)  # the user's root, classified once
     remote = found.remote
     jobs: list[Any] = [
@@ -200,15 +177,24 @@ def _targets_inside(dst: Path, jobs: list[Any]) -> tuple[list[Any], list[ExportR
 
 
 def _unique_targets(jobs: list[Any]) -> tuple[list[Any], list[ExportResult]]:
-    """Jobs whose target no other job claims, and a failure for each of the others (``x.dcm``, ``x.dicom``
-    and ``x`` in one folder would all become ``x.png``: none is written rather than one silently)."""
+    """Jobs whose target clashes with no other job's, and a failure for each of the others
+    (:func:`dicomxray.io.paths.output_clashes`): ``x.dcm``, ``x.dicom`` and ``x`` in one folder would all
+    become ``x.png``, and ``x.png/y.dcm`` needs ``x.png`` as a folder: none is written rather than one silently."""
+    from ..io.paths import output_clashes
+
     claims: dict[str, list[str]] = {}
     for job in jobs:
         claims.setdefault(job[1], []).append(job[0])
-    clashes = [ExportResult(job[0], job[1], "failed", f"{job[1]}: claimed by {len(claims[job[1]])} sources "
-                            f"({', '.join(claims[job[1]])}); rename all but one")
-               for job in jobs if len(claims[job[1]]) > 1]
-    return [job for job in jobs if len(claims[job[1]]) == 1], clashes
+    errors = {job[0]: f"{job[1]}: claimed by {len(claims[job[1]])} sources ({', '.join(claims[job[1]])}); "
+                      "rename all but one" for job in jobs if len(claims[job[1]]) > 1}
+    target = {job[0]: job[1] for job in jobs}
+    for first, second in output_clashes({job[0]: Path(job[1]) for job in jobs}):
+        if target[first] != target[second]:
+            for one, other in ((first, second), (second, first)):
+                errors.setdefault(one, f"{target[one]}: clashes with {target[other]} (from {other}): one would "
+                                       "be the folder of the other; rename one of the sources")
+    return ([job for job in jobs if job[0] not in errors],
+            [ExportResult(job[0], job[1], "failed", errors[job[0]]) for job in jobs if job[0] in errors])
 
 
 def _encode(result: ExportResult) -> list[str]:
@@ -219,21 +205,46 @@ def _decode(raw: list[str]) -> ExportResult:
     return ExportResult(*raw)
 
 
+#: This process's cache of the build it is running, kept between the build's files: once its directory refused
+#: a write (a full disk), the files left are not decoded for nothing.  A new build gets a new one.
+_store: tuple[str, XrayCache] | None = None
+_store_lock = threading.Lock()
+
+
+def _build_store(build: str, cache: CacheConfig) -> XrayCache:
+    global _store
+    with _store_lock:  # a URL build runs several files at once in each process
+        if _store is None or _store[0] != build:
+            _store = (build, XrayCache(cache, warn_write_errors=False))  # the build reports once, in its parent
+        return _store[1]
+
+
 def _cache_one(item: str | tuple[str, FileIdentity | None], cache: CacheConfig, config: PipelineConfig,
-               storage_options: Mapping[str, Any] | None = None) -> ExportResult:
+               storage_options: Mapping[str, Any] | None = None, build: str = "") -> ExportResult:
     source, listed = (item, None) if isinstance(item, str) else item
-    store = XrayCache(cache)
+    store = _build_store(build or uuid.uuid4().hex, cache)
     pipeline = Pipeline(config, opener=Opener(storage_options, {source: listed} if listed is not None else None))
     try:
-        store.load(source, pipeline)
-    except DicomXrayError as exc:
+        outcome = store.fill(source, pipeline)
+    except JOB_ERRORS as exc:
         return ExportResult(source, cache.directory, "failed", str(exc))
-    if store.stats.hits:
-        return ExportResult(source, cache.directory, "skipped")
-    if store.stats.writes:
-        return ExportResult(source, cache.directory, "written")
-    return ExportResult(source, cache.directory, "failed",
-                        f"{source}: rendered but not stored in {cache.directory} (not writable, or the file changed)")
+    if outcome == "unwritten":
+        return ExportResult(source, cache.directory, "unwritten", f"{source}: {store.write_error}")
+    if outcome == "changed":
+        return ExportResult(source, cache.directory, "failed",
+                            f"{source}: rendered but not stored in {cache.directory} (the file changed meanwhile)")
+    return ExportResult(source, cache.directory, "skipped" if outcome == "hit" else "written")
+
+
+def _report_unwritten(results: list[ExportResult], cache: CacheConfig) -> list[ExportResult]:
+    """One warning for the whole build (every process's results added up) when entries were not written."""
+    unwritten = [r for r in results if r.status == "unwritten"]
+    if unwritten:
+        warnings.warn(f"dicomxray cache: {len(unwritten)} of {len(results)} entries not written to "
+                      f"{cache.directory} (first: {unwritten[0].error}); each process stopped writing after its first "
+                      "refused write: free space (or fix the permissions) and build again to add them",
+                      CacheWarning, stacklevel=3)
+    return results
 
 
 def build_cache(
@@ -242,7 +253,7 @@ def build_cache(
     *,
     config: PipelineConfig | None = None,
     shard: tuple[int, int] = (1, 1),
-    workers: int = 1,
+    workers: int | None = None,
     progress: bool = True,
     storage_options: Mapping[str, Any] | None = None,
     listed: Mapping[str, FileIdentity] | None = None,
@@ -258,26 +269,33 @@ def build_cache(
     listing (:attr:`RemoteDiscovery.identities`) so no HEAD is needed.  With a
     Dask ``client`` the files are cached by its workers (the cache directory
     must be the same place for them and for this process), ``shard_size`` per
-    task, with a completion manifest in ``<cache>/.dicomxray-manifest/``.
+    task, with a completion manifest in ``<cache>/.dicomxray-manifest/``.  ``workers`` as in
+    :func:`export_folder`.
+
+    A write the cache's directory refuses (a full disk, no permission) makes that process stop writing and
+    stop decoding: the files it has left are ``unwritten``, and one :class:`~dicomxray.errors.CacheWarning`
+    for the build names the cache and how many entries were not written.
     """
     k, n = shard
     if not 1 <= k <= n:
         raise ValueError(f"shard must be k/n with 1 <= k <= n, got {k}/{n}")
     cache_config = CacheConfig.of(cache)
     config = config or PipelineConfig()
-    fn = partial(_cache_one, cache=cache_config, config=config, storage_options=storage_options)
+    fn = partial(_cache_one, cache=cache_config, config=config, storage_options=storage_options,
+                 build=uuid.uuid4().hex)
     items: list[Any] = [(f, listed.get(f)) if listed else f for f in list(files)[k - 1 :: n]]
     remote = bool(items) and is_url(files[k - 1])  # the user's list, classified once by its first file
     if client is not None:
         from .distributed import SHARD_SIZE, run_sharded
 
         token = f"{config.fingerprint()}\0{cache_config!r}"
-        return run_sharded(client, fn, items, job="cache", token=token,
+        return _report_unwritten(run_sharded(client, fn, items, job="cache", token=token,
                            manifest=Path(cache_config.directory) / ".dicomxray-manifest",
                            item_token=partial(_item_token, storage_options=storage_options),
                            encode=_encode, decode=_decode, shard_size=shard_size or SHARD_SIZE,
-                           threads=_threads(remote), progress=progress)
-    return run_jobs(fn, items, workers=workers, desc=f"cache {k}/{n}", progress=progress, threads=_threads(remote))
+                           threads=_threads(remote), progress=progress), cache_config)
+    return _report_unwritten(run_jobs(fn, items, workers=workers, desc=f"cache {k}/{n}", progress=progress,
+                                      threads=_threads(remote)), cache_config)
 
 
 def _item_token(item: str | tuple[Any, ...], storage_options: Mapping[str, Any] | None = None) -> str:
