@@ -88,10 +88,6 @@ def config_from(args: argparse.Namespace) -> PipelineConfig:
                            dtype=args.dtype, normalize=args.normalize, frame=args.frame)
 
 
-def existing_dir(text: str) -> str:
-    if not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"{text}: no such directory")
-    return text
 
 
 def default_workers() -> int:

@@ -3,7 +3,7 @@
 pydicom's ``dcmread(stop_before_pixels=True)`` builds a whole ``Dataset`` (a
 raw element per tag, the file meta converted, the character set resolved);
 the index needs about twenty values and the place of Pixel Data, so the
-header is walked with :mod:`._elements` and only those values are decoded.
+header is walked with :mod:`dicomxray.dicom.elements` and only those values are decoded.
 What the walk cannot follow (a wrong VR in the middle of the data set, say)
 goes to pydicom, which knows more heuristics; only when both fail is the row
 an error row.
@@ -25,12 +25,7 @@ import zlib
 from typing import Any, BinaryIO, Literal, Protocol
 
 from ..dicom.elements import (
-    DEFLATED,
-    EXPLICIT_BE,
-    EXPLICIT_LE,
-    IMPLICIT_LE,
     MAX_SEQUENCE_ITEMS,
-    NATIVE,
     OPEN_FLAGS,
     PIXEL_DATA,
     PREFIX,
@@ -39,6 +34,7 @@ from ..dicom.elements import (
     Truncated,
     check_bounds,
     check_item_tags,
+    dataset_start,
     guess_encoding,
     little_from_group,
     pixel_location,
@@ -47,12 +43,13 @@ from ..dicom.elements import (
     walk,
 )
 from ..dicom.sniff import SNIFF_BYTES, is_dicom
+from ..dicom.syntaxes import DEFLATED, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, NATIVE
 from ..errors import (
     CorruptPixelDataError,
     MissingPixelDataError,
     NotDicomError,
 )
-from ..io.translate import translate
+from ..io.translate import translate, unreadable_dataset
 from .truth import DISPLAY_TAGS, header_dataset, header_refusal, walked_display
 
 __all__ = ["PATIENT_TAGS", "TAGS", "Reader", "scan_file"]
@@ -205,7 +202,7 @@ def _parse(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     head = buf.data
     if not is_dicom(head[:SNIFF_BYTES], size):
         raise NotDicomError("not a DICOM file (no DICM magic at byte 128, no DICOM tag at the start)")
-    pos = 132 if head[128:132] == b"DICM" else 0
+    pos = dataset_start(head)
     meta, pos = read_meta(buf, pos)
     syntax = _text(meta[0x00020010]) if meta.get(0x00020010) else None
     first = buf.read(pos, min(8, buf.size - pos))
@@ -252,8 +249,8 @@ def _parse_with_pydicom(reader: Reader, size: int, want_patient: bool) -> dict[s
         try:
             ds = pydicom.dcmread(fh, force=True, stop_before_pixels=True)
             tag_pos = fh.tell()
-        except Exception as exc:  # pydicom raises many kinds on garbage
-            raise NotDicomError(f"not a readable DICOM file ({type(exc).__name__})") from None
+        except Exception as exc:  # pydicom raises many kinds on garbage: the one translation (the row names the file)
+            raise unreadable_dataset(exc) from None
     if len(ds) == 0:
         raise NotDicomError("not a DICOM file (no data elements)")
     implicit, little = bool(ds.original_encoding[0]), ds.original_encoding[1] is not False

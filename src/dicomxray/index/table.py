@@ -26,9 +26,6 @@ from ..errors import IndexSaltError
 from ..io.atomic import atomic_path
 from .truth import NO_DECODER, NO_DECODER_TEXT, decoder_reason
 
-#: What to install for Parquet indexes.
-INSTALL_HINT = 'pip install "dicomxray[index]" (pyarrow, pandas)'
-
 __all__ = ["COLUMNS", "PATIENT_COLUMNS", "SCHEMA_VERSION", "Previous", "column_names", "columns_for", "fetch_index",
            "load_previous", "load_salt", "read_frame", "read_meta", "salt_id", "write_index"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dicom.elements import DEFLATED
+from ..dicom.syntaxes import DEFLATED
 from ..errors import DecoderUnavailableError, DicomXrayError
 
 __all__ = ["DISPLAY_SEQUENCES", "DISPLAY_TAGS", "NO_DECODER", "NO_DECODER_TEXT", "decoder_reason", "header_dataset",
@@ -31,7 +31,7 @@ DISPLAY_TAGS: dict[int, tuple[str, str]] = {
     0x20500020: ("_PresentationLUTShape", "display"), 0x00283000: ("_ModalityLUTSequence", "seq"),
     0x52009229: ("_SharedFunctionalGroupsSequence", "seq"), 0x52009230: ("_PerFrameFunctionalGroupsSequence", "seq"),
 }
-_WINDOW_CENTER, _VOI_LUT_SEQUENCE = 0x00281050, 0x00283010
+_WINDOW_CENTER = 0x00281050
 #: Sequences whose items the walk does not keep: a file holding one is read again with pydicom.
 DISPLAY_SEQUENCES = frozenset({0x00283000, 0x00283010, 0x52009229, 0x52009230})
 #: The prefix of a reason that depends on the installed decoders (recomputed at every write).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from ...dicom.syntaxes import EXPLICIT_BE, NATIVE
 from ._versions import dist_versions
 
