@@ -82,8 +82,11 @@ def add_pipeline_options(p: argparse.ArgumentParser, *, size_default: int | None
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:
     """The :class:`PipelineConfig` the pipeline options describe."""
-    base = PipelineConfig(render=RenderConfig(voi=not args.no_voi, normalize=args.normalize or "minmax"),
-                          decode=DecodeConfig(reduced_resolution=args.reduced_resolution))
+    try:
+        base = PipelineConfig(render=RenderConfig(voi=not args.no_voi, normalize=args.normalize or "minmax"),
+                              decode=DecodeConfig(reduced_resolution=args.reduced_resolution))
+    except ValueError as exc:  # --reduced-resolution without --normalize window/percentile: say why, no traceback
+        raise SystemExit(f"dicomxray: error: {exc}") from None
     return pipeline_config(base, size=args.size, keep_ratio=args.keep_ratio, letterbox=args.letterbox,
                            dtype=args.dtype, normalize=args.normalize, frame=args.frame)
 

@@ -119,22 +119,26 @@ class _Registry:
         self.builtin = frozenset(self.backends)
         self.generation = 0
         self.plugins_loaded = False
+        self.loading = False
 
     def ensure_plugins(self) -> None:
         if self.plugins_loaded:
             return
-        with self.lock:
-            if self.plugins_loaded:
+        with self.lock:  # other threads wait here until every plugin is in
+            if self.plugins_loaded or self.loading:  # loading: a plugin's import calls register_backend itself
                 return
-            self.plugins_loaded = True
-            for ep in entry_points(group=ENTRY_POINT_GROUP):
-                try:
-                    obj = ep.load()
-                    backend = obj() if isinstance(obj, type) else obj
-                    self.add(backend, first=bool(getattr(backend, "first", False)), replace=True)
-                except Exception as exc:  # a broken plugin must not take the built-ins down with it
-                    warnings.warn(f"decoder plugin {ep.name!r} ({ep.value}) was not registered: "
-                                  f"{type(exc).__name__}: {exc}", DecoderWarning, stacklevel=4)
+            self.loading = True
+            try:
+                for ep in entry_points(group=ENTRY_POINT_GROUP):
+                    try:
+                        obj = ep.load()
+                        backend = obj() if isinstance(obj, type) else obj
+                        self.add(backend, first=bool(getattr(backend, "first", False)), replace=True)
+                    except Exception as exc:  # a broken plugin must not take the built-ins down with it
+                        warnings.warn(f"decoder plugin {ep.name!r} ({ep.value}) was not registered: "
+                                      f"{type(exc).__name__}: {exc}", DecoderWarning, stacklevel=4)
+            finally:
+                self.plugins_loaded, self.loading = True, False
 
     def add(self, backend: Backend, *, first: bool, replace: bool = False) -> None:
         _check_backend(backend)
