@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from dicomxray import DecodeConfig, GeometryConfig, Pipeline, PipelineConfig
+from dicomxray import DecodeConfig, GeometryConfig, Pipeline, PipelineConfig, RenderConfig
 from dicomxray.pixels.decode._threads import available_cores
 from dicomxray.testing import classic_read_xray, interleaved
 
@@ -57,8 +57,9 @@ J2K_FILMS = ["cr_rg3_j2k_lossless_mono1.dcm", "cr_hand_j2k_lossless_12bit.dcm"]
 
 
 def _config(threads: int | None = None, reduced: bool = False) -> PipelineConfig:
+    # The reduced path needs window (or percentile) normalization: minmax is refused with it.
     return PipelineConfig(decode=DecodeConfig(threads=threads, reduced_resolution=reduced),
-                          geometry=GeometryConfig(size=SIZE))
+                          render=RenderConfig(normalize="window" if reduced else "minmax"), geometry=GeometryConfig(size=SIZE))
 
 
 def _monai() -> Callable[[str], Any] | None:

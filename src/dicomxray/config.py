@@ -13,8 +13,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
-from .dicom.syntaxes import BACKEND_NAMES
-
 __all__ = [
     "CacheConfig",
     "DecodeConfig",
@@ -64,14 +62,20 @@ class DecodeConfig:
         this, before anything is allocated.
     backend : str or None
         Force a decoder backend by name (see ``dicomxray doctor``); ``None``
-        picks the fastest installed one for the transfer syntax.
+        picks the fastest installed one for the transfer syntax.  Any name the
+        decoder registry knows (the built-ins, a backend added with
+        :func:`dicomxray.pixels.decode.register_backend` or installed as a
+        plugin) is accepted; :class:`dicomxray.Pipeline` checks it against the
+        registry (this module cannot see it).
     reduced_resolution : bool
         Opt-in: let JPEG 2000 / HTJ2K decode a reduced resolution level when
         the requested output is at most half the source size (several times
         faster).  Off by default because it changes the image: a reduced level
-        is the wavelet low-pass band, not a box average, so its extremes (and a
-        ``minmax`` stretch) differ from the full decode's; with ``window`` or
-        ``percentile`` normalization it stays within the PSNR the README states.
+        is the wavelet low-pass band, not a box average.  It needs
+        ``RenderConfig(normalize="window")`` or ``"percentile"``:
+        :class:`PipelineConfig` refuses it with ``"minmax"``, because the low-pass
+        band loses the image's extreme pixels, so a min-max stretch can differ
+        from the full decode's (24.6 dB PSNR with one hot pixel in a 12-bit film).
     threads : int or None
         Threads one decode may use where the codec can use several (JPEG 2000,
         JPEG XL).  ``None`` (the default) applies the thread policy: the cores
@@ -92,8 +96,8 @@ class DecodeConfig:
             raise ValueError(f"frame must be a non-negative int, got {self.frame!r}")
         if not isinstance(self.max_pixels, int) or self.max_pixels <= 0:
             raise ValueError(f"max_pixels must be a positive int, got {self.max_pixels!r}")
-        if self.backend is not None:
-            _check_choice("backend", self.backend, BACKEND_NAMES)
+        if self.backend is not None and (not isinstance(self.backend, str) or not self.backend):
+            raise ValueError(f"backend must be a decoder backend's name or None, got {self.backend!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise ValueError(f"threads must be a positive int or None, got {self.threads!r}")
@@ -190,11 +194,22 @@ class GeometryConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
-    """Everything :func:`dicomxray.read_xray` needs, bundled for the cache key."""
+    """Everything :func:`dicomxray.read_xray` needs, bundled for the cache key.
+
+    ``DecodeConfig(reduced_resolution=True)`` with ``RenderConfig(normalize="minmax")`` is refused
+    (``ValueError``): see :class:`DecodeConfig`.
+    """
 
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     geometry: GeometryConfig = field(default_factory=GeometryConfig)
+
+    def __post_init__(self) -> None:
+        if self.decode.reduced_resolution and self.render.normalize == "minmax":
+            raise ValueError(
+                "reduced_resolution=True needs normalize='window' or 'percentile', not 'minmax': a reduced JPEG 2000 "
+                "level is the wavelet low-pass band, which loses the image's extreme pixels, so a min-max stretch "
+                "can differ from full decoding (24.6 dB PSNR with one hot pixel in a 12-bit film)")
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-serialisable description of every option."""

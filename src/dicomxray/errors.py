@@ -25,6 +25,7 @@ and also from the closest builtin, so ``except ValueError`` keeps working::
 
     DicomXrayWarning (UserWarning)
     ├── RenderWarning     something in a readable file was ignored, or the image is blank
+    ├── DecoderWarning    a backend could not decode a stream and the next one did; a plugin failed to load
     ├── CacheWarning      an entry could not be used; the source is read instead
     ├── SkipWarning       a sample skipped under on_error="skip"
     ├── IndexWarning      index and files disagree, settings changed, an empty selection
@@ -60,6 +61,7 @@ __all__ = [
     "SourceReadError",
     "UnsupportedImageError",
     "CacheWarning",
+    "DecoderWarning",
     "IndexWarning",
     "LabelWarning",
     "LoaderWarning",
@@ -165,6 +167,11 @@ class DicomXrayWarning(UserWarning):
 class RenderWarning(DicomXrayWarning):
     """A file is readable but something in it was ignored or gives a degenerate image (an invalid window
     skipped, a window that maps the whole image to one value)."""
+
+
+class DecoderWarning(DicomXrayWarning):
+    """A decoder backend could not decode a stream (a feature, bit depth or variant it lacks) and the next
+    backend for the syntax decoded it; or an installed decoder plugin could not be registered."""
 
 
 class CacheWarning(DicomXrayWarning):

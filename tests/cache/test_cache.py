@@ -49,7 +49,8 @@ def test_editing_the_source_is_never_served_stale(tmp_path, src, write):
         pytest.param(dict(normalize="window"), id="normalize"),
         pytest.param(dict(keep_ratio=True), id="keep_ratio"),
         pytest.param(dict(config=PipelineConfig(render=RenderConfig(voi=False))), id="voi"),
-        pytest.param(dict(config=PipelineConfig(decode=DecodeConfig(reduced_resolution=True))), id="decode"),
+        pytest.param(dict(config=PipelineConfig(decode=DecodeConfig(reduced_resolution=True),
+                                                render=RenderConfig(normalize="window"))), id="decode"),
     ],
 )
 def test_changing_any_option_changes_the_key(tmp_path, src, change):

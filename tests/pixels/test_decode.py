@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom import uid
 
-from dicomxray import DecodeConfig, DecoderUnavailableError, Pipeline, capability_report
+from dicomxray import DecodeConfig, DecoderUnavailableError, Pipeline, PipelineConfig, capability_report
 from dicomxray.dicom.syntaxes import JPEG_XL
 from dicomxray.pixels.decode import BACKENDS, SYNTAX_NAMES, backends_for, decode_frame
 from dicomxray.testing import ENCODABLE_SYNTAXES
@@ -168,10 +168,12 @@ def test_the_codestream_guards_run_for_every_backend(write, phantom, tmp_path):
             decode_frame(Pipeline().header(bad), backend=name)
 
 
-def test_an_unknown_backend_is_refused_at_construction():
+def test_an_unknown_backend_is_refused_where_the_registry_is_known():
     with pytest.raises(ValueError, match="backend must be one of"):
-        DecodeConfig(backend="nope")
-    assert DecodeConfig(backend="pydicom").backend == "pydicom"
+        Pipeline(PipelineConfig(decode=DecodeConfig(backend="nope")))
+    with pytest.raises(ValueError, match="backend must be"):
+        DecodeConfig(backend="")  # not a name at all: the config refuses it itself
+    assert Pipeline(PipelineConfig(decode=DecodeConfig(backend="pydicom"))).config.decode.backend == "pydicom"
 
 
 def test_import_dicomxray_loads_the_pipeline_only():

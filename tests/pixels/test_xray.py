@@ -16,6 +16,7 @@ from dicomxray import (
     MissingPixelDataError,
     NotDicomError,
     PipelineConfig,
+    RenderConfig,
     SourceFileNotFoundError,
     UnsupportedImageError,
     load_xray,
@@ -157,8 +158,9 @@ def test_errors_survive_pickle(cls):
 def test_reduced_resolution_jpeg2000_is_close_to_full(write):
     img = chest_phantom(1024, 1024, bits=12)
     path = write(img, bits_stored=12, syntax=uid.JPEG2000Lossless)
-    fast = load_xray(path, 256, config=PipelineConfig(decode=DecodeConfig(reduced_resolution=True)))
-    full = load_xray(path, 256)
+    window = RenderConfig(normalize="window")  # minmax is refused with reduced_resolution
+    fast = load_xray(path, 256, config=PipelineConfig(decode=DecodeConfig(reduced_resolution=True), render=window))
+    full = load_xray(path, 256, config=PipelineConfig(render=window))
     assert fast.meta.reduce == 1 and full.meta.reduce == 0
     a, b = fast.pixels.astype(float), full.pixels.astype(float)
     assert 10 * np.log10(255**2 / np.mean((a - b) ** 2)) > 35

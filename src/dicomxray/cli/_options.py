@@ -79,13 +79,16 @@ def add_pipeline_options(p: argparse.ArgumentParser, *, size_default: int | None
     g.add_argument("--frame", type=bounded_int(0), default=None, help="frame of a multi-frame file (default: 0)")
     g.add_argument("--reduced-resolution", action="store_true",
                    help="decode JPEG 2000 / HTJ2K at a reduced resolution level when the output is small "
-                        "(faster, changes the image slightly; default: off)")
+                        "(faster, changes the image slightly; needs --normalize window or percentile; default: off)")
 
 
 def config_from(args: argparse.Namespace) -> PipelineConfig:
     """The :class:`PipelineConfig` the pipeline options describe."""
-    base = PipelineConfig(render=RenderConfig(voi=not args.no_voi),
-                          decode=DecodeConfig(reduced_resolution=args.reduced_resolution))
+    try:
+        base = PipelineConfig(render=RenderConfig(voi=not args.no_voi, normalize=args.normalize or "minmax"),
+                              decode=DecodeConfig(reduced_resolution=args.reduced_resolution))
+    except ValueError as exc:  # --reduced-resolution without --normalize window/percentile: say why, no traceback
+        raise SystemExit(f"dicomxray: error: {exc}") from None
     return pipeline_config(base, size=args.size, keep_ratio=args.keep_ratio, letterbox=args.letterbox,
                            dtype=args.dtype, normalize=args.normalize, frame=args.frame)
 

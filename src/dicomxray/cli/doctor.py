@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..pixels.decode import capability_report
+from ..pixels.decode import BACKENDS, capability_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,4 +25,8 @@ def run(args: argparse.Namespace) -> int:
         extra = ", ".join(r["fallbacks"]) if r["backend"] else "pip install " + " ".join(r["install"])
         print(f"{r['name']:<46} {r['uid']:<24} {r['backend'] or 'MISSING':<12} {extra}")
     print(f"\n{len(rows) - len(missing)}/{len(rows)} transfer syntaxes decodable")
+    print("\nregistered backends (built-ins, register_backend, the dicomxray.decoders entry points):")
+    for name, backend in BACKENDS.items():
+        versions = ", ".join(f"{d} {v}" for d, v in backend.versions().items() if v != "-") or "-"
+        print(f"  {name:<14} {len(backend.syntaxes):>2} syntaxes  {versions}")
     return 1 if missing else 0

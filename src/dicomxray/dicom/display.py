@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ..errors import DicomXrayError, RenderWarning, UnsupportedImageError
+from .syntaxes import EXPLICIT_BE
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -22,7 +23,6 @@ __all__ = ["DisplayTags", "Lut", "TagSource", "display_tags"]
 
 #: What pydicom raises when it converts a mangled element lazily.
 MALFORMED = (ValueError, TypeError, KeyError, AttributeError, NotImplementedError, OverflowError, IndexError)
-_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 
 
 class TagSource(Protocol):
@@ -143,7 +143,7 @@ def _valid_window(width: float, function: str) -> bool:
 
 def _display_tags(header: TagSource, frame: int) -> tuple[DisplayTags, list[tuple[float, float]]]:
     ds, path = header.ds, header.path
-    little = header.transfer_syntax != _BIG_ENDIAN
+    little = header.transfer_syntax != EXPLICIT_BE
     rescale_src = _first_with(_functional_groups(ds, frame, "PixelValueTransformationSequence") + [ds],
                               "RescaleSlope", "RescaleIntercept")
     voi_src = _first_with(_functional_groups(ds, frame, "FrameVOILUTSequence") + [ds], "WindowCenter", "VOILUTSequence")

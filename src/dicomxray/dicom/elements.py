@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CorruptPixelDataError, MissingPixelDataError, NotDicomError
+from .syntaxes import DEFLATED, EXPLICIT_BE, IMPLICIT_LE
 
-__all__ = ["DEFLATED", "EXPLICIT_BE", "EXPLICIT_LE", "IMPLICIT_LE", "LONG_VRS", "MAX_ELEMENTS", "MAX_SEQUENCE_ITEMS",
-           "NATIVE", "OPEN_FLAGS", "PIXEL_DATA", "PREFIX", "VRS", "Budget", "Buffer", "Malformed", "Truncated", "check_bounds",
-           "check_item_tags", "guess_encoding", "little_from_group", "pixel_location", "pread", "read_meta", "walk"]
+__all__ = ["LONG_VRS", "MAX_ELEMENTS", "MAX_SEQUENCE_ITEMS", "OPEN_FLAGS", "PIXEL_DATA", "PREFIX", "VRS",
+           "Budget", "Buffer", "Malformed", "Truncated", "check_bounds", "check_item_tags", "dataset_start",
+           "guess_encoding", "little_from_group", "pixel_location", "pread", "read_meta", "walk"]
 
 #: Bytes read first; a header longer than this is extended as the walk needs it.
 PREFIX = 16 * 1024
@@ -42,15 +43,20 @@ An undefined-length sequence of 2,000,000 empty items costs pydicom 35-45 s
 nested macro, thousands at most."""
 UNDEFINED = 0xFFFFFFFF
 PIXEL_DATA = 0x7FE00010
-DEFLATED = "1.2.840.10008.1.2.1.99"
-IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
-NATIVE = frozenset({IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE, DEFLATED})
-
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"})
 VRS = LONG_VRS | frozenset(
     {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN", b"SH", b"SL", b"SS",
      b"ST", b"TM", b"UI", b"UL", b"US"}
 )
+_MAGIC = b"DICM"
+
+
+def dataset_start(head: bytes | memoryview) -> int:
+    """Where the file meta starts: 132 after the 128-byte preamble and the ``DICM`` magic (PS3.10 7.1), else 0
+    (a bare data set).  The one test of the magic."""
+    return 132 if len(head) >= 132 and bytes(head[128:132]) == _MAGIC else 0
+
+
 _HDR = {
     (True, True): struct.Struct("<HHL"), (True, False): struct.Struct(">HHL"),
     (False, True): struct.Struct("<HH2sH"), (False, False): struct.Struct(">HH2sH"),
@@ -307,7 +313,7 @@ def check_bounds(data: bytes) -> None:
     end = len(data)
     buf = Buffer(None, end, data)
     try:
-        meta, pos = read_meta(buf, 132 if data[128:132] == b"DICM" else 0)
+        meta, pos = read_meta(buf, dataset_start(data))
         syntax = bytes(meta.get(0x00020010, b"")).decode("latin-1").rstrip(" \x00") or None
         if syntax == DEFLATED:
             return

@@ -19,7 +19,7 @@ from typing import Literal
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import UID
 
 from ..config import DEFAULT_MAX_PIXELS
 from ..errors import (
@@ -31,12 +31,13 @@ from ..errors import (
     UnsupportedImageError,
 )
 from ..io.source import FileIdentity, Source, read_source
+from ..io.translate import unreadable_dataset
 from .display import MALFORMED
-from .elements import check_bounds
+from .elements import LONG_VRS, check_bounds
 from .format import PixelFormat
 from .refusal import pixel_tags_refusal
 from .sniff import SNIFF_BYTES, is_dicom
-from .syntaxes import NATIVE
+from .syntaxes import DEFLATED, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, NATIVE
 
 __all__ = ["max_file_bytes", "Header", "parse_dataset", "read_header"]
 
@@ -115,8 +116,8 @@ class Header:
 def _fallback_syntax(ds: Dataset) -> UID:
     implicit, little = ds.original_encoding
     if implicit:
-        return ImplicitVRLittleEndian
-    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        return UID(IMPLICIT_LE)
+    return UID(EXPLICIT_LE if little else EXPLICIT_BE)
 
 
 def _int_tag(ds: Dataset, name: str, path: str, default: int | None = None) -> int:
@@ -127,9 +128,6 @@ def _int_tag(ds: Dataset, name: str, path: str, default: int | None = None) -> i
         return int(value)
     except (TypeError, ValueError):
         raise MissingPixelDataError(f"{path}: tag {name} has a non-integer value {value!r}", path=path) from None
-
-
-_LONG_VRS = frozenset({b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"})
 
 
 def _pixel_element(data: bytes, offset: int, implicit: bool, little: bool) -> tuple[memoryview, bool] | None:
@@ -143,7 +141,7 @@ def _pixel_element(data: bytes, offset: int, implicit: bool, little: bool) -> tu
         return None
     if implicit:
         length, start = int.from_bytes(data[offset + 4 : offset + 8], order), offset + 8
-    elif bytes(data[offset + 4 : offset + 6]) in _LONG_VRS:
+    elif bytes(data[offset + 4 : offset + 6]) in LONG_VRS:
         length, start = int.from_bytes(data[offset + 8 : offset + 12], order), offset + 12
     else:
         length, start = int.from_bytes(data[offset + 6 : offset + 8], order), offset + 8
@@ -153,7 +151,7 @@ def _pixel_element(data: bytes, offset: int, implicit: bool, little: bool) -> tu
     return view[start : start + length], False
 
 
-_DEFLATED_UID = str(DeflatedExplicitVRLittleEndian).encode()
+_DEFLATED_UID = DEFLATED.encode()
 
 
 def _parse_deflated(data: bytes) -> tuple[Dataset, tuple[memoryview, bool] | None] | None:
@@ -168,7 +166,7 @@ def _parse_deflated(data: bytes) -> tuple[Dataset, tuple[memoryview, bool] | Non
     fp = io.BytesIO(data)
     read_preamble(fp, force=True)
     meta = read_meta(fp)
-    if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+    if meta.get("TransferSyntaxUID") != DEFLATED:
         return None
     body = zlib.decompress(data[fp.tell() :], -zlib.MAX_WBITS)
     check_bounds(body)
@@ -183,7 +181,7 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
 
     Returns the dataset without Pixel Data, a zero-copy view of the Pixel
     Data value (``None`` when absent) and whether it has undefined length
-    (encapsulated).  Copying a 10 MB value through pydicom cost ~5 ms.
+    (encapsulated): the value is never copied.
     """
     if not is_dicom(data[:SNIFF_BYTES], len(data)):
         raise NotDicomError(f"{path}: not a DICOM file (no DICM magic at byte 128, no DICOM tag at the start)", path=path)
@@ -211,8 +209,8 @@ def parse_dataset(data: bytes, path: str) -> tuple[Dataset, memoryview | None, b
                 floats = [k for k in ("FloatPixelData", "DoubleFloatPixelData") if k in full]
         except NotDicomError as exc:  # check_bounds refused the inflated body of a Deflated file
             raise NotDicomError(f"{path}: {exc}", path=path) from None
-        except Exception as exc:  # pydicom raises many kinds on garbage; name the file
-            raise NotDicomError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})", path=path) from None
+        except Exception as exc:  # pydicom raises many kinds on garbage: the one translation names the file
+            raise unreadable_dataset(exc, path) from None
     if found is None and floats:
         raise UnsupportedImageError(
             f"{path}: unsupported float pixels ({floats[0]}); dicomxray reads integer Pixel Data (7FE0,0010) only",

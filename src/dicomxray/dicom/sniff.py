@@ -18,7 +18,7 @@ import stat
 import struct
 from typing import Literal
 
-from .elements import LONG_VRS, OPEN_FLAGS, VRS, pread
+from .elements import LONG_VRS, OPEN_FLAGS, VRS, dataset_start, pread
 
 __all__ = ["SNIFF_BYTES", "Kind", "classify", "is_dicom", "looks_like_bare_dataset", "sniff"]
 
@@ -96,7 +96,7 @@ def _is_directory_record_file(head: bytes) -> bool:
 def classify(head: bytes, size: int) -> Kind:
     """``"dicom"``, ``"dicomdir"`` or ``"other"`` from ``head``, the first (up to :data:`SNIFF_BYTES`) bytes
     of a file of ``size`` bytes.  Every consumer decides with this function (see the module docstring)."""
-    if len(head) >= 132 and head[128:132] == b"DICM":
+    if dataset_start(head):
         return "dicomdir" if _is_directory_record_file(head) else "dicom"
     return "dicom" if looks_like_bare_dataset(head, size) else "other"
 

@@ -25,12 +25,7 @@ import zlib
 from typing import Any, BinaryIO, Literal, Protocol
 
 from ..dicom.elements import (
-    DEFLATED,
-    EXPLICIT_BE,
-    EXPLICIT_LE,
-    IMPLICIT_LE,
     MAX_SEQUENCE_ITEMS,
-    NATIVE,
     OPEN_FLAGS,
     PIXEL_DATA,
     PREFIX,
@@ -39,6 +34,7 @@ from ..dicom.elements import (
     Truncated,
     check_bounds,
     check_item_tags,
+    dataset_start,
     guess_encoding,
     little_from_group,
     pixel_location,
@@ -47,13 +43,14 @@ from ..dicom.elements import (
     walk,
 )
 from ..dicom.sniff import SNIFF_BYTES, is_dicom
+from ..dicom.syntaxes import DEFLATED, EXPLICIT_BE, EXPLICIT_LE, IMPLICIT_LE, NATIVE
 from ..errors import (
     CorruptPixelDataError,
     MissingPixelDataError,
     NotDicomError,
 )
 from ..io.source import _identity as stat_identity
-from ..io.translate import translate
+from ..io.translate import translate, unreadable_dataset
 from .table import identity_values
 from .truth import DISPLAY_TAGS, header_dataset, header_refusal, walked_display
 
@@ -207,7 +204,7 @@ def _parse(reader: Reader, size: int, want_patient: bool) -> dict[str, Any]:
     head = buf.data
     if not is_dicom(head[:SNIFF_BYTES], size):
         raise NotDicomError("not a DICOM file (no DICM magic at byte 128, no DICOM tag at the start)")
-    pos = 132 if head[128:132] == b"DICM" else 0
+    pos = dataset_start(head)
     meta, pos = read_meta(buf, pos)
     syntax = _text(meta[0x00020010]) if meta.get(0x00020010) else None
     first = buf.read(pos, min(8, buf.size - pos))
@@ -254,8 +251,8 @@ def _parse_with_pydicom(reader: Reader, size: int, want_patient: bool) -> dict[s
         try:
             ds = pydicom.dcmread(fh, force=True, stop_before_pixels=True)
             tag_pos = fh.tell()
-        except Exception as exc:  # pydicom raises many kinds on garbage
-            raise NotDicomError(f"not a readable DICOM file ({type(exc).__name__})") from None
+        except Exception as exc:  # pydicom raises many kinds on garbage: the one translation (the row names the file)
+            raise unreadable_dataset(exc) from None
     if len(ds) == 0:
         raise NotDicomError("not a DICOM file (no data elements)")
     implicit, little = bool(ds.original_encoding[0]), ds.original_encoding[1] is not False

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dicom.elements import DEFLATED
+from ..dicom.syntaxes import DEFLATED
 from ..errors import DecoderUnavailableError, DicomXrayError
 
 __all__ = ["DISPLAY_SEQUENCES", "DISPLAY_TAGS", "NO_DECODER", "NO_DECODER_TEXT", "decoder_reason", "header_dataset",

@@ -13,6 +13,7 @@ raised                                      local file                  URL
 412 / PreconditionFailed                     SourceChangedError          SourceChangedError
 5xx, 408/429, timeouts, resets; the rest     SourceReadError             RemoteSourceError
 ``ImportError`` of an optional package       MissingExtraError (names ``pip install "dicomxray[extra]"``)
+whatever pydicom raises parsing garbage      NotDicomError (:func:`unreadable_dataset`)
 ==========================================  ==========================  ===========================
 
 :func:`error_kind` is the classification itself; :func:`dicomxray.io.remote.retrying` also uses it to
@@ -32,7 +33,7 @@ from ..errors import (
     SourceReadError,
 )
 
-__all__ = ["EXTRAS", "error_kind", "missing_extra", "reason", "translate"]
+__all__ = ["EXTRAS", "error_kind", "missing_extra", "reason", "translate", "unreadable_dataset"]
 
 #: Optional package -> the dicomxray extra that installs it (``pip install "dicomxray[<extra>]"``).
 EXTRAS: dict[str, str] = {
@@ -119,6 +120,20 @@ def missing_extra(package: str, needed_for: str, *, path: str | None = None) -> 
     hint = f'pip install "dicomxray[{extra}]"' if extra else f"pip install {package}"
     prefix = f"{path}: " if path else ""
     return MissingExtraError(f"{prefix}{needed_for} needs {package}: {hint}", path=path)
+
+
+def unreadable_dataset(exc: BaseException, path: str | None = None) -> NotDicomError:
+    """The error for bytes pydicom could not parse as a data set (it raises many kinds on garbage).
+
+    Parameters
+    ----------
+    exc : BaseException
+        What pydicom raised.
+    path : str, optional
+        The file concerned, named first in the message (an index row names its file itself).
+    """
+    prefix = f"{path}: " if path else ""
+    return NotDicomError(f"{prefix}not a readable DICOM file ({reason(exc)})", path=path)
 
 
 def translate(exc: BaseException, path: str, *, remote: bool = False, doing: str = "read") -> DicomXrayError:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from functools import cache
 from pathlib import Path
+
+from .decode import registry_generation, registry_versions
 
 __all__ = ["code_fingerprint", "pixel_modules"]
 
@@ -51,22 +54,36 @@ def pixel_modules() -> list[Path]:
 
 
 @cache
-def code_fingerprint() -> str:
-    """SHA-256 of the pixel-shaping source code (:func:`pixel_modules`) and the versions of the codecs it
-    calls.
-
-    An edit to the rendering code in an editable install, or a codec upgrade, changes every key: no
-    hand-kept list of modules or version number can forget one.
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
+def _source_digest() -> bytes:
     package = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for path in pixel_modules():
         h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    for dist in ("numpy", "pillow", "pydicom", "imagecodecs", "pylibjpeg", "pyjpegls"):
-        try:
-            h.update(f"{dist}={version(dist)}".encode())
-        except PackageNotFoundError:
-            h.update(f"{dist}=-".encode())
-    return h.hexdigest()[:24]
+    return h.digest()
+
+
+_lock = threading.Lock()
+_by_generation: dict[int, str] = {}
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the pixel-shaping source code (:func:`pixel_modules`) and of the decoder registry: every
+    backend's declared distribution versions and each syntax's backend order.
+
+    An edit to the rendering code in an editable install, a codec upgrade or a newly registered backend
+    changes every key: the versions come from the backends themselves (:meth:`Backend.versions`), so no
+    hand-kept list of modules or version numbers can forget one.  Recomputed whenever a backend is
+    registered or removed.
+    """
+    with _lock:
+        cached = _by_generation.get(registry_generation())
+    if cached is not None:
+        return cached
+    generation, items = registry_versions()
+    h = hashlib.sha256(_source_digest())
+    for item in items:
+        h.update(item.encode() + b"\0")
+    digest = h.hexdigest()[:24]
+    with _lock:
+        _by_generation[generation] = digest
+    return digest

@@ -21,7 +21,7 @@ from ..dicom.display import display_tags
 from ..dicom.header import Header, max_file_bytes, read_header
 from ..errors import RenderWarning, UnsupportedImageError
 from ..io.source import FileIdentity, Location, Opener, Source
-from .decode import DecodeResult, decode_frame
+from .decode import DecodeResult, check_backend_name, decode_frame
 from .geometry import Geometry, plan_geometry, reduction_for, resize
 from .render import RenderError, RenderInfo, render
 
@@ -33,9 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["MAX_REDUCED_LEVELS", "Pipeline", "XrayImage", "XrayMeta", "load_xray", "read_xray"]
 
 #: Resolution levels an opt-in reduced JPEG 2000 decode may drop (one, whenever the total reduction factor
-#: is >= 2 on both axes).  Measured on real films (``python -m benchmarks.bench_fidelity``), sizes 256-1024:
-#: one level stays >= 41.6 dB PSNR against full decoding with minmax, window and percentile normalization;
-#: two levels fell to 37.4 dB on the shared CR hand (the low-pass band is not a box average).
+#: is >= 2 on both axes).  Measured on the shared real films (``python -m benchmarks.bench_fidelity``,
+#: docs/guide/jpeg2000.md): two levels fell to 37.4 dB PSNR against full decoding on the CR hand (the
+#: low-pass band is not a box average).  ``minmax`` normalization is refused with it (see
+#: :class:`~dicomxray.config.PipelineConfig`).
 MAX_REDUCED_LEVELS = 1
 
 Path = str | os.PathLike[str]
@@ -111,6 +112,7 @@ class Pipeline:
     def __init__(self, config: PipelineConfig | None = None, *, storage_options: Mapping[str, Any] | None = None,
                  opener: Opener | None = None) -> None:
         self.config = config or PipelineConfig()
+        check_backend_name(self.config.decode.backend)  # the registry knows the names, the config cannot
         #: Where URLs are read from (``storage_options`` for fsspec); local paths need none.
         self.opener = opener if opener is not None else Opener(storage_options)
 

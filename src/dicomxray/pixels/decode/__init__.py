@@ -1,111 +1,46 @@
-"""Decoder registry: transfer syntax -> ordered backends, fastest first.
+"""Decoding one frame: the registry's backends for its transfer syntax, in order, behind shared guards.
 
-The registry is data.  :data:`PREFERENCE` (in :mod:`dicomxray.dicom.syntaxes`, so the
-configs can validate backend names without importing codecs) maps each transfer
-syntax family to backend names in the order measured fastest on a 2-core machine
-(``benchmarks/bench_backends.py``): imagecodecs (libjpeg-turbo, CharLS,
-OpenJPEG, OpenJPH, libjxl) first; Pillow's OpenJPEG for JPEG 2000 (it can
-drop resolution levels); pydicom's own plugins as the fallback.  GDCM is never
-chosen: it is slow to hand buffers back and can ``abort()`` the process on
-hostile JPEG-LS data.
-
-Every backend implements :class:`Backend`: it declares its packages, the
-syntaxes it decodes, whether it is installed, how many resolution levels it
-can drop for a given frame, and decodes *bytes* plus a :class:`PixelFormat`,
-never a pydicom Dataset.  :func:`decode_frame` extracts the frame and runs the
-codestream guards once (:mod:`._guards`), whichever backend then decodes it.
+The registry (:mod:`._registry`) maps each transfer syntax to ordered backends and is open:
+:func:`register_backend` adds one from inside or outside the package, and installed plugins are found
+through the ``dicomxray.decoders`` entry-point group.  Every backend implements :class:`Backend`: it
+declares its packages and their versions, the syntaxes it decodes, whether it is installed, how many
+resolution levels it can drop for a given frame, and decodes *bytes* plus a :class:`PixelFormat`,
+never a pydicom Dataset.  :func:`decode_frame` extracts the frame and runs the codestream guards once
+(:mod:`._guards`), whichever backend then decodes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
+import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
-
-from pydicom import uid
+from typing import TYPE_CHECKING, Any
 
 from ...dicom.format import FrameSource, PixelFormat
-from ...dicom.syntaxes import JPEG_XL_LOSSLESS, JPEG_XL_LOSSY, JPEG_XL_RECOMPRESSION, PREFERENCE
-from ...errors import CorruptPixelDataError, DecoderUnavailableError, DicomXrayError
-from . import imagecodecs_backend, native, pillow_backend, pydicom_backend
+from ...dicom.syntaxes import SYNTAX_NAMES
+from ...errors import CorruptPixelDataError, DecoderUnavailableError, DecoderWarning, DicomXrayError
 from ._guards import checked_codestream
+from ._registry import (
+    BACKENDS,
+    ENTRY_POINT_GROUP,
+    Backend,
+    backend_named,
+    backends_for,
+    check_backend_name,
+    dist_versions,
+    register_backend,
+    registry_generation,
+    registry_versions,
+    unregister_backend,
+)
 from ._threads import decode_threads, running_decoder, share_cores
 
 if TYPE_CHECKING:
     import numpy as np
 
 
-__all__ = ["BACKENDS", "PREFERENCE", "SYNTAX_NAMES", "Backend", "DecodeResult", "PixelFormat", "backends_for",
-           "capability_report", "decode_frame", "decode_threads", "share_cores"]
-
-#: The transfer syntaxes radiographs come in, with readable names.
-SYNTAX_NAMES: dict[str, str] = {
-    uid.ImplicitVRLittleEndian: "Implicit VR Little Endian",
-    uid.ExplicitVRLittleEndian: "Explicit VR Little Endian",
-    uid.ExplicitVRBigEndian: "Explicit VR Big Endian",
-    uid.DeflatedExplicitVRLittleEndian: "Deflated Explicit VR Little Endian",
-    uid.JPEGBaseline8Bit: "JPEG Baseline (Process 1)",
-    uid.JPEGExtended12Bit: "JPEG Extended (Process 2 & 4)",
-    uid.JPEGLossless: "JPEG Lossless (Process 14)",
-    uid.JPEGLosslessSV1: "JPEG Lossless SV1 (Process 14, predictor 1)",
-    uid.JPEGLSLossless: "JPEG-LS Lossless",
-    uid.JPEGLSNearLossless: "JPEG-LS Near-Lossless",
-    uid.JPEG2000Lossless: "JPEG 2000 Lossless",
-    uid.JPEG2000: "JPEG 2000",
-    uid.HTJ2KLossless: "HTJ2K Lossless",
-    uid.HTJ2KLosslessRPCL: "HTJ2K Lossless RPCL",
-    uid.HTJ2K: "HTJ2K",
-    uid.RLELossless: "RLE Lossless",
-    JPEG_XL_LOSSLESS: "JPEG XL Lossless",
-    JPEG_XL_RECOMPRESSION: "JPEG XL JPEG Recompression",
-    JPEG_XL_LOSSY: "JPEG XL",
-}
-
-
-class Backend(Protocol):
-    """What a decoder backend declares and does."""
-
-    @property
-    def name(self) -> str:
-        """What users pass as ``DecodeConfig(backend=...)``."""
-        ...
-
-    @property
-    def packages(self) -> tuple[str, ...]:
-        """The pip packages it needs, named in errors when missing."""
-        ...
-
-    @property
-    def syntaxes(self) -> AbstractSet[str]:
-        """The transfer syntax UIDs it decodes."""
-        ...
-
-    def is_available(self, syntax: str) -> bool:
-        """Whether what it needs for ``syntax`` is installed here."""
-        ...
-
-    def missing_packages(self, syntax: str) -> list[str]:
-        """The pip packages that would make ``syntax`` decodable by it."""
-        ...
-
-    @property
-    def threaded(self) -> AbstractSet[str]:
-        """The transfer syntax UIDs for which it honours ``threads`` (see :mod:`._threads`)."""
-        ...
-
-    def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
-        """How many resolution levels it can drop when decoding this frame (0: none)."""
-        ...
-
-    def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
-        """The frame's samples (2-D integers) at ``2**-r`` resolution, and ``r`` (``r <= reduce``), with up to
-        ``threads`` threads where the codec can use them (the same samples whatever the count)."""
-        ...
-
-
-#: Every backend by name; :data:`dicomxray.dicom.syntaxes.PREFERENCE` orders them per syntax family.
-BACKENDS: dict[str, Backend] = {b.name: b for b in (
-    native.BACKEND, imagecodecs_backend.BACKEND, pillow_backend.BACKEND, pydicom_backend.BACKEND)}
+__all__ = ["BACKENDS", "ENTRY_POINT_GROUP", "SYNTAX_NAMES", "Backend", "DecodeResult", "PixelFormat", "backends_for",
+           "capability_report", "check_backend_name", "decode_frame", "decode_threads", "dist_versions",
+           "register_backend", "registry_generation", "registry_versions", "share_cores", "unregister_backend"]
 
 
 @dataclass(frozen=True)
@@ -118,50 +53,55 @@ class DecodeResult:
     threads: int = 1  # threads the codec was allowed (1 for codecs that cannot use more)
 
 
-def backends_for(syntax: str) -> tuple[str, ...]:
-    """Names of the backends that may decode ``syntax``, in order of preference."""
-    return next((names for family, names in PREFERENCE if syntax in family), ("pydicom",))
-
-
 def decode_frame(header: FrameSource, *, frame: int = 0, reduce: int = 0, backend: str | None = None,
                  threads: int | None = None) -> DecodeResult:
-    """Decode one frame of ``header`` with the fastest installed backend.
+    """Decode one frame of ``header`` with the first installed backend that can.
 
     ``reduce`` asks for ``2**-reduce`` resolution: backends that can drop
     levels for this frame are tried first; the others decode at full resolution.
 
-    Backends that are not installed are skipped.  A backend that *fails* on the
-    data is final (``CorruptPixelDataError``): a second decoder that accepts a
-    stream the first rejected may return garbage (seen with a corrupted JPEG-LS
-    stream that CharLS rejected and libjpeg decoded), and a silent wrong image
-    is worse than a named error.  The error suggests forcing another backend
-    (``DecodeConfig(backend=...)``) for a quirky but valid file.  The one
-    exception is a failed reduced-resolution decode, which is retried at full
-    resolution, whichever backend failed.
+    Backends that are not installed are skipped.  A backend that cannot decode
+    this stream (a feature, bit depth or variant it lacks) raises
+    :class:`DecoderUnavailableError`; the next backend is then tried, with a
+    :class:`~dicomxray.errors.DecoderWarning` naming both.  A backend that
+    *rejects* the data is final (``CorruptPixelDataError``): a second decoder
+    that accepts a stream the first rejected may return garbage (seen with a
+    corrupted JPEG-LS stream that CharLS rejected and libjpeg decoded), and a
+    silent wrong image is worse than a named error.  The error suggests forcing
+    another backend (``DecodeConfig(backend=...)``) for a quirky but valid file.
+    The one exception is a failed reduced-resolution decode, which is retried at
+    full resolution, whichever backend failed.  When no backend decodes the
+    stream, the ``DecoderUnavailableError`` lists each backend's reason.
 
     ``threads`` caps the threads of codecs that can use several (JPEG 2000, JPEG XL);
     ``None`` applies the thread policy of :func:`._threads.decode_threads`.
     """
     fmt = header.pixel_format()
     syntax = fmt.transfer_syntax
+    if backend and syntax not in backend_named(backend).syntaxes:
+        raise DecoderUnavailableError(f"{fmt.path}: backend {backend!r} does not decode {_syntax_label(syntax)}",
+                                      path=fmt.path)
     data = header.frame_bytes(frame)
     if header.encapsulated:
         data = checked_codestream(data, fmt, frame)
     names = (backend,) if backend else backends_for(syntax)
-    if backend and syntax not in BACKENDS[backend].syntaxes:
-        raise DecoderUnavailableError(f"{fmt.path}: backend {backend!r} does not decode {_syntax_label(syntax)}",
-                                      path=fmt.path)
     if reduce > 0:  # backends that can drop levels for this frame first, in their order
         names = tuple(sorted(names, key=lambda n: BACKENDS[n].max_reduce(fmt, data) == 0))
     failure = ""
+    reasons: list[tuple[str, str]] = []  # (backend, why it did not decode this stream)
     for name in names:
         b = BACKENDS[name]
         if not b.is_available(syntax):
+            missing = b.missing_packages(syntax)
+            reasons.append((name, f"not installed (pip install {' '.join(missing)})" if missing else "not installed"))
             continue
         try:
             with running_decoder():
                 n = decode_threads(threads) if syntax in b.threaded else 1
                 array, got = b.decode(data, fmt, min(reduce, b.max_reduce(fmt, data)) if reduce else 0, threads=n)
+        except DecoderUnavailableError as exc:  # a capability gap, no verdict on the data: try the next one
+            reasons.append((name, str(exc)))
+            continue
         except DicomXrayError:
             raise
         except BaseException as exc:  # noqa: BLE001 - pyo3 PanicException derives from BaseException
@@ -172,6 +112,10 @@ def decode_frame(header: FrameSource, *, frame: int = 0, reduce: int = 0, backen
             failure = f"{name}: {type(exc).__name__}: {exc}"
             break
         _check_shape(fmt, array, got, name)
+        gaps = [(n_, why) for n_, why in reasons if not why.startswith("not installed")]
+        if gaps:
+            warnings.warn(f"{fmt.path}: {gaps[-1][0]} cannot decode this {_syntax_label(syntax)} stream "
+                          f"({gaps[-1][1]}); decoded by {name} instead", DecoderWarning, stacklevel=2)
         return DecodeResult(array, name, got, n)
     if failure:
         others = [n for n in backends_for(syntax) if n not in names[:1] and BACKENDS[n].is_available(syntax)]
@@ -180,8 +124,12 @@ def decode_frame(header: FrameSource, *, frame: int = 0, reduce: int = 0, backen
             f"{fmt.path}: cannot decode {_syntax_label(syntax)} pixel data ({failure}){hint}", path=fmt.path)
     pkgs = _missing_packages(names, syntax)
     hint = f"pip install {' '.join(pkgs)}" if pkgs else "no known package decodes it"
-    raise DecoderUnavailableError(f"{fmt.path}: no installed decoder for {_syntax_label(syntax)}; {hint}",
-                                  path=fmt.path)
+    tried = "; ".join(f"{n}: {why}" for n, why in reasons)
+    if any(not why.startswith("not installed") for _, why in reasons):
+        raise DecoderUnavailableError(f"{fmt.path}: no installed backend decodes this {_syntax_label(syntax)} "
+                                      f"stream ({tried})", path=fmt.path)
+    raise DecoderUnavailableError(f"{fmt.path}: no installed decoder for {_syntax_label(syntax)}; {hint}"
+                                  + (f" ({tried})" if tried else ""), path=fmt.path)
 
 
 def _missing_packages(names: tuple[str, ...], syntax: str) -> list[str]:

@@ -8,8 +8,8 @@ Inside a DataLoader worker or a job process that is one thread unless cores are
 left over; a notebook, ``read_xray`` or a ``num_workers=0`` loop gets every core.
 ``DecodeConfig(threads=...)`` overrides it.  Threads never change the pixels.
 
-Which decoders can use threads (measured on a 2-core machine, JPEG 2000 lossless
-2140x1760: 286 ms with one thread, 152 ms with two):
+Which decoders can use threads (``python -m benchmarks.bench_archive`` measures what they gain, in its
+``archive_threads`` table):
 
 * imagecodecs' OpenJPEG (JPEG 2000, ``numthreads``) and libjxl (JPEG XL, ``numthreads``).
 

@@ -1,8 +1,8 @@
 """imagecodecs: libjpeg-turbo, CharLS, OpenJPEG, OpenJPH, libjxl and a DICOM RLE decoder in one wheel.
 
-Measured fastest per syntax on this 2-core machine (``benchmarks/bench_backends.py``):
-JPEG Lossless via libjpeg-turbo ~4x pydicom's default; JPEG-LS via CharLS ~3.7x
-pylibjpeg; HTJ2K via OpenJPH, which can also skip resolution levels.
+The fastest backend for every encapsulated syntax (``benchmarks/bench_backends.py`` measures it
+against pydicom's plugins): libjpeg-turbo for JPEG, CharLS for JPEG-LS, OpenJPEG for JPEG 2000, and
+OpenJPH for HTJ2K, which can also skip resolution levels.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from ...dicom.syntaxes import ENCAPSULATED, HTJ2K, J2K, JPEG, JPEG_LS, JPEG_XL, RLE
 from ._guards import resolution_levels
+from ._versions import dist_versions
 
 if TYPE_CHECKING:
     from ...dicom.format import PixelFormat
@@ -46,6 +47,9 @@ class ImagecodecsBackend:
 
     def missing_packages(self, syntax: str) -> list[str]:
         return [] if self.is_available(syntax) else list(self.packages)
+
+    def versions(self) -> dict[str, str]:
+        return dist_versions(self.packages)
 
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         """OpenJPH skips levels of HTJ2K, up to the codestream's decomposition levels (it fails past them)."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from pydicom import uid
 
-from ...dicom.syntaxes import NATIVE
+from ...dicom.syntaxes import EXPLICIT_BE, NATIVE
+from ._versions import dist_versions
 
 if TYPE_CHECKING:
     from ...dicom.format import PixelFormat
@@ -32,11 +32,14 @@ class NumpyBackend:
     def missing_packages(self, syntax: str) -> list[str]:
         return []
 
+    def versions(self) -> dict[str, str]:
+        return dist_versions(("numpy",))
+
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         return 0
 
     def decode(self, data: bytes | memoryview, fmt: PixelFormat, reduce: int, threads: int = 1) -> tuple[np.ndarray, int]:
-        order = ">" if fmt.transfer_syntax == uid.ExplicitVRBigEndian else "<"
+        order = ">" if fmt.transfer_syntax == EXPLICIT_BE else "<"
         dtype = np.dtype(f"{order}u{fmt.bits_allocated // 8}")
         arr = np.frombuffer(data, dtype=dtype, count=fmt.rows * fmt.columns * fmt.samples_per_pixel)
         if order == ">" and dtype.itemsize > 1:

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...dicom.syntaxes import J2K
+from ...errors import DecoderUnavailableError
 from ._guards import resolution_levels
+from ._versions import dist_versions
 
 if TYPE_CHECKING:
     from ...dicom.format import PixelFormat
@@ -44,6 +46,9 @@ class PillowBackend:
     def missing_packages(self, syntax: str) -> list[str]:
         return [] if self.is_available(syntax) else list(self.packages)
 
+    def versions(self) -> dict[str, str]:
+        return dist_versions(self.packages)
+
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         return resolution_levels(bytes(data[:4096]))
 
@@ -61,7 +66,8 @@ class PillowBackend:
             elif mode in ("L", "I", "I;16B"):
                 arr = np.asarray(im)
             else:
-                raise ValueError(f"unexpected JPEG 2000 image mode {mode!r}")
+                raise DecoderUnavailableError(f"Pillow decodes this JPEG 2000 stream to mode {mode!r}, "
+                                              "which this backend does not handle")
         if signed:  # Pillow returns signed components offset by 2**(precision - 1): remove it
             arr = (arr.astype(np.int32) - (1 << (precision - 1))).astype(np.int16 if precision <= 16 else np.int32)
         return arr, reduce

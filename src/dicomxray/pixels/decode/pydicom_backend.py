@@ -3,7 +3,7 @@
 It gets the frame's codestream like every other backend (after the guards) and
 hands pydicom a one-frame encapsulated buffer plus the pixel format: no
 Dataset is copied.  GDCM is excluded on purpose: it can ``abort()`` the process
-on hostile JPEG-LS data and is slow to hand buffers back (ARCHITECTURE.md).
+on hostile JPEG-LS data and is slow to hand buffers back.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels.decoders.base import get_decoder
 
 from ...dicom.syntaxes import ENCAPSULATED
+from ...errors import DecoderUnavailableError
+from ._versions import dist_versions
 
 if TYPE_CHECKING:
     from ...dicom.format import PixelFormat
@@ -61,6 +63,10 @@ class PydicomBackend:
                     pkgs.append(p)
         return pkgs
 
+    def versions(self) -> dict[str, str]:
+        """pydicom and every package of its plugins (pylibjpeg and its libjpeg, OpenJPEG and RLE codecs...)."""
+        return dist_versions(["pydicom", *dict.fromkeys(p for pkgs in _PLUGIN_PACKAGES.values() for p in pkgs)])
+
     def max_reduce(self, fmt: PixelFormat, data: bytes | memoryview) -> int:
         return 0
 
@@ -72,6 +78,7 @@ class PydicomBackend:
             bits_allocated=fmt.bits_allocated, bits_stored=fmt.bits_stored, pixel_representation=int(fmt.signed),
             photometric_interpretation="MONOCHROME2", number_of_frames=1)
         errors = []
+        gaps = True
         for plugin in _plugins(fmt.transfer_syntax):  # in turn, but only past plugins that lack a feature
             try:
                 with warnings.catch_warnings():
@@ -81,8 +88,11 @@ class PydicomBackend:
             except Exception as exc:
                 errors.append(f"{plugin}: {exc}")
                 if not _is_capability_gap(exc):
+                    gaps = False
                     break  # the data itself was rejected: another plugin accepting it could return garbage
-        raise RuntimeError("; ".join(errors) or "no pydicom decoding plugin available")
+        if gaps:  # every plugin lacks a feature this stream needs: no verdict on the data
+            raise DecoderUnavailableError("; ".join(errors) or "no pydicom decoding plugin available")
+        raise RuntimeError("; ".join(errors))
 
 
 def _is_capability_gap(exc: Exception) -> bool:
