@@ -25,7 +25,7 @@ from .epochs import EpochListing
 from .loader import make_loader, plan_mismatch, warn_mismatch
 from .prefetch import Ahead, PrefetchConfig, Prefetcher
 from .samples import collate, to_tensor
-from .skiplog import Failures, SkipLog
+from .skiplog import Failures, SkipLog, substitutes
 from .steps import (
     ImageDType,
     OnError,
@@ -90,10 +90,10 @@ class DicomXrayDataset(Dataset):
         Applied to the target dict (``boxes``, ``labels``, ``image_label``).
     on_error : {"raise", "skip"}
         ``raise`` re-raises the library's error (naming the file); ``skip``
-        warns, records the file (:meth:`skipped` lists them, from every
-        worker) and returns the next readable sample instead (index + 1, + 2,
-        ... wrapping around): deterministic, never ``None``, so batch sizes and
-        the default collate are unchanged.
+        warns once per bad file per pass (per worker), records the file (:meth:`skipped` lists them, from every
+        worker) and returns a readable sample drawn from the index and :meth:`set_epoch`'s epoch instead:
+        deterministic, spread over the readable files, never ``None``, so batch sizes and the default collate are
+        unchanged.
     files : sequence of paths or URLs, optional
         The files to use, in this order (a URL without a listing is identified by a HEAD per cached read).
     storage_options : mapping, optional
@@ -164,6 +164,7 @@ class DicomXrayDataset(Dataset):
         self._plan_checked = False
         self._concurrent = found.remote
         self._seeded: int | None = None
+        self.epoch = 0
 
     @classmethod
     def from_index(
@@ -353,32 +354,42 @@ class DicomXrayDataset(Dataset):
 
     # -------------------------------------------------------------- errors
     def _load_or_substitute(self, index: int) -> tuple[XrayImage, int]:
-        """The image of ``index``; under ``on_error="skip"`` a failed one is reported and replaced by the
-        next readable index (index + 1, + 2, ... wrapping), so batches keep their size and the default
-        collate works.  The substitute is the same on every run and every worker.  A failure is remembered for
-        the pass in this process (:class:`dicomxray.data.skiplog.Failures`): a bad file is read once, not once
-        per index whose substitute passes it."""
-        n = len(self.files)
-        for step in range(n):
-            i = (index + step) % n
-            known = self._failures.known(i) if self.on_error == "skip" else None
-            if known is not None:
-                self._record_skip(self.files[i], known, again=True)
-                continue
+        """The image of ``index``; under ``on_error="skip"`` a failed one (warned once per pass in this process) is
+        replaced by a readable index drawn from ``index`` and :attr:`epoch` (:func:`.skiplog.substitutes`): the same
+        on every run and worker, spread over the readable files, so batches keep their size."""
+        try:
+            return self._try(index), index
+        except DicomXrayError:
+            if self.on_error == "raise":
+                raise
+        for i in substitutes(index, self.epoch, len(self.files)):
             try:
-                return self.load(i), i
-            except DicomXrayError as exc:
-                if self.on_error == "raise":
-                    raise
-                self._failures.remember(i, exc)
-                self._record_skip(self.files[i], exc)
+                return self._try(i), i
+            except DicomXrayError:
+                continue
         raise SourceFileNotFoundError(f"{self.root}: no file of the data set could be read (see skipped())",
                                       path=str(self.root))
 
-    def _record_skip(self, path: str, exc: Exception, *, again: bool = False) -> None:
-        warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", SkipWarning, stacklevel=4)
-        if self._skip_log is not None and not again:
-            self._skip_log.record(path, exc)
+    def _try(self, index: int) -> XrayImage:
+        """``load(index)``, or the error it failed with earlier in this pass; a new failure warned and recorded."""
+        known = self._failures.known(index) if self.on_error == "skip" else None
+        if known is not None:
+            raise known
+        try:
+            return self.load(index)
+        except DicomXrayError as exc:
+            if self.on_error == "skip":
+                self._failures.remember(index, exc)
+                warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", SkipWarning,
+                              stacklevel=4)
+                if self._skip_log is not None:
+                    self._skip_log.record(self.files[index], exc)
+            raise
+
+    def set_epoch(self, epoch: int) -> None:
+        """The pass about to start (as on torch's ``DistributedSampler``): ``on_error="skip"`` draws each pass's
+        substitutes anew.  Reaches DataLoader workers started afterwards (not persistent ones already running)."""
+        self.epoch = int(epoch)
 
     def skipped(self) -> list[tuple[str, str]]:
         """Files skipped so far by any worker, as ``(path, error)``, without repeats."""
