@@ -18,7 +18,6 @@ from ..errors import DicomXrayError, SkipWarning, SourceFileNotFoundError
 from ..index import image_id
 from ..io.source import Opener
 from ..labels.base import LabelSource, Target
-from ..pixels.geometry import boxes_to_output
 from ..pixels.pipeline import XrayImage
 from ..transforms import to_albumentations_dtype
 from .epochs import EpochListing
@@ -38,6 +37,7 @@ from .steps import (
     listing_of,
     make_reader,
 )
+from .targets import sample_targets, tasks_of
 
 __all__ = ["DicomXrayDataset", "Reader"]
 
@@ -52,9 +52,11 @@ class DicomXrayDataset(Dataset):
       record: ``Geometry.from_record(meta["geometry"])`` is what :func:`dicomxray.boxes_to_original` needs),
       ``index``;
     * with ``labels``: ``boxes`` (``N x 4`` float32, xyxy in output pixels,
-      after augmentation), ``labels`` (``N`` int64, >= 1; torchvision's
-      detection names) and ``image_label`` (int64; the study class for SIIM,
-      -1 when unknown).
+      after augmentation; a box left without area is dropped with its label), ``labels`` (``N`` int64, >= 1;
+      torchvision's detection names) and ``image_label`` (int64; the study class for SIIM, -1 when unknown);
+      ``image_labels`` (``K`` float32, NaN unknown) when the source names ``multilabel_classes``; ``mask``
+      (``1 x H x W`` uint8 0/1, the union) and ``masks`` (``N x H x W`` instances, each with its box in
+      ``boxes``) when it has masks (docs/guide/tasks.md).
 
     Parameters
     ----------
@@ -83,11 +85,12 @@ class DicomXrayDataset(Dataset):
         epochs skip even the cache's identity check, so a file edited during training is not re-read
         until the dataset is rebuilt.  :meth:`preload` fills it before the workers start.
     transform : callable, optional
-        albumentations-style ``transform(image=..., bboxes=..., labels=...)``
-        returning a dict (see :func:`dicomxray.transforms.train_transforms`).
+        albumentations-style ``transform(image=..., bboxes=..., labels=..., mask=..., masks=...)``
+        returning a dict (see :func:`dicomxray.transforms.train_transforms`); ``mask``/``masks`` only for a
+        source with masks (which may pass a transform without ``bbox_params``).
         Re-seeded per DataLoader worker from ``torch.initial_seed()``.
     target_transform : callable, optional
-        Applied to the target dict (``boxes``, ``labels``, ``image_label``).
+        Applied to the target dict (every field above but ``image`` and ``meta``).
     on_error : {"raise", "skip"}
         ``raise`` re-raises the library's error (naming the file); ``skip``
         warns once per bad file per pass (per worker), records the file (:meth:`skipped` lists them, from every
@@ -140,7 +143,8 @@ class DicomXrayDataset(Dataset):
         found = find_files(root, files, storage_options)
         listing = listing_of(found, remote_identity, storage_options)
         paths = keep_labelled(found, labels)
-        check_transform(labels, transform)
+        self.tasks = tasks_of(labels, [image_id(p) for p in paths[:64]])
+        check_transform(labels, transform, masks=self.tasks.masks)
         self.root = found.root
         self.files: list[str] = [str(p) for p in paths]
         self.labels = labels
@@ -310,28 +314,21 @@ class DicomXrayDataset(Dataset):
                            **options)
 
     def _sample(self, image: XrayImage, index: int) -> dict[str, Any]:
-        target = self.target(index)
-        geom = image.meta.geometry
         pixels = image.pixels
-        boxes = boxes_to_output(target.boxes, geom) if target is not None else np.zeros((0, 4))
-        box_labels = target.box_labels if target is not None else np.zeros((0,), np.int64)
-        if self.transform is not None:
+        sample: dict[str, Any] = {}
+        if self.labels is not None:
+            if self.transform is not None:
+                self._maybe_reseed()
+            pixels, tgt = sample_targets(pixels, image.meta.geometry, self.target(index), self.tasks, self.transform,
+                                         self.files[index])
+            sample.update(self.target_transform(tgt) if self.target_transform else tgt)
+        elif self.transform is not None:
             self._maybe_reseed()
             arr = np.asarray(pixels)
-            arr = arr if arr.flags.writeable else arr.copy()  # the RAM tier's images are shared
-            out = self.transform(image=to_albumentations_dtype(arr), bboxes=boxes, labels=box_labels)
-            pixels = out["image"]
-            boxes = np.asarray(out.get("bboxes", boxes), dtype=np.float32).reshape(-1, 4)
-            box_labels = np.asarray(out.get("labels", box_labels), dtype=np.int64)
-        sample: dict[str, Any] = {"image": to_tensor(pixels, self.image_dtype, self.channels),
-                                  "meta": self._meta(index, image)}
-        if self.labels is not None:
-            tgt = {
-                "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
-                "labels": torch.as_tensor(np.asarray(box_labels, dtype=np.int64)),
-                "image_label": torch.tensor(target.image_label if target is not None else -1, dtype=torch.int64),
-            }
-            sample.update(self.target_transform(tgt) if self.target_transform else tgt)
+            pixels = self.transform(image=to_albumentations_dtype(arr if arr.flags.writeable else arr.copy()),
+                                    bboxes=np.zeros((0, 4), np.float32), labels=np.zeros((0,), np.int64))["image"]
+        sample["image"] = to_tensor(pixels, self.image_dtype, self.channels)
+        sample["meta"] = self._meta(index, image)
         return sample
 
     def _meta(self, index: int, image: XrayImage) -> dict[str, Any]:

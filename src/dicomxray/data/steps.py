@@ -112,10 +112,12 @@ def keep_labelled(found: FileList, labels: LabelSource | None) -> list[Any]:
     return kept
 
 
-def check_transform(labels: LabelSource | None, transform: Callable[..., Any] | None) -> None:
-    """With labels, an albumentations transform must move the boxes too (``ValueError`` otherwise)."""
+def check_transform(labels: LabelSource | None, transform: Callable[..., Any] | None, *, masks: bool = False) -> None:
+    """With labels, an albumentations transform must move the boxes too (``ValueError`` otherwise), unless the
+    source has masks (``masks``): a mask-only source's boxes are taken around its instances after augmentation, and
+    a sample that does have boxes is refused when it is read."""
     processors = getattr(transform, "processors", None)  # albumentations' Compose: a third-party attribute
-    if labels is not None and isinstance(processors, dict) and "bboxes" not in processors:
+    if labels is not None and not masks and isinstance(processors, dict) and "bboxes" not in processors:
         raise ValueError(
             "with labels, an albumentations transform must move the boxes too: build it with "
             "bbox_params=dicomxray.transforms.bbox_params() (train_transforms/val_transforms do)"
