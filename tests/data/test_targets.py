@@ -215,3 +215,19 @@ def test_masks_come_from_the_labels_behind_the_cache(tmp_path: Path) -> None:
     labels.targets["a"] = Target(masks=ArrayMasks(np.zeros((1, 301, 419), np.uint8)))
     again = ds[0]
     assert ds.cache is not None and ds.cache.stats.hits == 1 and first.sum() > 0 and again["mask"].sum() == 0
+
+
+def test_a_source_that_lists_its_files_is_not_walked(tmp_path: Path) -> None:
+    labels = _mask_set(tmp_path, FILMS)
+    (tmp_path / "c.dcm").write_bytes(b"not a DICOM: a walk would sniff it, the listing never names it")
+    asked = []
+
+    def files(root: Path) -> list[Path]:
+        asked.append(Path(root))
+        return [tmp_path / "b.dcm"]
+
+    labels.files = files  # type: ignore[attr-defined]
+    ds = DicomXrayDataset(tmp_path, labels=labels, size=32)
+    assert asked == [tmp_path] and [Path(f).name for f in ds.files] == ["b.dcm"]
+    labels.files = lambda root: None  # type: ignore[attr-defined]
+    assert [Path(f).name for f in DicomXrayDataset(tmp_path, labels=labels, size=32).files] == ["a.dcm", "b.dcm"]

@@ -140,7 +140,7 @@ class DicomXrayDataset(Dataset):
             config, cache = dataset_options(deprecated, config=config, cache=cache, size=size)
         check_options(on_error=on_error, channels=channels, image_dtype=image_dtype, remote_identity=remote_identity,
                       root=root, files=files, pipeline=pipeline, config=config, size=size, cache=cache)
-        found = find_files(root, files, storage_options)
+        found = find_files(root, files, storage_options, labels)
         listing = listing_of(found, remote_identity, storage_options)
         paths = keep_labelled(found, labels)
         self.tasks = tasks_of(labels, [image_id(p) for p in paths[:64]])

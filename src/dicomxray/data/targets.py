@@ -94,7 +94,7 @@ def sample_targets(
         out["image_labels"] = torch.from_numpy(_multilabels(t, len(tasks.multilabel), key))
     if instances is not None:
         if union is None:
-            union = instances.max(axis=0) if len(instances) else np.zeros((h, w), np.uint8)
+            union = _union(instances, h, w)
         out["mask"] = torch.from_numpy(np.ascontiguousarray(union, np.uint8)[None])
         out["masks"] = torch.from_numpy(np.ascontiguousarray(instances, np.uint8))
     return pixels, out
@@ -125,7 +125,7 @@ def _augment(pixels: np.ndarray, boxes: np.ndarray, labels: np.ndarray, instance
         raise ValueError(f"{key} has boxes, and the transform does not move them: build it with "
                          "bbox_params=dicomxray.transforms.bbox_params()")
     if instances is not None:
-        args["mask"] = instances.max(axis=0) if len(instances) else np.zeros(arr.shape[:2], np.uint8)
+        args["mask"] = _union(instances, *arr.shape[:2])
         if len(instances):
             args["masks"] = instances
     out = transform(**args)
@@ -145,6 +145,12 @@ def _augment(pixels: np.ndarray, boxes: np.ndarray, labels: np.ndarray, instance
         boxes = moved[:, :4].astype(np.float32)
         labels = np.asarray(out.get("labels", labels), np.int64).reshape(-1)
     return pixels, boxes, labels, instances, union
+
+
+def _union(instances: np.ndarray, h: int, w: int) -> np.ndarray:
+    if len(instances) == 1:
+        return instances[0]
+    return instances.max(axis=0) if len(instances) else np.zeros((h, w), np.uint8)
 
 
 def _boxes_around(instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
