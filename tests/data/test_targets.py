@@ -231,3 +231,17 @@ def test_a_source_that_lists_its_files_is_not_walked(tmp_path: Path) -> None:
     assert asked == [tmp_path] and [Path(f).name for f in ds.files] == ["b.dcm"]
     labels.files = lambda root: None  # type: ignore[attr-defined]
     assert [Path(f).name for f in DicomXrayDataset(tmp_path, labels=labels, size=32).files] == ["a.dcm", "b.dcm"]
+
+
+def test_preview_draws_the_mask_and_no_box_without_area(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dicomxray.cli.preview import preview_grid
+
+    films = tmp_path / "films"
+    ds = DicomXrayDataset(films, labels=_mask_set(films, {"a": ((200, 200), [(0, 0, 100, 200)])}), size=64)
+    out = np.asarray(Image.open(preview_grid(ds, tmp_path / "p.png", count=1, cols=1, tile=64)).convert("RGB"))
+    left, right = out[32:, 8:24].reshape(-1, 3).mean(0), out[32:, 40:56].reshape(-1, 3).mean(0)
+    assert left[0] > left[1] + 40 and abs(right[0] - right[1]) < 5  # the lesion tinted red, the rest grey
+    boxes = DicomXrayDataset(tmp_path, labels=_off_image(tmp_path), size=256)
+    assert boxes[0]["labels"].tolist() == [3]  # what preview draws: the sample's boxes, none without area
