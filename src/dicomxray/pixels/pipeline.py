@@ -8,6 +8,7 @@ training and inference can never see different pixels.  ``read_xray`` and
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -22,7 +23,7 @@ from ..dicom.header import Header, max_file_bytes, read_header
 from ..errors import RenderWarning, UnsupportedImageError
 from ..io.source import FileIdentity, Location, Opener, Source
 from .decode import DecodeResult, decode_frame
-from .geometry import Geometry, plan_geometry, reduction_for, resize
+from .geometry import Geometry, plan_geometry, reduction_for, resamples, resize
 from .render import RenderError, RenderInfo, render
 
 if TYPE_CHECKING:
@@ -133,12 +134,17 @@ class Pipeline:
         reduce = reduction_for(geom, max_levels=MAX_REDUCED_LEVELS) if cfg.reduced_resolution else 0
         return decode_frame(header, frame=cfg.frame, reduce=reduce, backend=cfg.backend, threads=cfg.threads)
 
-    def render(self, header: Header, decoded: DecodeResult) -> tuple[np.ndarray, RenderInfo]:
-        """The display chain (PS3.3 C.11) and normalization; warns when the image comes out blank."""
+    def render(self, header: Header, decoded: DecodeResult, *, out: np.ndarray | None = None
+               ) -> tuple[np.ndarray, RenderInfo]:
+        """The display chain (PS3.3 C.11) and normalization; warns when the image comes out blank.
+
+        ``out``: a buffer of the image's shape and dtype to write it into (see :func:`.render.render`).
+        """
         tags = display_tags(header, self.config.decode.frame)
         try:
             image, info = render(decoded.array, tags, self.config.render, bits_allocated=header.bits_allocated,
-                                 bits_stored=header.bits_stored, signed=header.signed, clip=header.encapsulated)
+                                 bits_stored=header.bits_stored, signed=header.signed, clip=header.encapsulated,
+                                 out=out)
         except RenderError as exc:
             raise UnsupportedImageError(f"{header.path}: {exc}", path=header.path) from None
         if info.blank:
@@ -155,7 +161,11 @@ class Pipeline:
         header = source if isinstance(source, Header) else self.header(source)
         geom = self.plan(header)
         decoded = self.decode(header, geom)
-        image, info = self.render(header, decoded)
+        shape = decoded.array.shape
+        # The full-resolution image is an intermediate when the resize resamples it: render it into this
+        # thread's reused buffer instead of fresh memory (a few thousand page faults per image otherwise).
+        out = _scratch(shape, self.config.render.dtype) if resamples(geom, shape, decoded.reduce) else None
+        image, info = self.render(header, decoded, out=out)
         meta = XrayMeta(
             path=header.path,
             sop_instance_uid=header.tag_text("SOPInstanceUID"),
@@ -174,6 +184,24 @@ class Pipeline:
             geometry=geom,
         )
         return XrayImage(self.resize(image, geom, decoded.reduce), meta, header.identity)
+
+
+_SCRATCH = threading.local()
+#: The largest intermediate image kept for reuse (bytes): a 3000x3000 float32 render is 36 MB.
+SCRATCH_BYTES = 64 << 20
+
+
+def _scratch(shape: tuple[int, ...], dtype: str) -> np.ndarray | None:
+    """This thread's reused buffer, as a C-contiguous ``dtype`` array of ``shape`` (``None`` past
+    :data:`SCRATCH_BYTES`).  Only :meth:`Pipeline.read` writes into it, and only an image the resize then
+    reads into new memory, so no returned array ever shares it."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if size > SCRATCH_BYTES:
+        return None
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _SCRATCH.buf = np.empty(size, np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
 
 
 def load_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: PipelineConfig | None = None,

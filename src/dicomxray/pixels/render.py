@@ -187,6 +187,7 @@ def render(
     bits_stored: int,
     signed: bool,
     clip: bool = False,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, RenderInfo]:
     """Render raw samples ``stored`` to a normalized ``cfg.dtype`` image.
 
@@ -203,6 +204,10 @@ def render(
         overshoot and are clipped (signed arrays hold values, unsigned arrays of
         a signed image hold bit patterns and are masked as usual); ``False``
         masks bits above Bits Stored, as native data needs (PS3.5 8.1.1).
+    out : ndarray, optional
+        Where to write the image (``stored``'s shape, ``cfg.dtype``, C-contiguous): a buffer the caller reuses
+        for an intermediate image, so no fresh memory is touched per image.  Images wider than 16 bits (no
+        table) ignore it.
 
     Returns
     -------
@@ -219,7 +224,8 @@ def render(
     if stored.dtype.itemsize * 8 != bits_allocated:
         stored = stored.astype(f"{stored.dtype.kind}{bits_allocated // 8}")
     raw = stored.view(f"u{stored.dtype.itemsize}")
-    vmap = stored_value_map(raw.dtype.itemsize * 8, bits_stored, signed, clip, signed_values and clip)
+    key = (raw.dtype.itemsize * 8, bits_stored, signed, clip, signed_values and clip)
+    vmap = stored_value_map(*key)
     lo, _hi = _domain(bits_stored, signed)
     values = np.arange(lo, lo + (1 << bits_stored), dtype=np.float64)
     y, info = _voi_chain(values, tags, cfg, bits_stored, signed)
@@ -238,27 +244,47 @@ def render(
             a, b = _percentiles(raw, vmap, y, lo, cfg.percentiles)
             blank = a == b
         t = _stretch(y, a, b, invert)
-    table = _quantize(t, cfg.dtype)[vmap - lo]
-    out = lookup(table, raw)
-    return out, RenderInfo(info.modality, info.voi, invert, info.value_range, blank)
+    table = _quantize(t, cfg.dtype)[_table_rows(*key)]
+    image = lookup(table, raw, out=out)
+    return image, RenderInfo(info.modality, info.voi, invert, info.value_range, blank)
+
+
+@lru_cache(maxsize=64)
+def _table_rows(bits_allocated: int, bits_stored: int, signed: bool, clip: bool, signed_values: bool) -> np.ndarray:
+    """Each bit pattern's row in the per-stored-value table (:func:`stored_value_map` minus the domain's
+    lowest value), read-only and cached like the map."""
+    rows = stored_value_map(bits_allocated, bits_stored, signed, clip, signed_values) - _domain(bits_stored, signed)[0]
+    rows.setflags(write=False)
+    return rows
 
 
 _CHUNK = 1 << 16
 
 
-def lookup(table: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """``table[raw]`` in cache-sized chunks.
+def lookup(table: np.ndarray, raw: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``table[raw]`` in cache-sized chunks, into ``out`` when given.
 
     numpy converts the whole index array to intp before gathering (a 40 MB
     temporary for a 5-megapixel image); chunks of 64 Ki samples keep that in
-    cache.  Measured on this 2-core machine, 2500x2048 uint16: 5.4 ms against
-    15 ms for one ``np.take``.
+    cache.  ``raw`` is unsigned and ``table`` has an entry for each of its
+    bit patterns, so every index is in range: ``mode="wrap"`` never wraps and
+    gives ``table[raw]`` exactly, but skips numpy's per-index bounds error path
+    (measured on a shared 2-core Xeon, 2500x2048 uint16: 3.0 ms against 4.0 ms
+    for the default ``mode="raise"``, and 9-15 ms for one unchunked ``np.take``).
     """
+    if table.size < 1 << (8 * raw.dtype.itemsize) or raw.dtype.kind != "u":
+        raise ValueError(f"a lookup needs an entry for every {raw.dtype} bit pattern, got {table.size}")
     flat = raw.reshape(-1)
-    out = np.empty(flat.size, dtype=table.dtype)
+    if out is None:
+        dest = np.empty(flat.size, dtype=table.dtype)
+    else:
+        if out.shape != raw.shape or out.dtype != table.dtype or not out.flags.c_contiguous:
+            raise ValueError(f"out must be C-contiguous {table.dtype} of shape {raw.shape}, got {out.dtype} "
+                             f"{out.shape}")
+        dest = out.reshape(-1)
     for i in range(0, flat.size, _CHUNK):
-        np.take(table, flat[i : i + _CHUNK], out=out[i : i + _CHUNK])
-    return out.reshape(raw.shape)
+        np.take(table, flat[i : i + _CHUNK], out=dest[i : i + _CHUNK], mode="wrap")
+    return dest.reshape(raw.shape)
 
 
 def _minmax(y: np.ndarray, present: tuple[float, float], invert: bool) -> np.ndarray:
