@@ -222,3 +222,14 @@ def test_render_into_a_buffer_is_the_same_image(normalize, dtype):
     into, info2 = render(stored, t, cfg, bits_allocated=16, bits_stored=12, signed=False, out=buf)
     assert np.shares_memory(into, buf) and into.dtype == fresh.dtype and np.array_equal(into, fresh)
     assert info == info2
+
+
+@pytest.mark.parametrize("where", [0, 1 << 18, (1 << 18) + 5, -1])
+def test_minmax_stretch_finds_extremes_in_any_chunk(where):
+    # The present range is read in chunks: an extreme in the first, a middle or the last (partial) one counts.
+    stored = np.full(600 * 1000, 2000, dtype=np.uint16)
+    stored[where] = 4095
+    stored[where - 7] = 3
+    out, _ = render(stored.reshape(600, 1000), tags(), RenderConfig(), bits_allocated=16, bits_stored=12, signed=False)
+    flat = out.reshape(-1)
+    assert flat[where] == 255 and flat[where - 7] == 0 and flat[1] == int((2000 - 3) / (4095 - 3) * 255)

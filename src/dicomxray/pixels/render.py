@@ -305,8 +305,7 @@ def _stretch(y: np.ndarray, a: float, b: float, invert: bool) -> np.ndarray:
 
 def _present_range(raw: np.ndarray, vmap: np.ndarray, y: np.ndarray, lo: int) -> tuple[float, float]:
     """Min and max of the chain's output over the stored values present in the image."""
-    signed_view = raw.view(f"i{raw.dtype.itemsize}") if lo < 0 else raw
-    rmin, rmax = int(signed_view.min()), int(signed_view.max())
+    rmin, rmax = _min_max(raw.view(f"i{raw.dtype.itemsize}") if lo < 0 else raw)
     n = y.size
     if lo <= rmin and rmax < lo + n:  # raw values already are stored values (no stray high bits)
         seg = y[rmin - lo : rmax - lo + 1]
@@ -316,6 +315,23 @@ def _present_range(raw: np.ndarray, vmap: np.ndarray, y: np.ndarray, lo: int) ->
     present = np.bincount(raw.ravel(), minlength=vmap.size).astype(bool)
     ys = y[vmap[present] - lo]
     return float(ys.min()), float(ys.max())
+
+
+_MINMAX_CHUNK = 1 << 18
+
+
+def _min_max(a: np.ndarray) -> tuple[int, int]:
+    """``(a.min(), a.max())`` of a non-empty integer array, in chunks of 256 Ki samples: the second pass over
+    each chunk reads it from cache, not memory (2500x2048 uint16 on a shared 2-core Xeon: 0.51 ms against
+    0.71 ms for the two whole-array passes)."""
+    flat = a.reshape(-1)
+    if not flat.size:
+        return int(a.min()), int(a.max())  # numpy's error for an empty array
+    lo, hi = int(flat[0]), int(flat[0])
+    for i in range(0, flat.size, _MINMAX_CHUNK):
+        part = flat[i : i + _MINMAX_CHUNK]
+        lo, hi = min(lo, int(part.min())), max(hi, int(part.max()))
+    return lo, hi
 
 
 def _percentiles(
