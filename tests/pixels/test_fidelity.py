@@ -318,3 +318,41 @@ def test_htj2k_reduce_is_clamped_to_its_decomposition_levels(write, tmp_path):
     assert result.reduce == 2 and result.array.shape == (64, 64)
     fast = read_xray(two, config=_config(16, normalize="window", reduced=True))
     assert fast.shape == (16, 16)
+
+
+def _stage_by_stage(pipe: Pipeline, path) -> np.ndarray:
+    """The pipeline's stages one by one, each into fresh memory (what Pipeline.read must equal)."""
+    header = pipe.header(path)
+    geom = pipe.plan(header)
+    decoded = pipe.decode(header, geom)
+    image, _ = pipe.render(header, decoded)
+    return pipe.resize(image, geom, decoded.reduce)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+@pytest.mark.parametrize("mode", ["square", "keep_ratio", "letterbox"])
+def test_reads_in_a_row_equal_the_stages_and_never_share_memory(write, dtype, mode):
+    # Pipeline.read renders into a per-thread buffer it reuses: no returned image may share it or change later.
+    paths = [write(chest_phantom(h, w, bits=12, seed=h), photometric="MONOCHROME1") for h, w in ((90, 70), (64, 80))]
+    for size in (None, 32, 64, 150) if mode == "keep_ratio" else (None, 32, 64, (90, 70), 150):
+        pipe = Pipeline(_config(size, mode, dtype=dtype))
+        first = pipe.read(paths[0]).pixels
+        kept = first.copy()
+        second = pipe.read(paths[1]).pixels
+        again = pipe.read(paths[0]).pixels
+        assert np.array_equal(first, kept), size  # reading the others did not write into it
+        assert not np.shares_memory(first, second) and not np.shares_memory(first, again)
+        assert np.array_equal(again, kept) and np.array_equal(second, _stage_by_stage(pipe, paths[1])), size
+
+
+def test_read_equals_the_stages_on_the_shared_films(samples):
+    import csv
+
+    with open(samples / "SAMPLES.tsv") as fh:
+        names = [row["file"] for row in csv.DictReader(fh, delimiter="\t") if row["file"] != "mr_truncated_pixels.dcm"]
+    for size in (256, 512, 1024):
+        for mode in ("square", "letterbox"):
+            pipe = Pipeline(_config(size, mode))
+            images = {name: pipe.read(samples / name).pixels for name in names}
+            for name in names:  # after every other film went through the same buffer
+                assert np.array_equal(images[name], _stage_by_stage(pipe, samples / name)), (name, size, mode)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dicomxray import GeometryConfig, boxes_to_original, boxes_to_output, read_xray
-from dicomxray.pixels.geometry import plan_geometry, reduction_for, resize
+from dicomxray.pixels.geometry import plan_geometry, reduction_for, resamples, resize
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,31 @@ def test_bad_geometry_config_is_refused():
         GeometryConfig(size=0)
     with pytest.raises(ValueError):
         GeometryConfig(size=512, mode="stretch")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["square", "keep_ratio", "letterbox"])
+@pytest.mark.parametrize("size", [None, 60, 96, 200, (96, 120), (40, 30)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_resize_returns_new_memory_whenever_it_resamples(mode, size, dtype):
+    # Pipeline.read renders an image that resize resamples into a reused buffer: the output must never share it.
+    if isinstance(size, tuple) and mode == "keep_ratio":
+        pytest.skip("keep_ratio takes an int size")
+    image = ((np.arange(96 * 120).reshape(96, 120) % 251) / (251 if dtype == np.float32 else 1)).astype(dtype)
+    geom = plan_geometry(96, 120, GeometryConfig(size=size, mode=mode))
+    out = resize(image, geom)
+    if resamples(geom, image.shape):
+        assert not np.shares_memory(out, image)
+    else:
+        assert (geom.content_height, geom.content_width) == image.shape
+    for reduce in (1, 2):
+        small = image[: 96 >> reduce, : 120 >> reduce].copy()
+        if resamples(geom, small.shape, reduce):
+            assert not np.shares_memory(resize(small, geom, reduce=reduce), small)
+
+
+def test_resamples_is_false_only_for_the_identity():
+    geom = plan_geometry(96, 120, GeometryConfig(size=None))
+    assert not resamples(geom, (96, 120))
+    assert resamples(geom, (48, 60), reduce=1)  # a reduced decode always resamples
+    assert resamples(plan_geometry(96, 120, GeometryConfig(size=(96, 120))), (96, 120)) is False
+    assert resamples(plan_geometry(96, 120, GeometryConfig(size=64)), (96, 120))

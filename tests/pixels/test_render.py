@@ -5,7 +5,7 @@ import pytest
 
 from dicomxray import RenderConfig, read_xray
 from dicomxray.dicom.display import DisplayTags, Lut
-from dicomxray.pixels.render import render, window
+from dicomxray.pixels.render import lookup, render, window
 
 
 def tags(**kw) -> DisplayTags:
@@ -183,3 +183,53 @@ def _cfg(**render):
     from dicomxray import PipelineConfig
 
     return PipelineConfig(render=RenderConfig(**render))
+
+
+@pytest.mark.parametrize("raw_dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("out_dtype", [np.uint8, np.uint16, np.float32])
+def test_lookup_gathers_every_bit_pattern_into_a_given_buffer(raw_dtype, out_dtype):
+    top = np.iinfo(raw_dtype).max
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, top + 1, (300, 257), dtype=raw_dtype)  # more samples than one chunk, a partial last one
+    raw[0, :2] = (0, top)
+    table = rng.integers(0, 255, top + 1).astype(out_dtype)
+    assert np.array_equal(lookup(table, raw), table[raw])
+    buf = np.full(raw.shape, 7, dtype=out_dtype)
+    got = lookup(table, raw, out=buf)
+    assert np.shares_memory(got, buf) and np.array_equal(buf, table[raw])
+
+
+def test_lookup_refuses_a_short_table_and_a_wrong_buffer():
+    raw = np.arange(4096, dtype=np.uint16).reshape(64, 64)
+    with pytest.raises(ValueError, match="every uint16 bit pattern"):
+        lookup(np.zeros(4096, np.uint8), raw)  # would wrap a stray high bit onto another value
+    with pytest.raises(ValueError, match="every int16 bit pattern"):
+        lookup(np.zeros(65536, np.uint8), raw.view(np.int16))
+    for bad in (np.empty((64, 65), np.uint8), np.empty((64, 64), np.uint16), np.empty((64, 128), np.uint8)[:, ::2]):
+        with pytest.raises(ValueError, match="out must be"):
+            lookup(np.zeros(65536, np.uint8), raw, out=bad)
+
+
+@pytest.mark.parametrize("normalize", ["minmax", "window", "percentile"])
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_render_into_a_buffer_is_the_same_image(normalize, dtype):
+    rng = np.random.default_rng(4)
+    stored = rng.integers(0, 4096, (70, 90), dtype=np.uint16)
+    cfg = RenderConfig(normalize=normalize, dtype=dtype)
+    t = tags(windows=((2000, 3000),), invert=True)
+    fresh, info = render(stored, t, cfg, bits_allocated=16, bits_stored=12, signed=False)
+    buf = np.empty(stored.shape, dtype)
+    into, info2 = render(stored, t, cfg, bits_allocated=16, bits_stored=12, signed=False, out=buf)
+    assert np.shares_memory(into, buf) and into.dtype == fresh.dtype and np.array_equal(into, fresh)
+    assert info == info2
+
+
+@pytest.mark.parametrize("where", [0, 1 << 18, (1 << 18) + 5, -1])
+def test_minmax_stretch_finds_extremes_in_any_chunk(where):
+    # The present range is read in chunks: an extreme in the first, a middle or the last (partial) one counts.
+    stored = np.full(600 * 1000, 2000, dtype=np.uint16)
+    stored[where] = 4095
+    stored[where - 7] = 3
+    out, _ = render(stored.reshape(600, 1000), tags(), RenderConfig(), bits_allocated=16, bits_stored=12, signed=False)
+    flat = out.reshape(-1)
+    assert flat[where] == 255 and flat[where - 7] == 0 and flat[1] == int((2000 - 3) / (4095 - 3) * 255)

@@ -18,7 +18,7 @@ from PIL import Image
 from ..config import GeometryConfig
 
 __all__ = ["Geometry", "boxes_to_original", "boxes_to_output", "mask_to_original", "masks_to_output", "plan_geometry",
-           "resize", "source_box"]
+           "resamples", "resize", "source_box"]
 
 
 @dataclass(frozen=True)
@@ -112,15 +112,24 @@ def resize(image: np.ndarray, geom: Geometry, *, pad_value: float = 0.0, reduce:
     uint16 and float32 in float32, then converted back.
     """
     ch, cw = geom.content_height, geom.content_width
-    box = source_box(geom, reduce)
-    if image.shape != (ch, cw) or box != (0.0, 0.0, float(image.shape[1]), float(image.shape[0])):
-        image = _resample(image, ch, cw, box)
+    if resamples(geom, image.shape, reduce):
+        image = _resample(image, ch, cw, source_box(geom, reduce))
     if (geom.height, geom.width) == (ch, cw):
         return image
     top = 1.0 if image.dtype == np.float32 else float(np.iinfo(image.dtype).max)
     out = np.full((geom.height, geom.width), pad_value * top, dtype=image.dtype)
     out[geom.pad_top : geom.pad_top + ch, geom.pad_left : geom.pad_left + cw] = image
     return out
+
+
+def resamples(geom: Geometry, shape: tuple[int, ...], reduce: int = 0) -> bool:
+    """Whether :func:`resize` resamples an image of ``shape`` (a ``2**-reduce`` decode) to ``geom``.
+
+    When it does, the image it returns is always new memory: the input is then an intermediate that a
+    caller may write into a buffer it reuses.
+    """
+    box = source_box(geom, reduce)
+    return shape != (geom.content_height, geom.content_width) or box != (0.0, 0.0, float(shape[1]), float(shape[0]))
 
 
 def _resample(image: np.ndarray, out_h: int, out_w: int, box: tuple[float, float, float, float]) -> np.ndarray:

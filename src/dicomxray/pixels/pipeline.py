@@ -8,8 +8,10 @@ training and inference can never see different pixels.  ``read_xray`` and
 from __future__ import annotations
 
 import os
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from ..dicom.header import Header, max_file_bytes, read_header
 from ..errors import RenderWarning, UnsupportedImageError
 from ..io.source import FileIdentity, Location, Opener, Source
 from .decode import DecodeResult, check_backend_name, decode_frame
-from .geometry import Geometry, plan_geometry, reduction_for, resize
+from .geometry import Geometry, plan_geometry, reduction_for, resamples, resize
 from .render import RenderError, RenderInfo, render
 
 if TYPE_CHECKING:
@@ -135,12 +137,17 @@ class Pipeline:
         reduce = reduction_for(geom, max_levels=MAX_REDUCED_LEVELS) if cfg.reduced_resolution else 0
         return decode_frame(header, frame=cfg.frame, reduce=reduce, backend=cfg.backend, threads=cfg.threads)
 
-    def render(self, header: Header, decoded: DecodeResult) -> tuple[np.ndarray, RenderInfo]:
-        """The display chain (PS3.3 C.11) and normalization; warns when the image comes out blank."""
+    def render(self, header: Header, decoded: DecodeResult, *, out: np.ndarray | None = None
+               ) -> tuple[np.ndarray, RenderInfo]:
+        """The display chain (PS3.3 C.11) and normalization; warns when the image comes out blank.
+
+        ``out``: a buffer of the image's shape and dtype to write it into (see :func:`.render.render`).
+        """
         tags = display_tags(header, self.config.decode.frame)
         try:
             image, info = render(decoded.array, tags, self.config.render, bits_allocated=header.bits_allocated,
-                                 bits_stored=header.bits_stored, signed=header.signed, clip=header.encapsulated)
+                                 bits_stored=header.bits_stored, signed=header.signed, clip=header.encapsulated,
+                                 out=out)
         except RenderError as exc:
             raise UnsupportedImageError(f"{header.path}: {exc}", path=header.path) from None
         if info.blank:
@@ -157,7 +164,12 @@ class Pipeline:
         header = source if isinstance(source, Header) else self.header(source)
         geom = self.plan(header)
         decoded = self.decode(header, geom)
-        image, info = self.render(header, decoded)
+        shape = decoded.array.shape
+        # The full-resolution image is an intermediate when the resize resamples it: render it into a reused
+        # buffer instead of fresh memory (a few thousand page faults per image otherwise).
+        with scratch_for(self.config, geom, shape, decoded.reduce) as out:
+            image, info = self.render(header, decoded, out=out)
+            pixels = self.resize(image, geom, decoded.reduce)
         meta = XrayMeta(
             path=header.path,
             sop_instance_uid=header.tag_text("SOPInstanceUID"),
@@ -175,7 +187,56 @@ class Pipeline:
             dtype=self.config.render.dtype,
             geometry=geom,
         )
-        return XrayImage(self.resize(image, geom, decoded.reduce), meta, header.identity)
+        return XrayImage(pixels, meta, header.identity)
+
+
+#: The largest intermediate image kept for reuse (bytes): a 3000x3000 float32 render is 36 MB.
+SCRATCH_BYTES = 64 << 20
+#: How many such buffers a process keeps (a DataLoader worker reads on one thread; read-ahead threads beyond
+#: this many render into fresh memory, so 32 read-ahead threads never hold 32 buffers).
+SCRATCH_KEPT = 2
+
+
+class _ScratchPool:
+    """Reused buffers for the full-resolution render that the resize then reads into new memory (a fresh 5 MB
+    image costs a few thousand page faults where the allocator has handed memory back to the system).  At most
+    :data:`SCRATCH_KEPT` buffers are kept; a buffer is lent to one read at a time, so no two reads share one and
+    no returned array shares any (the resize writes new memory whenever it resamples)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[np.ndarray] = []
+
+    @contextmanager
+    def lend(self, shape: tuple[int, ...], dtype: str) -> Iterator[np.ndarray | None]:
+        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if size > SCRATCH_BYTES:
+            yield None
+            return
+        with self._lock:
+            buf = self._free.pop() if self._free else None
+        if buf is None or buf.size < size:
+            buf = np.empty(size, np.uint8)
+        try:
+            yield buf[:size].view(dtype).reshape(shape)
+        finally:
+            with self._lock:
+                if len(self._free) < SCRATCH_KEPT:
+                    self._free.append(buf)
+
+
+_SCRATCH = _ScratchPool()
+
+
+@contextmanager
+def scratch_for(config: PipelineConfig, geom: Geometry, shape: tuple[int, ...],
+                reduce: int) -> Iterator[np.ndarray | None]:
+    """A reused buffer to render a ``shape`` image into while the resize resamples it, else ``None``."""
+    if not resamples(geom, shape, reduce):
+        yield None
+        return
+    with _SCRATCH.lend(shape, config.render.dtype) as out:
+        yield out
 
 
 def load_xray(path: Path, size: int | tuple[int, int] | None = None, *, config: PipelineConfig | None = None,

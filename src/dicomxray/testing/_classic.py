@@ -3,6 +3,10 @@
 Written here (our own code): pydicom ``pixel_array`` -> ``apply_voi_lut`` (float64) -> MONOCHROME1 inversion ->
 min-max -> ``* 255`` -> ``astype(uint8)`` -> PIL LANCZOS.  It ignores the Modality LUT (so a negative Rescale
 Slope comes out inverted); dicomxray differs there on purpose.
+
+It runs on one thread: pydicom's pixel decoders (pylibjpeg's libjpeg, OpenJPEG and RLE plugins, or its own numpy
+handlers), numpy's elementwise arithmetic and Pillow's resize are serial, so its CPU time is its wall time and a
+per-CPU comparison (``read_xray`` with ``DecodeConfig(threads=1)``) compares one core with one core.
 """
 
 from __future__ import annotations

@@ -13,7 +13,9 @@ __all__ = ["interleaved"]
 def interleaved(cases: dict[str, Callable[[], Any]], repeat: int, warmup: int = 1) -> dict[str, dict[str, float]]:
     """Run every case in turn (A B C A B C ...) ``repeat`` times; medians of wall and CPU milliseconds.
 
-    Interleaving spreads the noise of a shared machine evenly over the cases.
+    Interleaving spreads the noise of a shared machine evenly over the cases.  CPU time is the process's
+    (:func:`time.process_time`: every thread of it), so it is the per-core cost when each case runs on one
+    thread, and exceeds the wall time of a case whose libraries use several.
 
     Parameters
     ----------
