@@ -102,8 +102,9 @@ def test_overwritten_object_is_never_served_stale(s3, tmp_path: Path) -> None:
     assert a.stat().st_size == b.stat().st_size
     fs.put_file(str(a), "data/stale/x.dcm")
     cache = tmp_path / "cache"
-    strict = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so)
+    strict = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so, remote_identity="request")
     listed = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so, remote_identity="listing")
+    default = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so)  # "auto"
 
     def epoch(ds: DicomXrayDataset) -> np.ndarray:
         batch = next(iter(DataLoader(ds, batch_size=1, sampler=PrefetchSampler(range(1), batch_size=1, dataset=ds))))
@@ -111,9 +112,11 @@ def test_overwritten_object_is_never_served_stale(s3, tmp_path: Path) -> None:
 
     old, new = (read_xray(p, 32).astype(np.float32) / 255 for p in (a, b))
     assert np.allclose(epoch(strict), old) and np.allclose(epoch(listed), old)
+    assert np.allclose(next(iter(DataLoader(default)))["image"][0, 0].numpy(), old)
     fs.put_file(str(b), "data/stale/x.dcm")  # same key, same size: only the ETag tells
     assert np.allclose(strict[0]["image"][0].numpy(), new)  # a HEAD per cached read sees the new ETag at once
     assert np.allclose(epoch(listed), new)  # a new epoch lists the bucket again
+    assert np.allclose(next(iter(DataLoader(default)))["image"][0, 0].numpy(), new)  # a plain DataLoader's pass too
     assert np.allclose(DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so,
                                         remote_identity="listing")[0]["image"][0].numpy(), new)
     headers = [json.loads(e.read_bytes()[8 : 8 + int.from_bytes(e.read_bytes()[4:8], "little")])
