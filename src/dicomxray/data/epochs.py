@@ -117,11 +117,18 @@ class EpochListing(Mapping[str, FileIdentity]):
     def __getstate__(self) -> dict[str, Any]:  # a thread's future and a lock do not travel to spawned workers
         state = dict(self.__dict__)
         state["_job"], state["_lock"] = None, None
+        state["_sent"] = _started()  # a spawned worker starts when it is sent: it may run its first line much later
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._received = os.getpid()
+
+    def _process_started(self) -> int:
+        """When this process started, on the clock of the process that started it."""
+        sent = self.__dict__.get("_sent")
+        return sent if sent is not None and self.__dict__.get("_received") == os.getpid() else _PROCESS_STARTED
 
     # ----------------------------------------------------------------- the mapping
     def __getitem__(self, url: str) -> FileIdentity:
@@ -242,10 +249,10 @@ class EpochListing(Mapping[str, FileIdentity]):
         fresh = pid != self._pid
         if not fresh and seen == self._seen:
             return
-        marker = self._read_marker()
-        if marker is not None and marker[1] >= _PROCESS_STARTED and marker[0] > self._generation:
+        marker, started = self._read_marker(), self._process_started()
+        if marker is not None and marker[1] >= started and marker[0] > self._generation:
             self._identities, self._generation = self._wait_for(marker[0])
-        elif marker is None or marker[1] < _PROCESS_STARTED:  # no pass begun since this process started
+        elif marker is None or marker[1] < started:  # no pass begun since this process started
             if fresh:
                 self._identities = self.list_now()
                 self._generation = marker[0] if marker is not None else self._generation
