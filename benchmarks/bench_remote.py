@@ -200,8 +200,8 @@ def bucket_epochs(work: Path, count: int, epochs: int) -> dict[str, Any]:
         if s3 is None:
             return {"results": rows}
         url, so = s3
-        configs = [("2 workers, not persistent", WORKERS, False), ("2 workers, persistent", WORKERS, True),
-                   ("one process", 0, False)]
+        configs = [("2 workers, not persistent", WORKERS, False, False), ("2 workers, persistent", WORKERS, True, False),
+                   ("one process", 0, False, False), ("ds.loader (PrefetchSampler), 2 persistent workers", WORKERS, True, True)]
         sources: list[tuple[str, Any]] = [
             ("local folder", lambda c: DicomXrayDataset(folder, size=SIZE, cache=c)),
             ("S3 (moto), defaults", lambda c: DicomXrayDataset(url, size=SIZE, cache=c, storage_options=so)),
@@ -209,11 +209,12 @@ def bucket_epochs(work: Path, count: int, epochs: int) -> dict[str, Any]:
              lambda c: DicomXrayDataset(url, size=SIZE, cache=c, storage_options=so, remote_identity="request")),
         ]
         cases = []
-        for config, workers, persistent in configs:
+        for config, workers, persistent, sampler in configs:
             for source, make in sources:
                 ds = make(work / f"c-bucket-{source.split()[0]}")
-                loader = DataLoader(ds, batch_size=BATCH, num_workers=workers, persistent_workers=persistent,
-                                    multiprocessing_context="fork" if workers else None)
+                loader = _loader(ds, True, True) if sampler else DataLoader(
+                    ds, batch_size=BATCH, num_workers=workers, persistent_workers=persistent,
+                    multiprocessing_context="fork" if workers else None)
                 _epoch(loader, len(ds))  # fills the cache (once per source; later warm-ups are hits)
                 cases.append({"config": config, "source": source, "loader": loader, "images": len(ds),
                               "wall": [], "cpu": []})
@@ -239,7 +240,7 @@ def _bucket_report(out: Path, payload: dict[str, Any]) -> str:
     table = [[r["config"], r["source"], r["wall_ms_per_image"], f"{r['wall_vs_local']:.2f}x", r["cpu_ms_per_image"],
               f"{r['cpu_vs_local']:.2f}x"] for r in payload["results"]]
     md = write_report(out, "remote_bucket", payload, table,
-                      ["plain DataLoader, batch 8", "source (cached epoch)", "wall ms per image",
+                      ["DataLoader, batch 8", "source (cached epoch)", "wall ms per image",
                        "wall vs local folder", "CPU ms per image (process + workers)", "CPU vs local folder"])
     goal = next((r for r in payload["results"]
                  if r["config"] == "2 workers, not persistent" and r["source"] == "S3 (moto), defaults"), None)
