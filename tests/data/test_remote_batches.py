@@ -121,3 +121,23 @@ def test_the_default_trusts_only_listed_entries_with_a_version_token(tmp_path: P
     assert listing_of(unversioned, "auto", None) is None  # nothing to trust: every read checked
     with pytest.raises(ValueError, match="remote_identity must be 'auto', 'request' or 'listing'"):
         DicomXrayDataset(tmp_path, remote_identity="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_failed_pass_listing_is_raised_and_the_next_pass_lists_again(flat: Path, tmp_path: Path) -> None:
+    import copy
+
+    from torch.utils.data import DataLoader
+
+    from dicomxray import RemoteAccessError
+
+    with file_server(flat) as server:
+        ds = DicomXrayDataset(server.url + "/", size=24, cache=tmp_path / "c", remote_identity="listing")
+        loader = DataLoader(ds, batch_size=4)
+        assert sum(len(b["image"]) for b in loader) == N  # the listing the data set was built from
+        server.fail("/", "403")  # refused once (never retried)
+        with pytest.raises(RemoteAccessError, match=server.url):
+            next(iter(loader))  # this pass's listing, refused: raised where it is waited for
+        assert sum(len(b["image"]) for b in loader) == N  # the next pass lists again
+        twin = copy.deepcopy(ds)  # a copy in the same process owns a listing folder of its own
+        assert twin._listing._shared != ds._listing._shared
+        assert sum(len(b["image"]) for b in DataLoader(twin, batch_size=4)) == N

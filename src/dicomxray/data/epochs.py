@@ -25,6 +25,7 @@ a version read is never stored under another version's key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import tempfile
@@ -124,6 +125,10 @@ class EpochListing(Mapping[str, FileIdentity]):
         self.__dict__.update(state)
         self._lock = threading.Lock()
         self._received = os.getpid()
+        if self._received == self._owner:  # a copy in the owner's own process (deepcopy): an owner of its own
+            self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
+            weakref.finalize(self, _remove_folder, self._shared, self._owner)
+            self._assigned = self._generation = 0
 
     def _process_started(self) -> int:
         """When this process started, on the clock of the process that started it."""
@@ -167,10 +172,12 @@ class EpochListing(Mapping[str, FileIdentity]):
             elif self._told:
                 return
             job = self._job
-            if job is not None and job.generation is not None and not self._used(job) and (first_told or not told):
+            failed = job is not None and job.future.done() and job.future.exception() is not None
+            if job is not None and job.generation is not None and not failed and not self._used(job) \
+                    and (first_told or not told):
                 self._stamp(job.generation)  # no pass read with it yet (several length requests): it serves this one
             else:
-                if job is None or job.generation is not None:
+                if job is None or job.generation is not None or failed:
                     job = self._job = self._start()
                 self._assigned += 1
                 job.generation = self._assigned
@@ -258,7 +265,8 @@ class EpochListing(Mapping[str, FileIdentity]):
                 self._generation = marker[0] if marker is not None else self._generation
         # else: this process already holds the newest pass's listing (inherited when it was forked)
         if fresh or seen != self._seen:
-            Path(self._shared, f"{self._generation}.used").touch()  # a pass reads with it: the next needs a new one
+            with contextlib.suppress(OSError):  # a pass reads with it: the next one needs a new listing
+                Path(self._shared, f"{self._generation}.used").touch()
         self._pid, self._seen = pid, seen
 
     def _read_marker(self) -> tuple[int, int] | None:
