@@ -58,14 +58,25 @@ _PROCESS_STARTED = _started()  # a spawned worker imports this module when it st
 _FORKING = 0
 
 
-def _before_fork() -> None:  # the parent's clock: a child may run its first line well after the parent went on
+# this process's listings, by id (a Mapping is not hashable; forked children own none)
+_OWNED: weakref.WeakValueDictionary[int, EpochListing] = weakref.WeakValueDictionary()
+
+
+def _before_fork() -> None:
+    """The parent's clock (a child may run its first line well after the parent went on); and a fork from an owner
+    is most likely a DataLoader starting the workers of a new pass (PyTorch's default: fresh workers each pass),
+    after the last pass ended: that pass's listing starts now, while the workers start, instead of when the
+    sampler asks the length."""
     global _FORKING
     _FORKING = _started()
+    for listing in list(_OWNED.values()):
+        listing._ahead_of_fork()
 
 
 def _after_fork_in_child() -> None:
-    global _PROCESS_STARTED
+    global _PROCESS_STARTED, _OWNED
     _PROCESS_STARTED = _FORKING
+    _OWNED = weakref.WeakValueDictionary()
 
 
 if hasattr(os, "register_at_fork"):
@@ -114,6 +125,7 @@ class EpochListing(Mapping[str, FileIdentity]):
         # a private folder (0700) for each pass's listing; made now, so that workers forked at any time know it
         self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
         weakref.finalize(self, _remove_folder, self._shared, self._owner)
+        _OWNED[id(self)] = self
 
     def __getstate__(self) -> dict[str, Any]:  # a thread's future and a lock do not travel to spawned workers
         state = dict(self.__dict__)
@@ -129,6 +141,7 @@ class EpochListing(Mapping[str, FileIdentity]):
             self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
             weakref.finalize(self, _remove_folder, self._shared, self._owner)
             self._assigned = self._generation = 0
+            _OWNED[id(self)] = self
 
     def _process_started(self) -> int:
         """When this process started, on the clock of the process that started it."""
@@ -194,6 +207,19 @@ class EpochListing(Mapping[str, FileIdentity]):
         with self._lock:
             if self._job is None or self._job.generation is not None:
                 self._job = self._start()
+
+    def _ahead_of_fork(self) -> None:
+        """This process forks (the owner only): start the next pass's listing unless a pass start is told by a
+        PrefetchSampler, a listing no pass has read with is there, or the lock is held (never wait in a fork)."""
+        if os.getpid() != self._owner or self._told or not self._lock.acquire(blocking=False):
+            return
+        try:
+            job = self._job
+            failed = job is not None and job.future.done() and job.future.exception() is not None
+            if job is None or failed or (job.generation is not None and self._used(job)):
+                self._job = self._start()
+        finally:
+            self._lock.release()
 
     def _stamp(self, generation: int) -> None:
         """The marker: ``generation`` serves the pass that begins now."""
