@@ -360,3 +360,38 @@ def test_an_object_overwritten_mid_pass_is_seen_by_the_next_pass(logged_s3, tmp_
             fs.put_file(str(b), f"{prefix}/5.dcm")
     images = {int(batch["meta"]["index"][0]): batch["image"][0, 0].numpy() for batch in loader}
     assert np.allclose(images[5], new) and all(np.allclose(images[i], old) for i in range(5))
+
+
+def test_a_listing_started_at_a_fork_mid_pass_does_not_serve_the_next_pass(logged_s3, tmp_path: Path) -> None:
+    import os
+
+    endpoint, so, _ = logged_s3
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **so)
+    uids = dict(sop_uid="1.2.826.0.1.1", study_uid="1.2.826.0.1.2", series_uid="1.2.826.0.1.3")
+    a = write_dicom(tmp_path / "a.dcm", chest_phantom(80, 96, bits=12, seed=1), bits_stored=12, **uids)
+    b = write_dicom(tmp_path / "b.dcm", chest_phantom(80, 96, bits=12, seed=2), bits_stored=12, **uids)
+    for i in range(6):
+        fs.put_file(str(a), f"logged/forked/{i}.dcm")
+    ds = DicomXrayDataset("s3://logged/forked", size=32, cache=tmp_path / "c", storage_options=so)
+
+    class Order:  # object 5 first; asks the length as PyTorch's samplers do
+        def __iter__(self):
+            len(ds)
+            return iter([5, 0, 1, 2, 3, 4])
+
+    loader = DataLoader(ds, batch_size=1, sampler=Order())
+    old, new = (read_xray(p, 32).astype(np.float32) / 255 for p in (a, b))
+    for _ in range(2):  # the first pass uses the listing the data set was built from: a second one fills the cache
+        assert sum(len(batch["image"]) for batch in loader) == 6
+    for n, _batch in enumerate(loader):
+        if n == 1:  # object 5 read (a hit); then a fork (not a DataLoader's) starts a listing mid-pass
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            ds._listing._job.future.result()
+            fs.put_file(str(b), "logged/forked/5.dcm")  # overwritten after that listing, before the pass ends
+    images = {int(batch["meta"]["index"][0]): batch["image"][0, 0].numpy() for batch in loader}
+    assert np.allclose(images[5], new)

@@ -48,6 +48,7 @@ __all__ = ["EpochListing", "WAIT_S"]
 WAIT_S = 60.0
 _POLL_S = 0.002
 _MARKER = "pass"
+_READS = "reads"  # its mtime: when a process last began a batch (monotonic ns)
 
 
 def _started() -> int:
@@ -91,6 +92,8 @@ class _Job:
         self.future = future
         self.generation: int | None = None
         self.used = False  # read with by the owner itself
+        self.started = _started()
+        self.tentative = False  # started at a fork: good for a pass only if nothing was read since it started
 
 
 class EpochListing(Mapping[str, FileIdentity]):
@@ -124,6 +127,7 @@ class EpochListing(Mapping[str, FileIdentity]):
         self._job: _Job | None = _Job(built)  # the first pass takes the listing the data set was built from
         # a private folder (0700) for each pass's listing; made now, so that workers forked at any time know it
         self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
+        _never_read(self._shared)
         weakref.finalize(self, _remove_folder, self._shared, self._owner)
         _OWNED[id(self)] = self
 
@@ -139,6 +143,7 @@ class EpochListing(Mapping[str, FileIdentity]):
         self._received = os.getpid()
         if self._received == self._owner:  # a copy in the owner's own process (deepcopy): an owner of its own
             self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
+            _never_read(self._shared)
             weakref.finalize(self, _remove_folder, self._shared, self._owner)
             self._assigned = self._generation = 0
             _OWNED[id(self)] = self
@@ -190,7 +195,8 @@ class EpochListing(Mapping[str, FileIdentity]):
                     and (first_told or not told):
                 self._stamp(job.generation)  # no pass read with it yet (several length requests): it serves this one
             else:
-                if job is None or job.generation is not None or failed:
+                stale = job is not None and job.tentative and self._last_read() >= job.started
+                if job is None or job.generation is not None or failed or stale:
                     job = self._job = self._start()
                 self._assigned += 1
                 job.generation = self._assigned
@@ -218,6 +224,7 @@ class EpochListing(Mapping[str, FileIdentity]):
             failed = job is not None and job.future.done() and job.future.exception() is not None
             if job is None or failed or (job.generation is not None and self._used(job)):
                 self._job = self._start()
+                self._job.tentative = True
         finally:
             self._lock.release()
 
@@ -225,6 +232,13 @@ class EpochListing(Mapping[str, FileIdentity]):
         """The marker: ``generation`` serves the pass that begins now."""
         with atomic_write(Path(self._shared) / _MARKER) as fh:
             fh.write(f"{generation} {_started()}".encode())
+
+    def _last_read(self) -> int:
+        """When a process last began a batch (``renew``), on the monotonic clock (0: never)."""
+        try:
+            return os.stat(os.path.join(self._shared, _READS)).st_mtime_ns
+        except OSError:
+            return 0
 
     def _used(self, job: _Job) -> bool:
         """Whether a pass has read with ``job``'s listing (the owner, or a worker that left ``<generation>.used``)."""
@@ -268,6 +282,9 @@ class EpochListing(Mapping[str, FileIdentity]):
         nothing when they already are (one ``stat``).  ``token`` (a PrefetchSampler's pass) is not needed: the
         marker says which pass is the newest."""
         pid = os.getpid()
+        now = _started()
+        with contextlib.suppress(OSError):  # a listing started at a fork before this is not this pass's
+            os.utime(os.path.join(self._shared, _READS), ns=(now, now))
         if pid == self._owner:
             job = self._job
             if job is not None and job.generation is not None and job.generation > self._generation:
@@ -319,6 +336,12 @@ class EpochListing(Mapping[str, FileIdentity]):
                         return self.list_now(), newest  # raises the store's error here, naming the root
             time.sleep(_POLL_S)
         return self.list_now(), generation  # the owner never published it (gone, or stuck): list it here
+
+
+def _never_read(folder: str) -> None:
+    path = os.path.join(folder, _READS)
+    Path(path).touch()
+    os.utime(path, ns=(0, 0))
 
 
 def _remove_folder(path: str, pid: int) -> None:
