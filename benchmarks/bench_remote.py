@@ -208,21 +208,25 @@ def bucket_epochs(work: Path, count: int, epochs: int) -> dict[str, Any]:
             ("S3 (moto), remote_identity='request'",
              lambda c: DicomXrayDataset(url, size=SIZE, cache=c, storage_options=so, remote_identity="request")),
         ]
-        cases = []
-        for config, workers, persistent, sampler in configs:
+        cases: list[dict[str, Any]] = []
+        for config, workers, persistent, sampler in configs:  # interleaved within a configuration only: a fork
+            group = []  # starts the owner's next listing, so another group's fresh workers would help this one's
             for source, make in sources:
                 ds = make(work / f"c-bucket-{source.split()[0]}")
                 loader = _loader(ds, True, True) if sampler else DataLoader(
                     ds, batch_size=BATCH, num_workers=workers, persistent_workers=persistent,
                     multiprocessing_context="fork" if workers else None)
                 _epoch(loader, len(ds))  # fills the cache (once per source; later warm-ups are hits)
-                cases.append({"config": config, "source": source, "loader": loader, "images": len(ds),
+                group.append({"config": config, "source": source, "loader": loader, "images": len(ds),
                               "wall": [], "cpu": []})
-        for _ in range(epochs):
-            for c in cases:
-                wall, cpu = _timed_epoch(c["loader"], c["images"])
-                c["wall"].append(wall)
-                c["cpu"].append(cpu)
+            for _ in range(epochs):
+                for c in group:
+                    wall, cpu = _timed_epoch(c["loader"], c["images"])
+                    c["wall"].append(wall)
+                    c["cpu"].append(cpu)
+            for c in group:
+                del c["loader"]  # its workers end here
+            cases.extend(group)
         base: dict[str, dict[str, Any]] = {}
         for c in cases:
             row = {"config": c["config"], "source": c["source"], "images": c["images"],
@@ -232,7 +236,6 @@ def bucket_epochs(work: Path, count: int, epochs: int) -> dict[str, Any]:
             row["wall_vs_local"] = local["wall_ms_per_image"] / row["wall_ms_per_image"]
             row["cpu_vs_local"] = local["cpu_ms_per_image"] / row["cpu_ms_per_image"]
             rows.append(row)
-            del c["loader"]
     return {"objects": count, "epochs": epochs, "results": rows}
 
 
