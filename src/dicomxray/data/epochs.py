@@ -2,8 +2,10 @@
 set once per pass over the data, and handed to every DataLoader worker through a private folder, so a cached read
 needs no client, no connection and no request in any worker, fresh or persistent.
 
-When a pass begins is told to the process that built the data set (the *owner*) in one of two ways:
+When a pass begins is told to the process that built the data set (the *owner*) in one of three ways:
 
+* a fork from the owner, most likely a DataLoader starting the fresh workers of a pass (PyTorch's default), starts
+  the listing at once, while the workers start; it serves the next pass only if no batch began since it started;
 * every PyTorch sampler (``SequentialSampler``, ``RandomSampler``, ``DistributedSampler``...) asks the data set's
   length when its pass begins, in the main process, before the DataLoader hands its workers any index: the owner's
   ``len()`` starts the pass's listing in a background thread (a plain ``DataLoader``, persistent workers or not);
@@ -18,9 +20,11 @@ name when it is made.  A process reading the data set looks at the marker at eac
 listing whose pass began before it started: it waits for the owner's, and lists the store itself (one request
 per 1,000 objects) only when no pass start was told after it started (a sampler that never asks the length).
 
-So the freshness is bounded by the pass: an object overwritten during a pass is seen by the next pass, and
-``remote_identity="request"`` checks every read instead.  A cache miss's GET carries the object's own identity, so
-a version read is never stored under another version's key.
+So the freshness is bounded by the pass: an object overwritten before a pass's last batch began is seen by the
+next pass (the first pass uses the data set's own listing), and ``remote_identity="request"`` checks every read
+instead.  A cache miss's GET carries the object's own identity, so a version read is never stored under another
+version's key.  A process reading without any pass start told (its own sampler that never asks the length, in the
+owner) keeps the data set's own listing.
 """
 
 from __future__ import annotations
