@@ -19,12 +19,21 @@ case's loader built first, then the cases' epochs run in turn, so a noisy neighb
 Goals (issue 18), at 50 ms: plain DataLoader >= 0.7x the plain epoch without latency; PrefetchSampler >= 0.9x;
 cached ``"listing"`` >= 0.9x and ``"request"`` >= 0.7x a cached local epoch.  Writes bench_out/remote.json and
 remote.md.
+
+A cached bucket with the defaults (issue 26; ``--bucket-only`` runs just this table): ``--bucket-objects`` (48)
+512x512 objects on moto's S3 server, ``cache=``, a plain ``DataLoader(batch_size=8, num_workers=2)`` with
+PyTorch's default non-persistent workers (and, beside it, persistent workers and one process), the data set built
+with no remote option (``remote_identity="auto"``) and with ``"request"``; each against the same loader over a
+local folder.  Wall time and CPU time (this process and its DataLoader workers, not the servers) per image,
+medians of ``--epochs`` interleaved epochs after a warm-up one.  Goal: the default, non-persistent, >= 0.85x the
+cached local epoch in wall time.  Writes bench_out/remote_bucket.json and remote_bucket.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import resource
 import shutil
 import socket
 import statistics
@@ -103,9 +112,13 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+_SERVERS: set[int] = set()  # our server processes: their CPU time is not the loader's
+
+
 @contextlib.contextmanager
 def _process(args: list[str], url: str) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _SERVERS.add(proc.pid)
     try:
         for _ in range(300):
             try:
@@ -146,12 +159,108 @@ def _epoch(loader: Any, n: int) -> float:
     return time.perf_counter() - t0
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its DataLoader workers: the ones that ended (reaped) and the live ones
+    (persistent workers), never the servers."""
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = time.process_time() + done.ru_utime + done.ru_stime
+    try:
+        import psutil
+    except ImportError:
+        return total
+    for child in psutil.Process().children():
+        if child.pid not in _SERVERS:
+            with contextlib.suppress(psutil.Error):
+                times = child.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+def _timed_epoch(loader: Any, n: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of one epoch."""
+    c0 = _cpu()
+    wall = _epoch(loader, n)
+    return wall, _cpu() - c0
+
+
+def bucket_epochs(work: Path, count: int, epochs: int) -> dict[str, Any]:
+    """Issue 26's configuration: a cached bucket with the defaults against the same cached epoch from local files."""
+    from torch.utils.data import DataLoader
+
+    from dicomxray import DicomXrayDataset
+
+    small = bench_file(uid.JPEGLSLossless, height=512, width=512)
+    folder = work / "bucket"
+    folder.mkdir()
+    for i in range(count):
+        shutil.copyfile(small, folder / f"{i:05d}.dcm")
+    rows: list[dict[str, Any]] = []
+    with contextlib.ExitStack() as stack:
+        s3 = _s3_bucket(stack, folder, "bucket/objects")
+        if s3 is None:
+            return {"results": rows}
+        url, so = s3
+        configs = [("2 workers, not persistent", WORKERS, False, False), ("2 workers, persistent", WORKERS, True, False),
+                   ("one process", 0, False, False), ("ds.loader (PrefetchSampler), 2 persistent workers", WORKERS, True, True)]
+        sources: list[tuple[str, Any]] = [
+            ("local folder", lambda c: DicomXrayDataset(folder, size=SIZE, cache=c)),
+            ("S3 (moto), defaults", lambda c: DicomXrayDataset(url, size=SIZE, cache=c, storage_options=so)),
+            ("S3 (moto), remote_identity='request'",
+             lambda c: DicomXrayDataset(url, size=SIZE, cache=c, storage_options=so, remote_identity="request")),
+        ]
+        cases: list[dict[str, Any]] = []
+        for config, workers, persistent, sampler in configs:  # interleaved within a configuration only: a fork
+            group = []  # starts the owner's next listing, so another group's fresh workers would help this one's
+            for source, make in sources:
+                ds = make(work / f"c-bucket-{source.split()[0]}")
+                loader = _loader(ds, True, True) if sampler else DataLoader(
+                    ds, batch_size=BATCH, num_workers=workers, persistent_workers=persistent,
+                    multiprocessing_context="fork" if workers else None)
+                _epoch(loader, len(ds))  # fills the cache (once per source; later warm-ups are hits)
+                group.append({"config": config, "source": source, "loader": loader, "images": len(ds),
+                              "wall": [], "cpu": []})
+            for _ in range(epochs):
+                for c in group:
+                    wall, cpu = _timed_epoch(c["loader"], c["images"])
+                    c["wall"].append(wall)
+                    c["cpu"].append(cpu)
+            for c in group:
+                del c["loader"]  # its workers end here
+            cases.extend(group)
+        base: dict[str, dict[str, Any]] = {}
+        for c in cases:
+            row = {"config": c["config"], "source": c["source"], "images": c["images"],
+                   "wall_ms_per_image": 1000 * statistics.median(c["wall"]) / c["images"],
+                   "cpu_ms_per_image": 1000 * statistics.median(c["cpu"]) / c["images"]}
+            local = base.setdefault(c["config"], row)
+            row["wall_vs_local"] = local["wall_ms_per_image"] / row["wall_ms_per_image"]
+            row["cpu_vs_local"] = local["cpu_ms_per_image"] / row["cpu_ms_per_image"]
+            rows.append(row)
+    return {"objects": count, "epochs": epochs, "results": rows}
+
+
+def _bucket_report(out: Path, payload: dict[str, Any]) -> str:
+    table = [[r["config"], r["source"], r["wall_ms_per_image"], f"{r['wall_vs_local']:.2f}x", r["cpu_ms_per_image"],
+              f"{r['cpu_vs_local']:.2f}x"] for r in payload["results"]]
+    md = write_report(out, "remote_bucket", payload, table,
+                      ["DataLoader, batch 8", "source (cached epoch)", "wall ms per image",
+                       "wall vs local folder", "CPU ms per image (process + workers)", "CPU vs local folder"])
+    goal = next((r for r in payload["results"]
+                 if r["config"] == "2 workers, not persistent" and r["source"] == "S3 (moto), defaults"), None)
+    if goal is not None:
+        md += (f"\nGoal (issue 26): the defaults, non-persistent workers, >= 0.85x the cached local epoch (wall): "
+               f"{goal['wall_vs_local']:.2f}x {'ok' if goal['wall_vs_local'] >= 0.85 else 'MISSED'}\n")
+    return md
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=32)
     parser.add_argument("--cached-images", type=int, default=480)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--bucket-objects", type=int, default=48)
+    parser.add_argument("--bucket-only", action="store_true", help="only the cached-bucket table (issue 26)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("bench_out"))
     parser.add_argument("--serve", help=argparse.SUPPRESS)
@@ -168,6 +277,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="dicomxray-bench-remote-"))
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
+        bucket = bucket_epochs(work, args.bucket_objects, 3 if args.quick else max(5, 2 * epochs + 1))
+        if bucket["results"]:
+            print(f"A cached bucket ({args.bucket_objects} objects 512x512, batch {BATCH}), medians of "
+                  f"{bucket['epochs']} interleaved epochs; ratios are the local folder's time over this one's")
+            print(_bucket_report(args.out, bucket | {"machine": machine()}), flush=True)
+        if args.bucket_only:
+            return {"bucket": bucket}
         source = bench_file(uid.JPEGLosslessSV1)
         small = bench_file(uid.JPEGLSLossless, height=512, width=512)
         data, many = work / "data", work / "many"
@@ -230,7 +346,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if r["group"] == "read":
                 r["vs_plain_http_0ms"] = plain0 / r["ms_per_image"]
         payload = {"machine": machine(), "images": n, "cached_images": n_cached, "latency_ms": args.latency_ms,
-                   "epochs": epochs, "results": rows}
+                   "epochs": epochs, "results": rows, "bucket": bucket}
         table = [[r["case"], r["images"], r["ms_per_image"], f"{r['vs_local']:.2f}x",
                   f"{r['vs_plain_http_0ms']:.2f}x" if "vs_plain_http_0ms" in r else ""] for r in rows]
         md = write_report(args.out, "remote", payload, table,
@@ -240,7 +356,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return payload
 
 
-def _s3_bucket(stack: contextlib.ExitStack, data: Path) -> tuple[str, dict[str, Any]] | None:
+def _s3_bucket(stack: contextlib.ExitStack, data: Path, prefix: str = "bench/many") -> tuple[str, dict[str, Any]] | None:
     """``(URL, storage_options)`` of an S3 bucket served by moto holding ``data``; ``None`` without moto/s3fs."""
     try:
         import boto3
@@ -256,9 +372,9 @@ def _s3_bucket(stack: contextlib.ExitStack, data: Path) -> tuple[str, dict[str, 
         return None
     so = {"key": "bench", "secret": "bench", "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"}}
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                 aws_secret_access_key="bench").create_bucket(Bucket="bench")
-    s3fs.S3FileSystem(skip_instance_cache=True, **so).put(str(data) + "/", "bench/many/", recursive=True)
-    return "s3://bench/many", so
+                 aws_secret_access_key="bench").create_bucket(Bucket=prefix.split("/")[0])
+    s3fs.S3FileSystem(skip_instance_cache=True, **so).put(str(data) + "/", prefix + "/", recursive=True)
+    return f"s3://{prefix}", so
 
 
 if __name__ == "__main__":

@@ -33,10 +33,14 @@ def _two_epochs(ds: DicomXrayDataset, batched: bool) -> None:
         assert sum(len(b["image"]) for b in loader) == N
 
 
+@pytest.mark.parametrize("identity", [None, "request"], ids=["default", "request"])
 @pytest.mark.parametrize("batched", [False, True], ids=["plain", "sampler"])
-def test_a_cached_read_costs_one_request_in_request_mode(flat: Path, tmp_path: Path, batched: bool) -> None:
+def test_a_cached_read_costs_one_request_in_request_mode(flat: Path, tmp_path: Path, batched: bool,
+                                                         identity: str | None) -> None:
+    """``"request"``, and the default over plain HTTP (whose listing carries no version): every read checked."""
     with file_server(flat) as server:
-        ds = DicomXrayDataset(server.url + "/", size=24, cache=tmp_path / "c")
+        ds = DicomXrayDataset(server.url + "/", size=24, cache=tmp_path / "c",
+                              **({"remote_identity": identity} if identity else {}))  # type: ignore[arg-type]
         _two_epochs(ds, batched)  # epoch 1 fills the cache
         before = len(server.log)
         _two_epochs(ds, batched)  # every read a cache hit
@@ -97,3 +101,43 @@ def test_a_batch_pays_the_latency_once(flat: Path) -> None:
         elapsed = time.perf_counter() - t0
     assert [s["meta"]["index"] for s in batch] == list(range(N))
     assert elapsed < 0.2 * N * 0.75, elapsed  # one at a time would take N x 0.2 s; at once about 0.2 s
+
+
+def test_the_default_trusts_only_listed_entries_with_a_version_token(tmp_path: Path) -> None:
+    from dicomxray.data.steps import FileList, listing_of
+    from dicomxray.io.identity import FileIdentity
+
+    tagged = FileIdentity("s3://b/p/a.dcm", 10, 10**9, 0, 0, etag='"abc"')
+    untagged = FileIdentity("s3://b/p/b.dcm", 10, 10**9, 0, 0)  # size and Last-Modified only
+    weak = FileIdentity("s3://b/p/c.dcm", 10, 10**9, 0, 0, etag='W/"abc"')  # a weak HTTP validator
+    assert tagged.versioned and not untagged.versioned and not weak.versioned
+    found = FileList("s3://b/p", [tagged.path, untagged.path, weak.path],
+                     {i.path: i for i in (tagged, untagged, weak)})
+    auto, listing = listing_of(found, "auto", None), listing_of(found, "listing", None)
+    assert auto is not None and dict(auto) == {tagged.path: tagged}  # the others: a request per read
+    assert listing is not None and len(listing) == 3
+    assert listing_of(found, "request", None) is None
+    unversioned = FileList("s3://b/p", [untagged.path], {untagged.path: untagged})
+    assert listing_of(unversioned, "auto", None) is None  # nothing to trust: every read checked
+    with pytest.raises(ValueError, match="remote_identity must be 'auto', 'request' or 'listing'"):
+        DicomXrayDataset(tmp_path, remote_identity="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_failed_pass_listing_is_raised_and_the_next_pass_lists_again(flat: Path, tmp_path: Path) -> None:
+    import copy
+
+    from torch.utils.data import DataLoader
+
+    from dicomxray import RemoteAccessError
+
+    with file_server(flat) as server:
+        ds = DicomXrayDataset(server.url + "/", size=24, cache=tmp_path / "c", remote_identity="listing")
+        loader = DataLoader(ds, batch_size=4)
+        assert sum(len(b["image"]) for b in loader) == N  # the listing the data set was built from
+        server.fail("/", "403")  # refused once (never retried)
+        with pytest.raises(RemoteAccessError, match=server.url):
+            next(iter(loader))  # this pass's listing, refused: raised where it is waited for
+        assert sum(len(b["image"]) for b in loader) == N  # the next pass lists again
+        twin = copy.deepcopy(ds)  # a copy in the same process owns a listing folder of its own
+        assert twin._listing._shared != ds._listing._shared
+        assert sum(len(b["image"]) for b in DataLoader(twin, batch_size=4)) == N

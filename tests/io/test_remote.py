@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("fsspec")
 pytest.importorskip("aiohttp")
@@ -102,8 +103,9 @@ def test_overwritten_object_is_never_served_stale(s3, tmp_path: Path) -> None:
     assert a.stat().st_size == b.stat().st_size
     fs.put_file(str(a), "data/stale/x.dcm")
     cache = tmp_path / "cache"
-    strict = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so)
+    strict = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so, remote_identity="request")
     listed = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so, remote_identity="listing")
+    default = DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so)  # "auto"
 
     def epoch(ds: DicomXrayDataset) -> np.ndarray:
         batch = next(iter(DataLoader(ds, batch_size=1, sampler=PrefetchSampler(range(1), batch_size=1, dataset=ds))))
@@ -111,9 +113,11 @@ def test_overwritten_object_is_never_served_stale(s3, tmp_path: Path) -> None:
 
     old, new = (read_xray(p, 32).astype(np.float32) / 255 for p in (a, b))
     assert np.allclose(epoch(strict), old) and np.allclose(epoch(listed), old)
+    assert np.allclose(next(iter(DataLoader(default)))["image"][0, 0].numpy(), old)
     fs.put_file(str(b), "data/stale/x.dcm")  # same key, same size: only the ETag tells
     assert np.allclose(strict[0]["image"][0].numpy(), new)  # a HEAD per cached read sees the new ETag at once
     assert np.allclose(epoch(listed), new)  # a new epoch lists the bucket again
+    assert np.allclose(next(iter(DataLoader(default)))["image"][0, 0].numpy(), new)  # a plain DataLoader's pass too
     assert np.allclose(DicomXrayDataset("s3://data/stale", size=32, cache=cache, storage_options=so,
                                         remote_identity="listing")[0]["image"][0].numpy(), new)
     headers = [json.loads(e.read_bytes()[8 : 8 + int.from_bytes(e.read_bytes()[4:8], "little")])
@@ -254,3 +258,140 @@ def test_a_listing_per_epoch_is_shared_by_the_workers(local: Path, tmp_path: Pat
         ds.start_epoch(-1)
         pages = [r for r in server.requests("/") if r[0] == "GET"]
     assert len(pages) == 3  # the data set's own listing, then one per ended epoch in the main process, none in workers
+
+
+# ----------------------------------------------------------------------------- a cached bucket with the defaults
+@pytest.fixture(scope="module")
+def logged_s3(tmp_path_factory: pytest.TempPathFactory):
+    """(endpoint, storage_options, requests) of a moto server whose request log (werkzeug's, on stderr) is kept:
+    ``requests()`` lists ``(method, path)`` of every request it answered so far, counted at the server."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    import re
+    import subprocess
+    import sys
+    import time
+
+    from remote_servers import free_port, wait_for
+
+    log = tmp_path_factory.mktemp("moto") / "requests.log"
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=out)
+    endpoint = f"http://127.0.0.1:{port}"
+    line = re.compile(r'"(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/')
+
+    def requests() -> list[tuple[str, str]]:
+        time.sleep(0.3)  # a response is logged after it is sent
+        return [(m.group(1), m.group(2)) for m in map(line.search, log.read_text().splitlines()) if m]
+
+    try:
+        wait_for(endpoint)
+        make_bucket(endpoint, "logged")
+        yield endpoint, s3_options(endpoint), requests
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class _Probe(torch.utils.data.Dataset):
+    """A data set's samples with the number of storage clients the reading process holds beside each."""
+
+    def __init__(self, ds: DicomXrayDataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        from dicomxray.io import remote
+
+        return {"image": self.ds[i]["image"], "index": i, "clients": len(remote._FILESYSTEMS)}
+
+
+def test_the_default_remote_identity_is_auto() -> None:
+    import inspect
+
+    assert inspect.signature(DicomXrayDataset).parameters["remote_identity"].default == "auto"
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh-workers", "persistent-workers"])
+def test_a_fresh_workers_cache_hits_make_no_request(logged_s3, local: Path, tmp_path: Path, persistent: bool) -> None:
+    endpoint, so, requests = logged_s3
+    prefix = f"logged/hits-{persistent}"
+    upload(endpoint, local, prefix)
+    ds = _Probe(DicomXrayDataset(f"s3://{prefix}", size=24, cache=tmp_path / "c", storage_options=so))  # defaults
+    loader = DataLoader(ds, batch_size=2, num_workers=2, persistent_workers=persistent, multiprocessing_context="fork")
+    assert sum(len(b["image"]) for b in loader) == 6  # fills the cache
+    for _ in range(2):
+        before = len(requests())
+        clients = [c for b in loader for c in b["clients"].tolist()]
+        during = requests()[before:]
+        if not persistent:  # (persistent workers built theirs for the first pass's misses)
+            assert clients == [0] * 6  # no fresh worker built a storage client
+        # the main process listed the prefix once for the pass (one request per 1,000 objects); no GET or HEAD of an
+        # object, no listing in a worker
+        assert len(during) == 1 and "list-type=2" in during[0][1], during
+
+
+@pytest.mark.parametrize("identity", ["auto", "listing"])
+@pytest.mark.parametrize("persistent", [False, True], ids=["fresh-workers", "persistent-workers"])
+def test_an_object_overwritten_mid_pass_is_seen_by_the_next_pass(logged_s3, tmp_path: Path, persistent: bool,
+                                                                  identity: str) -> None:
+    endpoint, so, _ = logged_s3
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **so)
+    uids = dict(sop_uid="1.2.826.0.1.1", study_uid="1.2.826.0.1.2", series_uid="1.2.826.0.1.3")
+    a = write_dicom(tmp_path / "a.dcm", chest_phantom(80, 96, bits=12, seed=1), bits_stored=12, **uids)
+    b = write_dicom(tmp_path / "b.dcm", chest_phantom(80, 96, bits=12, seed=2), bits_stored=12, **uids)
+    assert a.stat().st_size == b.stat().st_size  # only the ETag tells the versions apart
+    prefix = f"logged/overwrite-{persistent}-{identity}"
+    for i in range(6):
+        fs.put_file(str(a), f"{prefix}/{i}.dcm")
+    ds = DicomXrayDataset(f"s3://{prefix}", size=32, cache=tmp_path / "c", storage_options=so,
+                          remote_identity=identity)  # type: ignore[arg-type]
+    loader = DataLoader(ds, batch_size=1, num_workers=2, persistent_workers=persistent, multiprocessing_context="fork")
+    old, new = (read_xray(p, 32).astype(np.float32) / 255 for p in (a, b))
+    for n, batch in enumerate(loader):  # the cache filled with the old version
+        assert np.allclose(batch["image"][0, 0].numpy(), old)
+        if n == 5:  # its last object read (and cached): overwritten before the pass ends
+            fs.put_file(str(b), f"{prefix}/5.dcm")
+    images = {int(batch["meta"]["index"][0]): batch["image"][0, 0].numpy() for batch in loader}
+    assert np.allclose(images[5], new) and all(np.allclose(images[i], old) for i in range(5))
+
+
+def test_a_listing_started_at_a_fork_mid_pass_does_not_serve_the_next_pass(logged_s3, tmp_path: Path) -> None:
+    import os
+
+    endpoint, so, _ = logged_s3
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **so)
+    uids = dict(sop_uid="1.2.826.0.1.1", study_uid="1.2.826.0.1.2", series_uid="1.2.826.0.1.3")
+    a = write_dicom(tmp_path / "a.dcm", chest_phantom(80, 96, bits=12, seed=1), bits_stored=12, **uids)
+    b = write_dicom(tmp_path / "b.dcm", chest_phantom(80, 96, bits=12, seed=2), bits_stored=12, **uids)
+    for i in range(6):
+        fs.put_file(str(a), f"logged/forked/{i}.dcm")
+    ds = DicomXrayDataset("s3://logged/forked", size=32, cache=tmp_path / "c", storage_options=so)
+
+    class Order:  # object 5 first; asks the length as PyTorch's samplers do
+        def __iter__(self):
+            len(ds)
+            return iter([5, 0, 1, 2, 3, 4])
+
+    loader = DataLoader(ds, batch_size=1, sampler=Order())
+    old, new = (read_xray(p, 32).astype(np.float32) / 255 for p in (a, b))
+    for _ in range(2):  # the first pass uses the listing the data set was built from: a second one fills the cache
+        assert sum(len(batch["image"]) for batch in loader) == 6
+    for n, _batch in enumerate(loader):
+        if n == 1:  # object 5 read (a hit); then a fork (not a DataLoader's) starts a listing mid-pass
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            ds._listing._job.future.result()
+            fs.put_file(str(b), "logged/forked/5.dcm")  # overwritten after that listing, before the pass ends
+    images = {int(batch["meta"]["index"][0]): batch["image"][0, 0].numpy() for batch in loader}
+    assert np.allclose(images[5], new)

@@ -20,7 +20,6 @@ from ..io.source import Opener
 from ..labels.base import LabelSource, Target
 from ..pixels.pipeline import XrayImage
 from ..transforms import to_albumentations_dtype
-from .epochs import EpochListing
 from .loader import make_loader, plan_mismatch, warn_mismatch
 from .prefetch import Ahead, PrefetchConfig, Prefetcher
 from .samples import collate, to_tensor
@@ -101,13 +100,17 @@ class DicomXrayDataset(Dataset):
         The files to use, in this order (a URL without a listing is identified by a HEAD per cached read).
     storage_options : mapping, optional
         For URLs: the fsspec filesystem's options (credentials, ``endpoint_url``, ``anon``...).
-    remote_identity : {"request", "listing"}
-        How a cached read knows an object's version (ETag, size, Last-Modified): ``request`` asks the
-        store (one HEAD per cached read: never stale, like a stat per local read); ``listing`` uses a
-        listing of ``root`` made at each epoch's start by a :class:`dicomxray.data.prefetch.PrefetchSampler`
-        given ``dataset=`` (one LIST per 1,000 objects per epoch, shared by the workers; a process without
-        it lists once when it starts): an epoch sees the bucket as it was when it began, and cached epochs
-        cost no request.  Either way a miss's GET carries its
+    remote_identity : {"auto", "request", "listing"}
+        How a cached read knows an object's version.  ``auto`` (the default) takes it from a listing of
+        ``root`` where the listing carries a strong version token (S3, GCS, Azure: ETag, version id,
+        generation), and asks the store per read where it does not (plain HTTP): a cached read then costs
+        no client, connection or request in any DataLoader worker, fresh or persistent.  The listing is
+        renewed once per pass (each pass start: a sampler asking the length, or a
+        :class:`dicomxray.data.prefetch.PrefetchSampler` given ``dataset=``; one request per 1,000
+        objects, made once for every worker), so an object overwritten during a pass is seen by the next
+        one (:mod:`dicomxray.data.epochs`).  ``request`` asks the store at every cached read (one HEAD:
+        never stale, like a stat per local read); ``listing`` is ``auto`` that also trusts listed
+        identities without a version token (size and Last-Modified).  Either way a miss's GET carries its
         own identity, so a version read is never stored under another's key.
     prefetch : PrefetchConfig or int, optional
         Threads (and memory budget) reading ahead what a :class:`dicomxray.data.prefetch.PrefetchSampler`
@@ -132,7 +135,7 @@ class DicomXrayDataset(Dataset):
         on_error: OnError = "raise",
         files: Sequence[str | os.PathLike[str]] | None = None,
         storage_options: Mapping[str, Any] | None = None,
-        remote_identity: RemoteIdentity = "request",
+        remote_identity: RemoteIdentity = "auto",
         prefetch: PrefetchConfig | int | None = None,
         **deprecated: Any,
     ) -> None:
@@ -152,7 +155,7 @@ class DicomXrayDataset(Dataset):
                                     opener=Opener(storage_options, listing))
         if image_dtype == "uint8" and self.pipeline.config.render.dtype != "uint8":
             raise ValueError(f"image_dtype='uint8' needs a uint8 render, the config renders {self.pipeline.config.render.dtype}")
-        self._listing = EpochListing(listing) if listing is not None else None
+        self._listing = listing
         self.channels = channels
         self.image_dtype = image_dtype
         self.in_memory = in_memory
@@ -214,6 +217,8 @@ class DicomXrayDataset(Dataset):
         return "\n".join(lines)
 
     def __len__(self) -> int:
+        if self._listing is not None:  # every PyTorch sampler asks the length as its pass begins
+            self._listing.begin()
         return len(self.files)
 
     # ----------------------------------------------------------------- steps
@@ -233,10 +238,10 @@ class DicomXrayDataset(Dataset):
 
     def start_epoch(self, token: int) -> None:
         """A pass over the data begins (:class:`dicomxray.data.prefetch.PrefetchSampler` given ``dataset=``, in the
-        main process): with ``remote_identity="listing"`` the pass's bucket listing is published here, once for
-        every worker of this process (made in the background while the last pass ended)."""
+        main process): with ``remote_identity="auto"`` or ``"listing"`` the pass's bucket listing is published here,
+        once for every worker of this process (made in the background while the last pass ended)."""
         if self._listing is not None:
-            self._listing.start(token)
+            self._listing.begin(told=True)
 
     def epoch_ending(self) -> None:
         """The pass has handed out its last index: the next pass's listing starts in the background."""

@@ -183,10 +183,10 @@ class PrefetchSampler(Iterable[int], Sized):
         return order
 
     def __iter__(self) -> Iterator[int]:
-        order = self._draw()
         b, epoch = self.batch_size, time.monotonic_ns()  # unique per pass of any sampler in this process
-        if self.dataset is not None:
+        if self.dataset is not None:  # first: the length the sampler asks below is then not taken for a pass start
             self.dataset.start_epoch(epoch)
+        order = self._draw()
         # the last batches announce the next pass's first ones (drawn once this pass's tail is reached)
         tail, following = max(0, len(order) - self.depth * max(1, self.num_workers) - b), None
         for start in range(0, len(order), b):

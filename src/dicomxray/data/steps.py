@@ -1,5 +1,5 @@
 """The named steps :class:`dicomxray.DicomXrayDataset` is built from: options checked, files found (a folder walked
-or a bucket listed), the listing kept for ``remote_identity="listing"``, files without labels dropped, the reader
+or a bucket listed), the listing kept for ``remote_identity="auto"``/``"listing"``, files without labels dropped, the reader
 made.  Each is a function of its inputs, usable and testable on its own."""
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from typing import Any, Literal, Protocol
 
 from ..cache import CachedPipeline, XrayCache
 from ..config import TRAINING_SIZE, CacheConfig, PipelineConfig, pipeline_config
-from ..dicom.discover_url import Listing
 from ..dicom.sources import find_sources
 from ..errors import SourceFileNotFoundError
 from ..io.source import FileIdentity, Opener, is_url, local_path
 from ..labels.base import LabelSource, labelled_only
 from ..pixels.pipeline import Pipeline, XrayImage
+from .epochs import EpochListing
 
 __all__ = ["FileList", "ImageDType", "OnError", "Reader", "RemoteIdentity", "check_options", "check_transform",
            "find_files", "keep_labelled", "listing_of", "make_reader"]
 
 OnError = Literal["raise", "skip"]
-RemoteIdentity = Literal["request", "listing"]
+RemoteIdentity = Literal["auto", "request", "listing"]
 ImageDType = Literal["float32", "uint8"]
 
 
@@ -65,8 +65,8 @@ def check_options(*, on_error: str, channels: int, image_dtype: str, remote_iden
         raise ValueError("give either pipeline= or config=/size=/cache=, not both")
     if root is None and files is None:
         raise ValueError("give root or files")
-    if remote_identity not in ("request", "listing"):
-        raise ValueError(f"remote_identity must be 'request' or 'listing', got {remote_identity!r}")
+    if remote_identity not in ("auto", "request", "listing"):
+        raise ValueError(f"remote_identity must be 'auto', 'request' or 'listing', got {remote_identity!r}")
 
 
 def find_files(root: str | os.PathLike[str] | None, files: Sequence[str | os.PathLike[str]] | None,
@@ -91,11 +91,16 @@ def find_files(root: str | os.PathLike[str] | None, files: Sequence[str | os.Pat
 
 
 def listing_of(found: FileList, remote_identity: RemoteIdentity,
-               storage_options: Mapping[str, Any] | None) -> Listing | None:
-    """The bucket listing cached reads are keyed by (``remote_identity="listing"`` over a URL root), else ``None``."""
-    if remote_identity != "listing" or not is_url(found.root):
+               storage_options: Mapping[str, Any] | None) -> EpochListing | None:
+    """The bucket listing cached reads are keyed by, renewed once per pass, over a URL root, else ``None``:
+    ``"listing"`` keeps every listed identity; ``"auto"`` only those carrying a strong version token (none over a
+    plain HTTP root, whose reads are then each checked by a request, as with ``"request"``)."""
+    if remote_identity == "request" or not is_url(found.root):
         return None
-    return Listing(found.root, storage_options, found.identities)
+    auto = remote_identity == "auto"
+    if auto and not any(ident.versioned for ident in found.identities.values()):
+        return None
+    return EpochListing(found.root, storage_options, found.identities, versioned_only=auto)
 
 
 def keep_labelled(found: FileList, labels: LabelSource | None) -> list[Any]:

@@ -89,6 +89,14 @@ class FileIdentity:
         return (self.size, self.mtime_ns, inode, self.ctime_ns)
 
     @property
+    def versioned(self) -> bool:
+        """Whether the identity carries a strong version token: an ``etag`` that changes whenever the bytes do
+        (an S3 ETag or VersionId, a GCS generation, an Azure ETag; a lister of another store may put its own
+        token there, a DICOM SOP Instance UID say).  A weak HTTP validator (``W/"..."``) is not one.  A listing
+        entry that is versioned identifies the object's bytes without asking the store again."""
+        return bool(self.etag) and not self.etag.startswith("W/")
+
+    @property
     def weak(self) -> bool:
         """A URL identity with neither ETag nor Last-Modified: size alone cannot tell versions apart."""
         return not self.etag and not self.mtime_ns and is_url(self.path)
