@@ -42,8 +42,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..dicom.discover_url import relist
 from ..io.atomic import atomic_write
-from ..io.remote import list_objects
 from ..io.source import FileIdentity
 
 __all__ = ["EpochListing", "WAIT_S"]
@@ -177,7 +177,7 @@ class EpochListing(Mapping[str, FileIdentity]):
     def list_now(self) -> dict[str, FileIdentity]:
         """One listing of ``root`` (any thread): the identity of every object that has one (a versioned one
         with ``versioned_only``)."""
-        return self._kept(list_objects(self.root, self.storage_options))
+        return self._kept(relist(self.root, self.storage_options, self._identities))
 
     # ----------------------------------------------------------------- the owner: passes begin and end
     def begin(self, *, told: bool = False) -> None:

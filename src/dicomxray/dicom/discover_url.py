@@ -12,11 +12,9 @@ built from it needs no HEAD request per read.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
-import weakref
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +27,7 @@ from .dicomdir import url_references
 from .discover import DICOM_EXTENSIONS, SKIP_KINDS
 from .sniff import SNIFF_BYTES, Kind, classify
 
-__all__ = ["Listing", "RemoteDiscovery", "discover_url", "is_url_source", "url_sources"]
+__all__ = ["RemoteDiscovery", "discover_url", "is_url_source", "relist", "url_sources"]
 
 #: Concurrent sniffing requests (object stores answer in 20-100 ms; a listing of unnamed files needs many).
 SNIFF_THREADS = 32
@@ -177,105 +175,25 @@ def is_url_source(source: Any) -> bool:
     return bool(items) and is_url(items[0])
 
 
-class Listing(Mapping[str, FileIdentity]):
-    """The identities (ETag, size, Last-Modified) a listing of ``root`` gave, renewed once per epoch.
+_RELIST_WARNED: set[tuple[int, str]] = set()  # (process, root) pairs that warned of a failed DICOMweb relisting
 
-    A data set keyed by it sees the bucket as it was when the epoch started:
-    one LIST request per 1,000 objects per epoch instead of a HEAD per read.
-    :meth:`publish` (the main process, when a
-    :class:`dicomxray.data.prefetch.PrefetchSampler` starts a pass) lists the bucket
-    and leaves the result in a private folder; :meth:`renew` (each DataLoader
-    worker, at the first index of that pass) loads it, so a node lists once per
-    epoch whatever its number of workers.  A process that gets no epoch (no
-    PrefetchSampler) lists the bucket itself once, when it starts.  Objects a
-    listing gives no identity for (an HTTP directory page) are left out: they
-    are checked by a HEAD request.
+
+def relist(root: str, storage_options: Mapping[str, Any] | None,
+           last: Mapping[str, FileIdentity]) -> dict[str, FileIdentity | None]:
+    """A new listing of the URL root ``root``: URL -> identity (``None`` where the listing gives none).
+
+    A DICOMweb root whose server does not answer keeps ``last``, with one warning per process, so a cached
+    epoch runs offline (an instance read from the server then fails as it would anyway); a refused login
+    (:class:`~dicomxray.errors.RemoteAccessError`) still raises.  Other stores raise their listing's error.
     """
-
-    def __init__(self, root: str, storage_options: Mapping[str, Any] | None,
-                 identities: Mapping[str, FileIdentity]) -> None:
-        self.root, self.storage_options = root, storage_options
-        self._identities = dict(identities)
-        self._pid = os.getpid()
-        self._epoch: int | None = None
-        self._warned: set[int] = set()  # processes that warned of a relisting that failed
-        # a private folder (0700) where publish() leaves each epoch's listing; made now, so that workers
-        # forked before the first epoch starts know it too
-        self._shared = tempfile.mkdtemp(prefix="dicomxray-listing-")
-        weakref.finalize(self, _remove_folder, self._shared, self._pid)
-
-    def __getitem__(self, url: str) -> FileIdentity:
-        return self._identities[url]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._identities)
-
-    def __len__(self) -> int:
-        return len(self._identities)
-
-    def __repr__(self) -> str:
-        return f"Listing({self.root!r}, {len(self)} objects)"
-
-    def list_now(self) -> dict[str, FileIdentity]:
-        """One listing of ``root``: the identity of every object that has one (any thread).
-
-        A DICOMweb root whose server does not answer keeps the last listing, with one warning per process, so
-        a cached epoch runs offline (an instance read from the server then fails as it would anyway).
-        """
-        if is_dicomweb(self.root):
-            try:
-                return list_instances(self.root, self.storage_options)
-            except RemoteSourceError as exc:
-                if isinstance(exc, RemoteAccessError):
-                    raise
-                if os.getpid() not in self._warned:
-                    self._warned.add(os.getpid())
-                    warnings.warn(f"{exc}; keeping the last listing ({len(self._identities)} instances)",
-                                  LoaderWarning, stacklevel=2)
-                return dict(self._identities)
-        listed = list_objects(self.root, self.storage_options)
-        return {url: ident for url, ident in listed.items() if ident is not None}
-
-    def publish(self, epoch: int, identities: Mapping[str, FileIdentity] | None = None) -> None:
-        """List ``root`` for ``epoch`` (or take ``identities``, a listing made meanwhile) and leave the result for
-        this process's DataLoader workers."""
-        import pickle
-        from pathlib import Path
-
-        from ..io.atomic import atomic_write
-
-        self._identities = self.list_now() if identities is None else dict(identities)
-        self._pid, self._epoch = os.getpid(), epoch
-        folder = Path(self._shared)
-        with atomic_write(folder / f"{epoch}.pkl") as fh:
-            pickle.dump(self._identities, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        for old in folder.glob("*.pkl"):
-            if old.name != f"{epoch}.pkl":
-                old.unlink(missing_ok=True)
-
-    def renew(self, epoch: int | None = None) -> bool:
-        """Bring this process's identities to ``epoch`` (the published listing, else a listing of its own);
-        nothing when they already are.  Whether it changed them."""
-        import pickle
-
-        pid = os.getpid()
-        if pid == self._pid and (epoch is None or epoch == self._epoch):
-            return False
-        try:
-            if epoch is None:
-                raise FileNotFoundError
-            with open(os.path.join(self._shared, f"{epoch}.pkl"), "rb") as fh:
-                self._identities = pickle.load(fh)  # written by publish() in our own private folder
-        except OSError:  # no epoch, or not published (no PrefetchSampler given dataset=): list it here
-            self._identities = self.list_now()
-        self._pid = pid
-        if epoch is not None:
-            self._epoch = epoch
-        return True
-
-
-def _remove_folder(path: str, pid: int) -> None:
-    if os.getpid() == pid:  # forked workers hold copies: only the process that made it removes it
-        import shutil
-
-        shutil.rmtree(path, ignore_errors=True)
+    if not is_dicomweb(root):
+        return list_objects(root, storage_options)
+    try:
+        return dict(list_instances(root, storage_options))
+    except RemoteSourceError as exc:
+        if isinstance(exc, RemoteAccessError):
+            raise
+        if (os.getpid(), root) not in _RELIST_WARNED:
+            _RELIST_WARNED.add((os.getpid(), root))
+            warnings.warn(f"{exc}; keeping the last listing ({len(last)} instances)", LoaderWarning, stacklevel=2)
+        return dict(last)
