@@ -12,7 +12,7 @@ import torch
 
 from ..labels.base import LabelSource, Target
 from ..labels.submission import unbatch_meta
-from ..pixels.geometry import Geometry, boxes_to_output, mask_to_original, masks_to_output
+from ..pixels.geometry import Geometry, boxes_to_output, mask_samples, mask_to_original, masks_to_output, place_masks
 from ..transforms import to_albumentations_dtype
 
 __all__ = ["Tasks", "masks_to_original_batch", "sample_targets", "tasks_of"]
@@ -101,12 +101,24 @@ def sample_targets(
 
 
 def _instances(t: Target, geom: Geometry, key: str) -> np.ndarray:
+    """The target's mask instances on the output image: from the source's ``instances_sampled`` where it has one
+    (only the pixels the nearest resize takes are decoded), else its full-size ``instances`` mapped by
+    :func:`masks_to_output`; the same pixels either way."""
     if t.masks is None:
         return np.zeros((0, geom.height, geom.width), np.uint8)
-    planes = np.asarray(t.masks.instances(geom.original_height, geom.original_width))
-    if planes.ndim != 3 or planes.shape[1:] != (geom.original_height, geom.original_width):
+    oh, ow = geom.original_height, geom.original_width
+    sampled = getattr(t.masks, "instances_sampled", None)
+    if sampled is not None:
+        rows, cols = mask_samples(geom)
+        planes = np.asarray(sampled(oh, ow, rows, cols))
+        if planes.ndim != 3 or planes.shape[1:] != (len(rows), len(cols)):
+            raise ValueError(f"{key}: sampled masks of shape {planes.shape} for {len(rows)} x {len(cols)} samples "
+                             f"of an image of {oh} x {ow}")
+        return place_masks(planes, geom)
+    planes = np.asarray(t.masks.instances(oh, ow))
+    if planes.ndim != 3 or planes.shape[1:] != (oh, ow):
         raise ValueError(f"{key}: masks of shape {planes.shape} for an image of "
-                         f"{geom.original_height} x {geom.original_width} (N x Rows x Columns expected)")
+                         f"{oh} x {ow} (N x Rows x Columns expected)")
     return masks_to_output(planes, geom)
 
 
@@ -154,13 +166,15 @@ def _union(instances: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _boxes_around(instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The xyxy box (pixel edges) around each non-empty instance, and which instances are non-empty."""
-    rows: np.ndarray = np.any(instances, axis=2)
-    cols: np.ndarray = np.any(instances, axis=1)
-    keep: np.ndarray = np.any(rows, axis=1)
+    """The xyxy box (pixel edges) around each non-empty instance, and which instances are non-empty (its columns
+    first, then its rows within those columns only)."""
+    cols: np.ndarray = np.bitwise_or.reduce(instances, axis=1) if instances.dtype == np.uint8 \
+        else np.any(instances, axis=1)
+    keep: np.ndarray = np.any(cols, axis=1)
     boxes = np.zeros((int(keep.sum()), 4), np.float32)
-    for n, (r, c) in enumerate(zip(rows[keep], cols[keep], strict=True)):
-        ys, xs = np.flatnonzero(r), np.flatnonzero(c)
+    for n, (plane, c) in enumerate(zip(instances[keep], cols[keep], strict=True)):
+        xs = np.flatnonzero(c)
+        ys = np.flatnonzero(np.any(plane[:, xs[0] : xs[-1] + 1], axis=1))
         boxes[n] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
     return boxes, keep
 
