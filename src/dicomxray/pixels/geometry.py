@@ -243,15 +243,15 @@ def mask_samples(geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
 
 def place_masks(content: np.ndarray, geom: Geometry) -> np.ndarray:
     """``N x content_height x content_width`` sampled masks (nonzero = set) as ``N x height x width`` uint8 0/1
-    output masks: the letterbox padding is 0.  A writeable uint8 ``content`` is taken over (clipped to 0/1 in
-    place, and returned itself where there is no padding)."""
+    output masks: the letterbox padding is 0.  A uint8 ``content`` is taken over (returned itself where there is
+    no padding, clipped to 0/1 in place where it holds larger values and is writeable)."""
     ch, cw, top, left = geom.content_height, geom.content_width, geom.pad_top, geom.pad_left
     if content.ndim != 3 or content.shape[1:] != (ch, cw):
         raise ValueError(f"sampled masks must be N x {ch} x {cw}, got shape {content.shape}")
-    if content.dtype == np.uint8 and content.flags.writeable:
-        content = np.minimum(content, 1, out=content)
-    else:
+    if content.dtype != np.uint8:
         content = (content != 0).astype(np.uint8)
+    elif content.size and content.max() > 1:  # the check is a twentieth of the clip: most masks are 0/1 already
+        content = np.minimum(content, 1, out=content) if content.flags.writeable else np.minimum(content, 1)
     if (geom.height, geom.width) == (ch, cw):
         return content
     out = np.zeros((content.shape[0], geom.height, geom.width), np.uint8)
