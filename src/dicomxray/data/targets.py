@@ -12,7 +12,15 @@ import torch
 
 from ..labels.base import LabelSource, Target
 from ..labels.submission import unbatch_meta
-from ..pixels.geometry import Geometry, boxes_to_output, mask_samples, mask_to_original, masks_to_output, place_masks
+from ..pixels.geometry import (
+    Geometry,
+    boxes_to_output,
+    mask_samples,
+    mask_to_original,
+    masks_to_output,
+    place_masks,
+    zeroed,
+)
 from ..transforms import to_albumentations_dtype
 
 __all__ = ["Tasks", "masks_to_original_batch", "sample_targets", "tasks_of"]
@@ -162,7 +170,7 @@ def _augment(pixels: np.ndarray, boxes: np.ndarray, labels: np.ndarray, instance
 def _union(instances: np.ndarray, h: int, w: int) -> np.ndarray:
     if len(instances) == 1:
         return instances[0]
-    return instances.max(axis=0) if len(instances) else np.zeros((h, w), np.uint8)
+    return instances.max(axis=0) if len(instances) else zeroed((h, w))
 
 
 def _boxes_around(instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..pixels.geometry import zeroed
+
 #: The encoding of an empty mask.
 EMPTY_RLE = "-1"
 
@@ -215,7 +217,7 @@ class RleMasks:
     def instances_sampled(self, height: int, width: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``instances(height, width)[:, rows][:, :, cols]``, decoding only those pixels (a nearest resize's)."""
         runs = [r for r in self.rles if r.strip() != EMPTY_RLE]
-        planes = np.zeros((1 if self.union and runs else len(runs), len(rows), len(cols)), np.uint8)
+        planes = zeroed((1 if self.union and runs else len(runs), len(rows), len(cols)))
         try:
             for n, r in enumerate(runs):
                 siim_acr_mask_sampled(r, height, width, rows, cols, out=planes[0 if self.union else n])
