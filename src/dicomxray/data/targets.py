@@ -3,7 +3,7 @@ and its augmentation (one call of the transform for every field), boxes without 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,12 +11,11 @@ import numpy as np
 import torch
 
 from ..labels.base import LabelSource, Target
-from ..labels.submission import unbatch_meta
+from ..labels.masks import masks_to_original_batch
 from ..pixels.geometry import (
     Geometry,
     boxes_to_output,
     mask_samples,
-    mask_to_original,
     masks_to_output,
     place_masks,
     zeroed,
@@ -200,16 +199,3 @@ def _multilabels(t: Target, k: int, key: str) -> np.ndarray:
     if got.size != k:
         raise ValueError(f"{key}: {got.size} multi-labels, the source names {k} multilabel_classes")
     return got.copy()
-
-
-def masks_to_original_batch(masks: Any, meta: Mapping[str, Any] | Sequence[Mapping[str, Any]], *,
-                            threshold: float = 0.5) -> list[np.ndarray]:
-    """Each sample's predicted mask back on its image's own pixels (Rows x Columns), as ``boxes_to_original_batch``
-    does for boxes: ``masks`` is ``B x 1 x H x W`` (or ``B x H x W``, or a list) of probabilities or 0/1 values, in
-    the model's input pixels; ``meta`` is ``batch["meta"]`` from either collate.  Per sample an ``H x W`` bool array
-    (:func:`dicomxray.pixels.geometry.mask_to_original`), ready for a run-length encoding."""
-    rows = unbatch_meta(meta)
-    if len(rows) != len(masks):
-        raise ValueError(f"{len(masks)} masks for a batch of {len(rows)} samples")
-    return [mask_to_original(m, Geometry.from_record(row["geometry"]), threshold=threshold)
-            for m, row in zip(masks, rows, strict=True)]
