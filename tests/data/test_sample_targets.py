@@ -285,7 +285,7 @@ def _run_masks(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return planes
 
 
-SHAPES = [(48, 80), (301, 419), (517, 389), (7, 9)]
+SHAPES = [(48, 80), (301, 419), (517, 389), (7, 9), (200, 160)]  # (200, 160) to 100: whole-factor steps
 GEOMETRIES = [(mode, size) for mode in ("square", "keep_ratio", "letterbox") for size in (1, 5, 64, 100, 333, 700)]
 
 

@@ -173,15 +173,18 @@ def _union(instances: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _boxes_around(instances: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The xyxy box (pixel edges) around each non-empty instance, and which instances are non-empty (its columns
-    first, then its rows within those columns only)."""
+    """The xyxy box (pixel edges) around each non-empty instance, and which instances are non-empty (its rows
+    found 8 pixels at a time where the width allows, else within its columns only)."""
     cols: np.ndarray = np.bitwise_or.reduce(instances, axis=1) if instances.dtype == np.uint8 \
         else np.any(instances, axis=1)
     keep: np.ndarray = np.any(cols, axis=1)
     boxes = np.zeros((int(keep.sum()), 4), np.float32)
     for n, (plane, c) in enumerate(zip(instances[keep], cols[keep], strict=True)):
         xs = np.flatnonzero(c)
-        ys = np.flatnonzero(np.any(plane[:, xs[0] : xs[-1] + 1], axis=1))
+        if plane.flags.c_contiguous and plane.dtype == np.uint8 and plane.shape[1] % 8 == 0:
+            ys = np.flatnonzero(np.bitwise_or.reduce(plane.view(np.uint64), axis=1))  # 8 pixels a word
+        else:
+            ys = np.flatnonzero(np.any(plane[:, xs[0] : xs[-1] + 1], axis=1))
         boxes[n] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)
     return boxes, keep
 

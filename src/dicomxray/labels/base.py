@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import LabelWarning, SourceFileNotFoundError
 from ..index import image_id
+from ..pixels.geometry import as_slice
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,9 @@ class ArrayMasks:
         arr = arr[None] if arr.ndim == 2 else arr
         if arr.ndim != 3 or arr.shape[1:] != (height, width):
             raise ValueError(f"mask of shape {arr.shape[1:]} for an image of {height} x {width}")
-        picked = np.take(np.take(arr, rows, axis=1), cols, axis=2)
+        r, c = as_slice(rows), as_slice(cols)
+        picked = arr[:, r] if isinstance(r, slice) else np.take(arr, r, axis=1)
+        picked = picked[:, :, c] if isinstance(c, slice) else np.take(picked, c, axis=2)
         return picked.astype(np.uint8) if picked.dtype == np.bool_ else (picked != 0).astype(np.uint8)
 
 

