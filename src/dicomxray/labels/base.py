@@ -98,7 +98,7 @@ class ArrayMasks:
         r, c = as_slice(rows), as_slice(cols)
         picked = arr[:, r] if isinstance(r, slice) else np.take(arr, r, axis=1)
         picked = picked[:, :, c] if isinstance(c, slice) else np.take(picked, c, axis=2)
-        return picked.astype(np.uint8) if picked.dtype == np.bool_ else (picked != 0).astype(np.uint8)
+        return (picked != 0).view(np.uint8)  # a new 0/1 array, its bool bytes read as uint8
 
 
 class LabelSource(Protocol):

@@ -161,7 +161,14 @@ def _fill_sampled(out: np.ndarray, starts: np.ndarray, ends: np.ndarray, height:
         bottom = np.concatenate([bottom, np.full(len(m), len(rows)), np.searchsorted(rows, r1[m], "left")])
         left = np.concatenate([left, right[m], last_lo])
         right = np.concatenate([right, last_lo, last_hi])
-    keep = np.flatnonzero((bottom > top) & (right > left))
+    ok = (bottom > top) & (right > left)
+    one = ok & (right - left == 1)  # most rectangles: one sampled column, a strided slice of the flat plane
+    if one.any() and out.flags.c_contiguous:
+        flat, w = out.reshape(-1), out.shape[1]
+        for a, e in zip((top[one] * w + left[one]).tolist(), (bottom[one] * w + left[one]).tolist(), strict=True):
+            flat[a:e:w] = 1
+        ok &= ~one
+    keep = np.flatnonzero(ok)
     for t, b, lo, hi in zip(top[keep].tolist(), bottom[keep].tolist(), left[keep].tolist(), right[keep].tolist(),
                             strict=True):
         out[t:b, lo:hi] = 1
