@@ -2,8 +2,9 @@
 
 Masks come from the labels (the cache keeps images only): each sample decodes its run-length strings at the
 image's own size and maps them with the image's geometry.  Three label sources over the same cached films, timed
-in turn (interleaved) over whole epochs in this process with ``ds.collate``: boxes only (no masks), SIIM-ACR-style
-run-length masks decoded per sample, and masks already decoded (``ArrayMasks``).  Goal: masks within 10% of the
+in turn (interleaved) over whole epochs in this process with ``ds.collate``: boxes only (no masks),
+:class:`~dicomxray.labels.SiimAcrPneumothorax` over a folder in the competition's layout (``train-rle.csv``; the
+union, and one plane per pneumothorax), and masks already decoded (``ArrayMasks``).  Goal: masks within 10% of the
 epoch without them.
 
 Run: python -m benchmarks.bench_targets [--quick] --out bench_out   (part of ``make bench``)
@@ -23,38 +24,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from dicomxray import DicomXrayDataset
-from dicomxray.labels import ArrayMasks, Target
+from dicomxray.labels import ArrayMasks, SiimAcrPneumothorax, Target, siim_acr_rle
 from dicomxray.testing import chest_phantom, interleaved, write_dicom
 
 from .common import machine, write_report
 
 GOAL = 1.10  # a cached epoch with masks at most 10% slower than without
-
-
-def rle_encode(mask: np.ndarray) -> str:
-    """The competition's run-length encoding (column-major, relative starts) of one instance."""
-    flat = np.concatenate([[0], mask.T.reshape(-1), [0]])
-    edges = np.flatnonzero(flat[1:] != flat[:-1])
-    starts, ends = edges[0::2], edges[1::2]
-    rel = starts - np.concatenate([[0], ends[:-1]])
-    return " ".join(f"{s} {e - b}" for s, b, e in zip(rel, starts, ends, strict=True))
-
-
-@dataclass(frozen=True)
-class RleMasks:
-    """Run-length strings kept, decoded when the sample is read (what a SIIM-ACR source does)."""
-
-    runs: tuple[str, ...]
-
-    def instances(self, height: int, width: int) -> np.ndarray:
-        out = np.zeros((len(self.runs), width * height + 1), np.int8)
-        for n, rle in enumerate(self.runs):
-            pairs = np.asarray(rle.split(), np.int64).reshape(-1, 2)
-            starts = np.cumsum(pairs[:, 0] + np.concatenate([[0], pairs[:-1, 1]]))
-            out[n, starts] += 1
-            out[n, starts + pairs[:, 1]] -= 1
-        planes = np.cumsum(out[:, :-1], axis=1, dtype=np.int8).astype(np.uint8)
-        return planes.reshape(-1, width, height).transpose(0, 2, 1)
 
 
 @dataclass
@@ -70,33 +45,45 @@ class Source:
         return set(self.targets)
 
 
+def sop(i: int) -> str:
+    return f"1.2.276.0.7230010.3.1.4.8323329.{1000 + i}.1517875162.{i}"
+
+
 def films(root: Path, n: int, shape: tuple[int, int]) -> dict[str, list[tuple[int, int, int, int]]]:
-    """``n`` films of ``shape``; two of three carry one or two lesions (ellipse-free rectangles are enough)."""
+    """``n`` films of ``shape`` in SIIM-ACR's layout (``dicom-images-train/<study>/<series>/<SOP>.dcm``); two of
+    three may carry one or two lesions (rectangles: like a pneumothorax, one run per column)."""
     h, w = shape
     rng = np.random.default_rng(0)
     base = chest_phantom(h, w, bits=12, seed=1)
     lesions = {}
     for i in range(n):
-        write_dicom(root / f"{i:04d}.dcm", base, bits_stored=12)
+        key = sop(i)
+        write_dicom(root / "dicom-images-train" / f"1.2.{i}" / f"1.3.{i}" / f"{key}.dcm", base, bits_stored=12)
         rects = []
         for _ in range(int(rng.integers(0, 3)) if i % 3 else 0):
             x0, y0 = int(rng.integers(0, w // 2)), int(rng.integers(0, h // 2))
             rects.append((x0, y0, x0 + int(rng.integers(20, w // 3)), y0 + int(rng.integers(20, h // 3))))
-        lesions[f"{i:04d}"] = rects
+        lesions[key] = rects
     return lesions
 
 
-def sources(lesions: dict[str, list[tuple[int, int, int, int]]], shape: tuple[int, int]) -> dict[str, Source]:
-    boxes, rle, arrays = {}, {}, {}
+def sources(root: Path, lesions: dict[str, list[tuple[int, int, int, int]]], shape: tuple[int, int]
+            ) -> dict[str, Any]:
+    """The label sources timed: boxes only, :class:`SiimAcrPneumothorax` over ``root/train-rle.csv`` (the union,
+    and one plane per pneumothorax), and the same masks already decoded."""
+    boxes, arrays, lines = {}, {}, ["ImageId, EncodedPixels"]
     for key, rects in lesions.items():
         planes = np.zeros((len(rects), *shape), np.uint8)
         for k, (x0, y0, x1, y1) in enumerate(rects):
             planes[k, y0:y1, x0:x1] = 1
         b = np.asarray(rects, np.float32).reshape(-1, 4)
         boxes[key] = Target(boxes=b, box_labels=np.ones(len(b), np.int64), image_label=int(bool(rects)))
-        rle[key] = Target(image_label=int(bool(rects)), masks=RleMasks(tuple(rle_encode(p) for p in planes)))
-        arrays[key] = Target(image_label=int(bool(rects)), masks=ArrayMasks(planes))
-    return {"boxes, no masks": Source(boxes), "run-length masks, decoded per sample": Source(rle),
+        arrays[key] = Target(image_label=int(bool(rects)), masks=ArrayMasks(planes), mask_label=1)
+        lines += [f"{key}, {siim_acr_rle(p)}" for p in planes] or [f"{key}, -1"]
+    (root / "train-rle.csv").write_text("\n".join(lines) + "\n")
+    return {"boxes, no masks": Source(boxes),
+            "SiimAcrPneumothorax (union, run lengths)": SiimAcrPneumothorax(root),
+            "SiimAcrPneumothorax(instances=True)": SiimAcrPneumothorax(root, instances=True),
             "decoded masks (ArrayMasks)": Source(arrays)}
 
 
@@ -111,10 +98,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     repeat = args.repeat or (3 if args.quick else 7)
     root = Path(tempfile.mkdtemp(prefix="dxtargets-"))
     try:
-        made = sources(films(root / "films", n, shape), shape)
+        made = sources(root, films(root, n, shape), shape)
         loaders = {}
         for name, source in made.items():
-            ds = DicomXrayDataset(root / "films", labels=source, size=size, cache=root / "cache")
+            ds = DicomXrayDataset(root / "dicom-images-train", labels=source, size=size, cache=root / "cache")
             loaders[name] = DataLoader(ds, batch_size=16, num_workers=0, collate_fn=ds.collate)
 
         def epoch(loader: DataLoader) -> Any:

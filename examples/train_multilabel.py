@@ -4,15 +4,15 @@
     python examples/train_multilabel.py --data DIR  # DIR/images/*.dcm + DIR/findings.csv (key, one column per finding)
 
 The CSV holds, per image and finding, 1 (present), 0 (absent), -1 (uncertain, as the CheXpert labeler writes it) or
-nothing (not mentioned).  The label source below maps both unknowns to NaN (``Target.image_labels``); the dataset
-hands ``image_labels`` (``K`` float32) to every sample and ``ds.collate`` stacks them as ``B x K``; the loss counts the
-known entries only, and so does the AUC.
+nothing (not mentioned).  ``CsvLabels(csv, key="key")`` reads it (a hospital's own CSV: a key column of file stems,
+names or relative paths, one column per finding) and maps both unknowns to NaN (``uncertain=``/``unmentioned=``
+choose otherwise); the dataset hands ``image_labels`` (``K`` float32) to every sample and ``ds.collate`` stacks them
+as ``B x K``; the loss counts the known entries only, and so does the AUC.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -22,33 +22,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dicomxray import DicomXrayDataset
-from dicomxray.labels import Target
+from dicomxray.labels import CsvLabels
 from dicomxray.testing import chest_phantom, write_dicom
 
 FINDINGS = ("Nodule", "Effusion", "Cardiomegaly")
-VALUES = {"1": 1.0, "1.0": 1.0, "0": 0.0, "0.0": 0.0, "-1": np.nan, "-1.0": np.nan, "": np.nan}
-
-
-class FindingsCsv:
-    """A findings CSV keyed by file stem, as a label source with ``multilabel_classes``."""
-
-    classes: tuple[str, ...] = ()
-    box_classes: tuple[str, ...] = ("background",)
-    multilabel_classes = FINDINGS
-
-    def __init__(self, path: Path) -> None:
-        with open(path, newline="") as fh:
-            self.rows = {r["key"]: np.array([VALUES[r[f].strip()] for f in FINDINGS], np.float32)
-                         for r in csv.DictReader(fh)}
-
-    def target(self, key: str) -> Target | None:
-        row = self.rows.get(key)
-        return None if row is None else Target(image_labels=row)
-
-    def keys(self) -> set[str]:
-        return set(self.rows)
-
-
 def make_folder(root: Path, images: int = 48, seed: int = 0) -> Path:
     """Films whose findings are drawn in: a bright disc (nodule), a bright base (effusion), a wide heart."""
     rng = np.random.default_rng(seed)
@@ -115,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         data = Path("demo_out") / "multilabel-examples"
         if not (data / "findings.csv").exists():
             make_folder(data)
-    labels = FindingsCsv(data / "findings.csv")
+    labels = CsvLabels(data / "findings.csv", key="key")  # one column per finding: 1, 0, -1 (uncertain) or blank
     ds = DicomXrayDataset(data / "images", labels=labels, size=args.size, cache=args.cache_dir)
     order = np.random.default_rng(0).permutation(len(ds))
     held = max(4, len(order) // 3)
@@ -123,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                        collate_fn=ds.collate)
     val = DataLoader(Subset(ds, order[:held].tolist()), batch_size=args.batch_size, collate_fn=ds.collate)
     device = pick_device()
-    model = Classifier(len(FINDINGS)).to(device)
+    names = labels.multilabel_classes  # the CSV's finding columns, in its order
+    model = Classifier(len(names)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
 
     def loss_fn(batch: dict) -> torch.Tensor:
@@ -138,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                 scores.append(model(batch["image"].to(device)).sigmoid().cpu().numpy())
                 truth.append(batch["image_labels"].numpy())  # B x K, NaN where unknown
         s, t = np.concatenate(scores), np.concatenate(truth)
-        per_class = [auc(s[~np.isnan(t[:, k]), k], t[~np.isnan(t[:, k]), k]) for k in range(len(FINDINGS))]
+        per_class = [auc(s[~np.isnan(t[:, k]), k], t[~np.isnan(t[:, k]), k]) for k in range(len(names))]
         known = [a for a in per_class if not np.isnan(a)]
-        text = ", ".join(f"{n} {a:.2f}" for n, a in zip(FINDINGS, per_class, strict=True))
+        text = ", ".join(f"{n} {a:.2f}" for n, a in zip(names, per_class, strict=True))
         print(f"epoch {epoch} val mean AUC {np.mean(known) if known else float('nan'):.3f} ({text})", flush=True)
     return 0
 

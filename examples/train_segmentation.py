@@ -3,17 +3,16 @@
     python examples/train_segmentation.py            # a synthetic SIIM-ACR-style folder, generated once
     python examples/train_segmentation.py --data DIR  # DIR/dicom-images-train/<study>/<series>/<SOP>.dcm + train-rle.csv
 
-The label source is a few lines (``RleLabels`` below): the run-length strings are kept and decoded at the image's
-own Rows x Columns only when a sample is read (``MaskSource``).  The dataset maps each mask with its image's
-geometry and augmentation; ``ds.collate`` stacks ``mask`` as ``B x 1 x H x W``; predictions go back to each image's
-own pixels with ``masks_to_original_batch`` for the Dice (and a submission's run-length strings).
+The labels are ``SiimAcrPneumothorax(folder)``: it reads ``train-rle.csv`` (or ``stage_2_train.csv``), keeps the
+run-length strings and decodes each image's mask at its own Rows x Columns only when its sample is read.  The
+dataset maps each mask with its image's geometry and augmentation; ``ds.collate`` stacks ``mask`` as
+``B x 1 x H x W``; predictions go back to each image's own pixels with ``masks_to_original_batch`` and are scored
+with the competition's Dice (``siim_acr_dice``; ``siim_acr_rle`` writes a submission's run-length strings).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,60 +22,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from dicomxray import DicomXrayDataset
-from dicomxray.data import masks_to_original_batch
-from dicomxray.labels import Target
+from dicomxray.labels import SiimAcrPneumothorax, masks_to_original_batch, siim_acr_rle
+from dicomxray.labels.metrics import siim_acr_dice
 from dicomxray.testing import chest_phantom, write_dicom
-
-
-def rle_decode(rle: str, height: int, width: int) -> np.ndarray:
-    """The competition's encoding: column-major, 0-based, each start relative to the end of the run before."""
-    flat = np.zeros(height * width + 1, np.int8)
-    pairs = np.asarray(rle.split(), np.int64).reshape(-1, 2)
-    starts = np.cumsum(pairs[:, 0] + np.concatenate([[0], pairs[:-1, 1]]))
-    np.add.at(flat, starts, 1)
-    np.add.at(flat, starts + pairs[:, 1], -1)
-    return np.cumsum(flat[:-1]).astype(np.uint8).reshape(width, height).T
-
-
-def rle_encode(mask: np.ndarray) -> str:
-    flat = np.concatenate([[0], mask.T.reshape(-1).astype(np.int8), [0]])
-    edges = np.flatnonzero(flat[1:] != flat[:-1])
-    starts, ends = edges[0::2], edges[1::2]
-    rel = starts - np.concatenate([[0], ends[:-1]])
-    return " ".join(f"{s} {e - b}" for s, b, e in zip(rel, starts, ends, strict=True)) or "-1"
-
-
-@dataclass(frozen=True)
-class RleMasks:
-    """One image's run-length strings, decoded at its own size when its sample is read."""
-
-    runs: tuple[str, ...]
-
-    def instances(self, height: int, width: int) -> np.ndarray:
-        planes = [rle_decode(r, height, width) for r in self.runs]
-        return np.stack(planes) if planes else np.zeros((0, height, width), np.uint8)
-
-
-class RleLabels:
-    """``train-rle.csv`` (``ImageId, EncodedPixels``; ``-1`` empty; one row per pneumothorax) as a label source."""
-
-    classes = ("no pneumothorax", "pneumothorax")
-    box_classes = ("background", "pneumothorax")
-
-    def __init__(self, csv_path: Path) -> None:
-        runs: dict[str, list[str]] = {}
-        with open(csv_path, newline="") as fh:
-            for row in csv.DictReader(fh, skipinitialspace=True):
-                rle = row["EncodedPixels"].strip()
-                runs.setdefault(row["ImageId"], []).extend([] if rle == "-1" else [rle])
-        self.runs = {k: tuple(v) for k, v in runs.items()}
-
-    def target(self, key: str) -> Target | None:
-        runs = self.runs.get(key)
-        return None if runs is None else Target(image_label=int(bool(runs)), masks=RleMasks(runs))
-
-    def keys(self) -> set[str]:
-        return set(self.runs)
 
 
 def make_folder(root: Path, images: int = 24, seed: int = 0) -> Path:
@@ -92,7 +40,7 @@ def make_folder(root: Path, images: int = 24, seed: int = 0) -> Path:
             mask = np.zeros((h, w), np.uint8)
             mask[y0 : y0 + int(rng.integers(30, 80)), x0 : x0 + int(rng.integers(30, 80))] = 1
             img[mask > 0] = 4000
-            runs.append(rle_encode(mask))
+            runs.append(siim_acr_rle(mask))
         sop = f"1.2.276.0.7230010.3.1.4.{i}"
         write_dicom(root / "dicom-images-train" / f"1.2.{i}" / f"1.3.{i}" / f"{sop}.dcm", img.astype(np.uint16),
                     bits_stored=12, sop_uid=sop)
@@ -119,12 +67,6 @@ class TinyUNet(nn.Module):
         return self.head(self.u1(torch.cat([up(b, size=a.shape[-2:]), a], 1)))
 
 
-def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """The competition's Dice: 1 when both masks are empty."""
-    total = pred.sum() + truth.sum()
-    return 1.0 if total == 0 else float(2 * (pred & truth).sum() / total)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None)
@@ -140,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         data = Path("demo_out") / "siim-acr-examples"
         if not (data / "train-rle.csv").exists():
             make_folder(data)
-    labels = RleLabels(data / "train-rle.csv")
+    labels = SiimAcrPneumothorax(data)  # train-rle.csv beside dicom-images-train/
     import albumentations as A
 
     from dicomxray.transforms import bbox_params
@@ -167,15 +109,16 @@ def main(argv: list[str] | None = None) -> int:
         model.train()
         train_one_epoch(model, train, opt, loss_fn, epoch=epoch, max_steps=args.max_steps)
         model.eval()
-        scores = []
+        predictions, truth = {}, {}
         with torch.no_grad():
             for batch in val:
                 probs = model(batch["image"].to(device)).sigmoid().cpu()
                 predicted = masks_to_original_batch(probs, batch["meta"])  # each image's own Rows x Columns
                 for pred, meta in zip(predicted, batch["meta"], strict=True):
-                    truth = labels.target(Path(meta["path"]).stem).masks.instances(*pred.shape).any(0)
-                    scores.append(dice(pred, truth))
-        print(f"epoch {epoch} val Dice {np.mean(scores):.3f} over {len(scores)} images", flush=True)
+                    key = Path(meta["path"]).stem
+                    predictions[key], truth[key] = pred, labels.mask(key, *pred.shape)
+        score = siim_acr_dice(predictions, truth)
+        print(f"epoch {epoch} val Dice {score.value:.3f} over {len(truth)} images", flush=True)
     return 0
 
 

@@ -35,6 +35,7 @@ SURFACE = {
         "study_prediction_string", "unbatch_meta", "vinbig_prediction_string", "write_submission",
         "ArrayMasks", "CsvLabels", "MaskSource", "MimicCxr", "RleMasks", "SiimAcrPneumothorax", "VinDrCxr",
         "VINDR_GLOBAL_LABELS", "VINDR_LOCAL_LABELS", "read_siim_acr_submission", "siim_acr_mask", "siim_acr_rle",
+        "mask_to_original", "masks_to_original_batch",
     },
     "dicomxray.transforms": {"bbox_params", "to_albumentations_dtype", "to_float", "train_transforms", "val_transforms"},
     "dicomxray.testing": {

@@ -258,3 +258,81 @@ def test_column_major_masks_map_as_row_major_ones(mode: dict) -> None:
     geom = plan_geometry(301, 419, GeometryConfig(size=100, mode="letterbox" if mode.get("letterbox") else
                                                   "keep_ratio" if mode.get("keep_ratio") else "square"))
     assert np.array_equal(masks_to_output(column_major, geom), masks_to_output(planes, geom))
+
+
+@dataclass(frozen=True)
+class FullSizeOnly:
+    """A mask source with ``instances`` alone (the slow path: full-size planes, then ``masks_to_output``)."""
+
+    inner: object
+
+    def instances(self, height: int, width: int) -> np.ndarray:
+        return self.inner.instances(height, width)  # type: ignore[attr-defined]
+
+
+def _run_masks(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Instances whose runs touch the first and the last pixel, span several columns, or are one pixel."""
+    planes = np.zeros((4, h, w), np.uint8)
+    planes[0, :3, 0] = 1
+    planes[0, -2:, -1] = 1  # the first and the last pixel, column-major
+    flat = planes[1].T.reshape(-1)  # a view: one long run across many columns, and a single pixel
+    start = int(rng.integers(0, h * w // 2))
+    flat[start:start + int(rng.integers(h, 4 * h))] = 1
+    flat[int(rng.integers(0, h * w))] = 1
+    planes[2] = rng.random((h, w)) > 0.8  # many short runs
+    y, x = int(rng.integers(0, h - 2)), int(rng.integers(0, w - 2))
+    planes[3, y:y + int(rng.integers(1, h - y)), x:x + int(rng.integers(1, w - x))] = 1
+    return planes
+
+
+SHAPES = [(48, 80), (301, 419), (517, 389), (7, 9), (200, 160)]  # (200, 160) to 100: whole-factor steps
+GEOMETRIES = [(mode, size) for mode in ("square", "keep_ratio", "letterbox") for size in (1, 5, 64, 100, 333, 700)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_sampled_decoding_gives_the_pixels_of_the_full_size_path(shape: tuple[int, int]) -> None:
+    from dicomxray.config import GeometryConfig
+    from dicomxray.labels import RleMasks, siim_acr_rle
+    from dicomxray.pixels.geometry import mask_samples, masks_to_output, place_masks, plan_geometry
+
+    rng = np.random.default_rng(shape[0])
+    planes = _run_masks(rng, *shape)
+    rles = tuple(siim_acr_rle(p) for p in planes if p.any())
+    sources = [RleMasks(rles), RleMasks(rles, union=True), RleMasks(()), RleMasks(("-1",), union=True),
+               ArrayMasks(planes), ArrayMasks(planes[2].astype(bool))]
+    for mode, size in GEOMETRIES:
+        geom = plan_geometry(*shape, GeometryConfig(size=size, mode=mode))
+        rows, cols = mask_samples(geom)
+        for source in sources:
+            slow = masks_to_output(source.instances(*shape), geom)
+            fast = place_masks(source.instances_sampled(*shape, rows, cols), geom)
+            assert fast.dtype == slow.dtype == np.uint8 and fast.shape == slow.shape, (source, mode, size)
+            assert np.array_equal(fast, slow), (type(source).__name__, mode, size)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("augment", [False, True])
+def test_the_dataset_gives_the_same_masks_with_or_without_sampled_decoding(tmp_path: Path, mode: dict,
+                                                                           augment: bool) -> None:
+    import albumentations as A
+
+    from dicomxray.labels import RleMasks, siim_acr_rle
+
+    rng = np.random.default_rng(7)
+    fast, slow = {}, {}
+    for name, shape, union in (("a", (301, 419), True), ("b", (517, 389), False)):
+        film = (np.arange(shape[0] * shape[1]) % 4000).reshape(shape).astype(np.uint16)
+        write_dicom(tmp_path / f"{name}.dcm", film, bits_stored=12)
+        masks = RleMasks(tuple(siim_acr_rle(p) for p in _run_masks(rng, *shape)), union=union)
+        fast[name] = Target(masks=masks, mask_label=1)
+        slow[name] = Target(masks=FullSizeOnly(masks), mask_label=1)
+    transform = A.Compose([A.HorizontalFlip(p=1.0), A.Affine(rotate=(12, 12), translate_px=(7, 7), p=1.0)]) \
+        if augment else None
+    for size in (64, 100, 256):
+        a, b = (DicomXrayDataset(tmp_path, labels=Labels(t), config=pipeline_config(size=size, **mode),
+                                 transform=transform) for t in (fast, slow))
+        for i in range(len(a)):
+            x, y = a[i], b[i]
+            assert np.array_equal(x["mask"].numpy(), y["mask"].numpy()) and x["mask"].any()
+            assert np.array_equal(x["masks"].numpy(), y["masks"].numpy())
+            assert torch.equal(x["boxes"], y["boxes"]) and torch.equal(x["labels"], y["labels"])

@@ -13,8 +13,9 @@ source's ``multilabel_classes``): :class:`VinBigData`, :class:`VinDrCxr`,
 (``Target.masks``, decoded when read): :class:`SiimAcrPneumothorax`, with
 :func:`siim_acr_rle` / :func:`siim_acr_mask` for its run-length encoding.
 
-Submissions: :func:`boxes_to_original_batch` maps a batch's predictions back to
-original pixels; ``prediction_strings`` (SIIM), :func:`rsna_prediction_string`
+Submissions: :func:`boxes_to_original_batch` maps a batch's predicted boxes back to
+original pixels, :func:`masks_to_original_batch` (:func:`mask_to_original` for one)
+its predicted masks; ``prediction_strings`` (SIIM), :func:`rsna_prediction_string`
 and :func:`vinbig_prediction_string` format them; :func:`write_submission`
 checks and writes the CSV; :func:`read_submission` parses one back.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 from .base import ArrayMasks, LabelSource, MaskSource, Target, labelled_only
 from .csv_labels import CsvLabels
 from .fusion import BoxFusion, Fused
+from .masks import mask_to_original, masks_to_original_batch
 from .mimic import MimicCxr
 from .rle import RleMasks, siim_acr_mask, siim_acr_rle
 from .rsna import RSNA_DETAILED_CLASSES, RsnaPneumonia, rsna_prediction_string
@@ -70,6 +72,8 @@ __all__ = [
     "VinDrCxr",
     "boxes_to_original_batch",
     "labelled_only",
+    "mask_to_original",
+    "masks_to_original_batch",
     "parse_prediction_string",
     "patient_folds",
     "prediction_strings",

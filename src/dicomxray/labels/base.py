@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import LabelWarning, SourceFileNotFoundError
 from ..index import image_id
+from ..pixels.geometry import as_slice
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,14 @@ class Target:
 
 @runtime_checkable
 class MaskSource(Protocol):
-    """Masks of one image, decoded on demand at the image's own size (its Rows x Columns)."""
+    """Masks of one image, decoded on demand at the image's own size (its Rows x Columns).
+
+    Optional, found with ``getattr`` (a source without it works through ``instances``):
+    ``instances_sampled(height, width, rows, cols) -> N x len(rows) x len(cols)`` uint8 0/1, a new array equal to
+    ``instances(height, width)[:, rows][:, :, cols]`` (``rows`` and ``cols`` non-decreasing, from
+    :func:`dicomxray.pixels.geometry.mask_samples`): the pixels the output's nearest resize takes, decoded without
+    the full-size planes.
+    """
 
     def instances(self, height: int, width: int) -> np.ndarray:
         """``N x height x width`` uint8 (0/1), one plane per instance (``N`` may be 0), original pixels."""
@@ -80,6 +88,17 @@ class ArrayMasks:
         if arr.ndim != 3 or arr.shape[1:] != (height, width):
             raise ValueError(f"mask of shape {arr.shape[1:]} for an image of {height} x {width}")
         return (arr != 0).astype(np.uint8)
+
+    def instances_sampled(self, height: int, width: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``instances(height, width)[:, rows][:, :, cols]``, without the full-size copy."""
+        arr = np.asarray(self.arrays)
+        arr = arr[None] if arr.ndim == 2 else arr
+        if arr.ndim != 3 or arr.shape[1:] != (height, width):
+            raise ValueError(f"mask of shape {arr.shape[1:]} for an image of {height} x {width}")
+        r, c = as_slice(rows), as_slice(cols)
+        picked = arr[:, r] if isinstance(r, slice) else np.take(arr, r, axis=1)
+        picked = picked[:, :, c] if isinstance(c, slice) else np.take(picked, c, axis=2)
+        return (picked != 0).view(np.uint8)  # a new 0/1 array, its bool bytes read as uint8
 
 
 class LabelSource(Protocol):

@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..io.source import is_url
+from ..io.source import locate
 from ._csv import find_label_file, header_of, read_csv
 from ._findings import Uncertain, Unmentioned, check_policy, findings
 from .base import KeyedTargets, Target
@@ -125,9 +125,10 @@ class MimicCxr(KeyedTargets):
         Directories are listed, never files sniffed; an image of the metadata that is not on disk (a
         partial download) is left out.  ``None`` (discover as usual) for a root outside ``folder``.
         """
-        if is_url(os.fspath(root)):
+        where = locate(root)
+        if where.remote:
             return None
-        base = Path(os.path.expanduser(os.fspath(root))).absolute()
+        base = Path(where.path)
         top = self.folder.absolute()
         if base != top and top not in base.parents:
             return None

@@ -17,8 +17,8 @@ from PIL import Image
 
 from ..config import GeometryConfig
 
-__all__ = ["Geometry", "boxes_to_original", "boxes_to_output", "mask_to_original", "masks_to_output", "plan_geometry",
-           "resamples", "resize", "source_box"]
+__all__ = ["Geometry", "as_slice", "boxes_to_original", "boxes_to_output", "mask_samples", "mask_to_original",
+           "masks_to_output", "place_masks", "plan_geometry", "resamples", "resize", "source_box", "zeroed"]
 
 
 @dataclass(frozen=True)
@@ -230,19 +230,62 @@ def masks_to_output(masks: np.ndarray, geom: Geometry) -> np.ndarray:
     h, w = geom.original_height, geom.original_width
     if arr.ndim != 3 or arr.shape[1:] != (h, w):
         raise ValueError(f"masks must be N x {h} x {w} (the image's original size), got shape {arr.shape}")
-    ch, cw, top, left = geom.content_height, geom.content_width, geom.pad_top, geom.pad_left
-    rows = np.minimum(((np.arange(ch) + 0.5) * (h / ch)).astype(np.intp), h - 1)
-    cols = np.minimum(((np.arange(cw) + 0.5) * (w / cw)).astype(np.intp), w - 1)
+    rows, cols = mask_samples(geom)
     if arr.strides[1] < arr.strides[2]:  # column-major planes (a run-length decode's transpose): gather in that order
         content = np.ascontiguousarray(np.take(np.take(arr.transpose(0, 2, 1), cols, axis=1), rows, axis=2)
                                        .transpose(0, 2, 1))
     else:  # rows first: the column gather is then the smaller one
         content = np.take(np.take(arr, rows, axis=1), cols, axis=2)
-    content = np.minimum(content, 1, out=content) if content.dtype == np.uint8 else (content != 0).astype(np.uint8)
+    return place_masks(content, geom)
+
+
+def mask_samples(geom: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The original row and column under the centre of each output content row and column (non-decreasing
+    ``intp`` arrays of ``content_height`` and ``content_width`` entries): the pixels :func:`masks_to_output`
+    samples.  A mask source that can decode just these pixels gives the same output without the full-size planes
+    (``MaskSource.instances_sampled``)."""
+    h, w, ch, cw = geom.original_height, geom.original_width, geom.content_height, geom.content_width
+    rows = np.minimum(((np.arange(ch) + 0.5) * (h / ch)).astype(np.intp), h - 1)
+    cols = np.minimum(((np.arange(cw) + 0.5) * (w / cw)).astype(np.intp), w - 1)
+    return rows, cols
+
+
+def as_slice(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` (non-decreasing sample indices) as the slice that takes the same entries where it steps evenly
+    (a whole-factor resize: 1024 to 512 takes ``1::2``), else itself: a strided view and one copy instead of a
+    gather, five times faster for a 1024 x 848 mask to 512."""
+    if len(index) < 2:
+        return slice(int(index[0]), int(index[0]) + 1) if len(index) else index
+    step = int(index[1] - index[0])
+    if step > 0 and bool((np.diff(index) == step).all()):
+        return slice(int(index[0]), int(index[-1]) + 1, step)
+    return index
+
+
+def place_masks(content: np.ndarray, geom: Geometry) -> np.ndarray:
+    """``N x content_height x content_width`` sampled masks (nonzero = set) as ``N x height x width`` uint8 0/1
+    output masks: the letterbox padding is 0.  A uint8 ``content`` is taken over (returned itself where there is
+    no padding, clipped to 0/1 in place where it holds larger values and is writeable)."""
+    ch, cw, top, left = geom.content_height, geom.content_width, geom.pad_top, geom.pad_left
+    if content.ndim != 3 or content.shape[1:] != (ch, cw):
+        raise ValueError(f"sampled masks must be N x {ch} x {cw}, got shape {content.shape}")
+    if content.dtype != np.uint8:
+        content = (content != 0).astype(np.uint8)
+    elif content.size and content.max() > 1:  # the check is a twentieth of the clip: most masks are 0/1 already
+        content = np.minimum(content, 1, out=content) if content.flags.writeable else np.minimum(content, 1)
     if (geom.height, geom.width) == (ch, cw):
         return content
-    out = np.zeros((arr.shape[0], geom.height, geom.width), np.uint8)
+    out = zeroed((content.shape[0], geom.height, geom.width))
     out[:, top : top + ch, left : left + cw] = content
+    return out
+
+
+def zeroed(shape: tuple[int, ...]) -> np.ndarray:
+    """A uint8 array of zeros written now (``empty`` then ``fill``), for a mask the collate will read whole:
+    ``np.zeros``' lazily mapped pages fault one by one when read, which made 16 masks of 512 x 512 and their stack
+    1.0 ms against 0.6 ms written at once."""
+    out = np.empty(shape, np.uint8)
+    out.fill(0)
     return out
 
 
