@@ -149,12 +149,13 @@ class XrayCache:
         return self.directory / key[:2] / f"{key}{_SUFFIX}"
 
     # ------------------------------------------------------------- read/write
-    def get(self, path: str | os.PathLike[str], config: PipelineConfig, *,
-            opener: Opener | None = None) -> XrayImage | None:
-        """The cached image, or ``None`` (a corrupt entry is removed and reported)."""
-        return self._lookup(self.key(path, config, opener=opener))
+    def get(self, path: str | os.PathLike[str], config: PipelineConfig, *, opener: Opener | None = None,
+            out: np.ndarray | None = None) -> XrayImage | None:
+        """The cached image, or ``None`` (a corrupt entry is removed and reported).  A hit is read into ``out``
+        (one image of a batch's allocation, say) when it is C-contiguous of the entry's shape and dtype."""
+        return self._lookup(self.key(path, config, opener=opener), out)
 
-    def _lookup(self, key: str) -> XrayImage | None:
+    def _lookup(self, key: str, out: np.ndarray | None = None) -> XrayImage | None:
         """The entry's image in memory of its own (no descriptor or map is kept open; nothing a caller
         writes reaches the entry), or ``None``.  The parsed header is remembered per process, so a hit
         costs one open, one ``fstat`` and one ``readinto`` of the pixels."""
@@ -167,7 +168,7 @@ class XrayCache:
             if len(self._entries) >= _MAX_OPENED:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[key] = entry
-        pixels = self._pixels(path, entry)
+        pixels = self._pixels(path, entry, out)
         if pixels is None:
             self._entries.pop(key, None)
             return None
@@ -199,8 +200,9 @@ class XrayCache:
                           stacklevel=4)
             return None
 
-    def _pixels(self, path: Path, entry: _Entry) -> np.ndarray | None:
-        pixels = np.empty(entry.shape, entry.dtype)
+    def _pixels(self, path: Path, entry: _Entry, out: np.ndarray | None = None) -> np.ndarray | None:
+        fits = out is not None and out.shape == entry.shape and out.dtype == entry.dtype and out.flags.c_contiguous
+        pixels = out if fits else np.empty(entry.shape, entry.dtype)  # type: ignore[assignment]
         try:
             fd = os.open(path, os.O_RDONLY)
             try:

@@ -1,0 +1,162 @@
+"""A batch read at once: the cache hits of a batch read in one pass into one allocation, the images converted
+together, the samples views of one ``B x C x H x W`` tensor.
+
+:meth:`dicomxray.DicomXrayDataset.__getitems__` hands its indices here.  The result is what PyTorch's fetcher
+expects, one sample dict per index, each built by the dataset's own per-sample step (targets, masks, meta,
+``target_transform``), so a batch equals the samples read one at a time, field for field.  What is shared is
+the image memory: ``sample["image"]`` of the samples of one batch are consecutive views of one tensor, so
+:func:`ready_collate` (what :meth:`~dicomxray.DicomXrayDataset.loader` collates with) hands that tensor on
+without the copy a stack makes, and a worker process allocates it in shared memory, where the DataLoader's
+transfer finds it.  A plain ``DataLoader`` and its default collate work unchanged (they stack the views).
+
+With a ``transform`` the images are still read in one pass; the transform runs per sample, as before.  Where
+the output shape is not fixed by the configuration (``keep_ratio``, full resolution) or an image differs from
+it, samples are built one at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate, get_worker_info
+
+from ..cache import CachedPipeline
+from ..config import PipelineConfig
+from ..errors import DicomXrayError
+from ..pixels.pipeline import XrayImage
+from .samples import to_tensor
+
+if TYPE_CHECKING:
+    from .dataset import DicomXrayDataset
+
+__all__ = ["batch_samples", "output_shape", "ready_collate", "stack_ready"]
+
+
+def output_shape(config: PipelineConfig) -> tuple[int, int] | None:
+    """The ``(height, width)`` every image of ``config`` has (``square`` and ``letterbox``), or ``None`` where
+    it depends on the image (``keep_ratio``, full resolution)."""
+    size, mode = config.geometry.size, config.geometry.mode
+    if size is None or mode == "keep_ratio":
+        return None
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str, Any]]:
+    """The samples of ``indices`` (plain ints, announced already), in order; errors and ``on_error="skip"``
+    substitutes as one at a time."""
+    shape = output_shape(ds.config)
+    if shape is None:
+        return [ds._sample(*ds._load_or_substitute(i)) for i in indices]
+    render = np.dtype(ds.config.render.dtype)
+    plain = ds.transform is None
+    shared = plain and render == _transport(ds.image_dtype) and ds.channels == 1 and get_worker_info() is not None
+    tbuf = _empty((len(indices), *shape), render, shared=shared)
+    buf = tbuf.numpy()
+    images = _read(ds, indices, buf)
+    if not plain or not all(im.pixels.shape == shape and im.pixels.dtype == render for im, _ in images):
+        return [ds._sample(im, i) for im, i in images]
+    for n, (image, _) in enumerate(images):
+        if image.pixels.ctypes.data != buf[n].ctypes.data:  # a miss, the RAM tier: copied into the batch
+            buf[n] = image.pixels
+    batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=get_worker_info() is not None)
+    samples = []
+    for n, (image, i) in enumerate(images):
+        # The per-sample step on the batch's own converted pixels: its image is a view of the batch already.
+        sample = ds._sample(dataclasses.replace(image, pixels=batch[n, 0].numpy()), i)
+        sample["image"] = batch[n]
+        samples.append(sample)
+    return samples
+
+
+def _read(ds: DicomXrayDataset, indices: Sequence[int], buf: np.ndarray) -> list[tuple[XrayImage, int]]:
+    """Each index's image: a cache hit read straight into ``buf[n]``; anything else (a miss, the RAM tier, a
+    read ahead, a failure and its substitute) through the dataset's own path."""
+    reader = ds.pipeline
+    cache = ds.cache
+    direct = (isinstance(reader, CachedPipeline) and cache is not None and cache.identity == "stat"
+              and not ds.in_memory and not ds._concurrent)
+    pending = getattr(ds._prefetch, "_pending", {})
+    out: list[tuple[XrayImage, int]] = []
+    for n, i in enumerate(indices):
+        image = None
+        if direct and i not in pending:
+            try:
+                image = cache.get(ds.files[i], reader.config, opener=reader.pipeline.opener,  # type: ignore[union-attr]
+                                  out=buf[n])
+            except DicomXrayError:  # the source is gone or unreadable: the dataset's path raises or skips it
+                image = None
+        out.append((image, i) if image is not None else ds._load_or_substitute(i))
+    return out
+
+
+def _transport(image_dtype: str) -> np.dtype:
+    return np.dtype(np.uint8 if image_dtype == "uint8" else np.float32)
+
+
+def _empty(shape: tuple[int, ...], dtype: np.dtype, *, shared: bool) -> torch.Tensor:
+    """A fresh tensor; in shared memory when a worker sends it on as it is (the DataLoader's transfer then moves
+    no bytes), as PyTorch's own collate allocates it."""
+    t = torch.from_numpy(np.empty(0, dtype))
+    if not shared:
+        return torch.empty(shape, dtype=t.dtype)
+    storage = t._typed_storage()._new_shared(int(np.prod(shape)), device=t.device)
+    return t.new(storage).resize_(*shape)
+
+
+def _convert(tbuf: torch.Tensor, image_dtype: str, channels: int, *, worker: bool) -> torch.Tensor:
+    """``B x H x W`` rendered pixels as the ``B x C x H x W`` batch of ``image_dtype``: the arithmetic of
+    :func:`dicomxray.data.samples.to_tensor`, once for the batch (none when the dtypes agree)."""
+    b, h, w = tbuf.shape
+    if tbuf.dtype == _torch_dtype(image_dtype):
+        t = tbuf.unsqueeze(1)
+    else:
+        t = to_tensor(tbuf.numpy().reshape(b * h, w), image_dtype, 1).view(b, 1, h, w)
+        if worker:
+            t.share_memory_()
+    if channels == 3:
+        t = t.expand(b, 3, h, w).contiguous()
+        if worker:
+            t.share_memory_()
+    return t
+
+
+def _torch_dtype(image_dtype: str) -> torch.dtype:
+    return torch.uint8 if image_dtype == "uint8" else torch.float32
+
+
+def _ready_batch(tensors: Sequence[Any]) -> torch.Tensor | None:
+    """The ``B x ...`` tensor ``tensors`` are consecutive whole views of (a batch of :func:`batch_samples`), or
+    ``None``."""
+    first = tensors[0] if tensors else None
+    if not isinstance(first, torch.Tensor) or not first.is_contiguous():
+        return None
+    storage, step, start = first.untyped_storage().data_ptr(), first.numel() * first.element_size(), first.data_ptr()
+    for n, t in enumerate(tensors):
+        if (not isinstance(t, torch.Tensor) or t.shape != first.shape or t.dtype != first.dtype
+                or not t.is_contiguous() or t.data_ptr() != start + n * step
+                or t.untyped_storage().data_ptr() != storage):
+            return None
+    return first.new_empty(0).set_(first.untyped_storage(), first.storage_offset(), (len(tensors), *first.shape))
+
+
+def stack_ready(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack(tensors)``, or without a copy the tensor they are consecutive views of when they are the
+    images of one batch of :func:`batch_samples`."""
+    ready = _ready_batch(tensors)
+    return ready if ready is not None else torch.stack(list(tensors))
+
+
+def ready_collate(batch: Sequence[Any]) -> Any:
+    """PyTorch's ``default_collate``, field for field the same batch, except that ``image`` of a batch read at
+    once is handed on as the one tensor its samples are views of (:func:`stack_ready`) instead of stacked."""
+    if not batch or not isinstance(batch[0], dict) or "image" not in batch[0]:
+        return default_collate(batch)
+    ready = _ready_batch([s["image"] for s in batch])
+    if ready is None:
+        return default_collate(batch)
+    rest = default_collate([{k: v for k, v in s.items() if k != "image"} for s in batch])
+    return {k: ready if k == "image" else rest[k] for k in batch[0]}
