@@ -57,10 +57,10 @@ def test_a_run_of_bad_files_is_read_once_per_pass(tmp_path: Path, batched: bool)
                 samples = ds.__getitems__(list(range(len(ds))))
             else:
                 samples = [ds[i] for i in range(len(ds))]
-            assert [s["meta"]["index"] for s in samples][2:5] == [2, 15, 15]
+            assert not {s["meta"]["index"] for s in samples} & set(bad)
     assert max(reader.reads[f"{i:03d}.dcm"] for i in bad) <= 2, reader.reads
     assert all(issubclass(w.category, SkipWarning) for w in caught) and caught
-    assert all(reader.reads[f"{i:03d}.dcm"] == 2 for i in range(18) if i not in bad and i != 15)
+    assert all(reader.reads[f"{i:03d}.dcm"] >= 2 for i in range(18) if i not in bad)
     assert sorted(p for p, _ in ds.skipped()) == sorted(str(tmp_path / f"{i:03d}.dcm") for i in bad)
 
 
@@ -87,7 +87,9 @@ def test_skip_substitutes_within_a_batch(tmp_path: Path) -> None:
     ds = DicomXrayDataset(_folder(tmp_path, 6, bad=(2, 3)), size=24, on_error="skip")
     with pytest.warns(SkipWarning, match="002.dcm"):
         batch = next(iter(DataLoader(ds, batch_size=6)))
-    assert batch["image"].shape[0] == 6 and batch["meta"]["index"].tolist() == [0, 1, 4, 4, 4, 5]
+    served = batch["meta"]["index"].tolist()
+    assert batch["image"].shape[0] == 6 and served[:2] == [0, 1] and served[4:] == [4, 5]
+    assert not set(served) & {2, 3}
 
 
 @pytest.mark.parametrize(("told", "real"), [((4, 2), (4, 0)), ((2, 0), (4, 0)), ((4, 0), (2, 0)), ((4, 0), (4, 0))],

@@ -18,7 +18,6 @@ from ..errors import DicomXrayError, SkipWarning, SourceFileNotFoundError
 from ..index import image_id
 from ..io.source import Opener
 from ..labels.base import LabelSource, Target
-from ..pixels.geometry import boxes_to_output
 from ..pixels.pipeline import XrayImage
 from ..transforms import to_albumentations_dtype
 from .batches import batch_samples, ready_collate
@@ -26,7 +25,7 @@ from .epochs import EpochListing
 from .loader import make_loader, plan_mismatch, warn_mismatch
 from .prefetch import Ahead, PrefetchConfig, Prefetcher
 from .samples import collate, to_tensor
-from .skiplog import Failures, SkipLog
+from .skiplog import Failures, SkipLog, substitutes
 from .steps import (
     ImageDType,
     OnError,
@@ -39,6 +38,7 @@ from .steps import (
     listing_of,
     make_reader,
 )
+from .targets import sample_targets, tasks_of
 
 __all__ = ["DicomXrayDataset", "Reader"]
 
@@ -53,9 +53,11 @@ class DicomXrayDataset(Dataset):
       record: ``Geometry.from_record(meta["geometry"])`` is what :func:`dicomxray.boxes_to_original` needs),
       ``index``;
     * with ``labels``: ``boxes`` (``N x 4`` float32, xyxy in output pixels,
-      after augmentation), ``labels`` (``N`` int64, >= 1; torchvision's
-      detection names) and ``image_label`` (int64; the study class for SIIM,
-      -1 when unknown).
+      after augmentation; a box left without area is dropped with its label), ``labels`` (``N`` int64, >= 1;
+      torchvision's detection names) and ``image_label`` (int64; the study class for SIIM, -1 when unknown);
+      ``image_labels`` (``K`` float32, NaN unknown) when the source names ``multilabel_classes``; ``mask``
+      (``1 x H x W`` uint8 0/1, the union) and ``masks`` (``N x H x W`` instances, each with its box in
+      ``boxes``) when it has masks (docs/guide/tasks.md).
 
     Parameters
     ----------
@@ -84,17 +86,18 @@ class DicomXrayDataset(Dataset):
         epochs skip even the cache's identity check, so a file edited during training is not re-read
         until the dataset is rebuilt.  :meth:`preload` fills it before the workers start.
     transform : callable, optional
-        albumentations-style ``transform(image=..., bboxes=..., labels=...)``
-        returning a dict (see :func:`dicomxray.transforms.train_transforms`).
+        albumentations-style ``transform(image=..., bboxes=..., labels=..., mask=..., masks=...)``
+        returning a dict (see :func:`dicomxray.transforms.train_transforms`); ``mask``/``masks`` only for a
+        source with masks (which may pass a transform without ``bbox_params``).
         Re-seeded per DataLoader worker from ``torch.initial_seed()``.
     target_transform : callable, optional
-        Applied to the target dict (``boxes``, ``labels``, ``image_label``).
+        Applied to the target dict (every field above but ``image`` and ``meta``).
     on_error : {"raise", "skip"}
         ``raise`` re-raises the library's error (naming the file); ``skip``
-        warns, records the file (:meth:`skipped` lists them, from every
-        worker) and returns the next readable sample instead (index + 1, + 2,
-        ... wrapping around): deterministic, never ``None``, so batch sizes and
-        the default collate are unchanged.
+        warns once per bad file per pass (per worker), records the file (:meth:`skipped` lists them, from every
+        worker) and returns a readable sample drawn from the index and :meth:`set_epoch`'s epoch instead:
+        deterministic, spread over the readable files, never ``None``, so batch sizes and the default collate are
+        unchanged.
     files : sequence of paths or URLs, optional
         The files to use, in this order (a URL without a listing is identified by a HEAD per cached read).
     storage_options : mapping, optional
@@ -138,10 +141,11 @@ class DicomXrayDataset(Dataset):
             config, cache = dataset_options(deprecated, config=config, cache=cache, size=size)
         check_options(on_error=on_error, channels=channels, image_dtype=image_dtype, remote_identity=remote_identity,
                       root=root, files=files, pipeline=pipeline, config=config, size=size, cache=cache)
-        found = find_files(root, files, storage_options)
+        found = find_files(root, files, storage_options, labels)
         listing = listing_of(found, remote_identity, storage_options)
         paths = keep_labelled(found, labels)
-        check_transform(labels, transform)
+        self.tasks = tasks_of(labels, [image_id(p) for p in paths[:64]])
+        check_transform(labels, transform, masks=self.tasks.masks)
         self.root = found.root
         self.files: list[str] = [str(p) for p in paths]
         self.labels = labels
@@ -165,6 +169,7 @@ class DicomXrayDataset(Dataset):
         self._plan_checked = False
         self._concurrent = found.remote
         self._seeded: int | None = None
+        self.epoch = 0
 
     @classmethod
     def from_index(
@@ -313,28 +318,21 @@ class DicomXrayDataset(Dataset):
                            **options)
 
     def _sample(self, image: XrayImage, index: int) -> dict[str, Any]:
-        target = self.target(index)
-        geom = image.meta.geometry
         pixels = image.pixels
-        boxes = boxes_to_output(target.boxes, geom) if target is not None else np.zeros((0, 4))
-        box_labels = target.box_labels if target is not None else np.zeros((0,), np.int64)
-        if self.transform is not None:
+        sample: dict[str, Any] = {}
+        if self.labels is not None:
+            if self.transform is not None:
+                self._maybe_reseed()
+            pixels, tgt = sample_targets(pixels, image.meta.geometry, self.target(index), self.tasks, self.transform,
+                                         self.files[index])
+            sample.update(self.target_transform(tgt) if self.target_transform else tgt)
+        elif self.transform is not None:
             self._maybe_reseed()
             arr = np.asarray(pixels)
-            arr = arr if arr.flags.writeable else arr.copy()  # the RAM tier's images are shared
-            out = self.transform(image=to_albumentations_dtype(arr), bboxes=boxes, labels=box_labels)
-            pixels = out["image"]
-            boxes = np.asarray(out.get("bboxes", boxes), dtype=np.float32).reshape(-1, 4)
-            box_labels = np.asarray(out.get("labels", box_labels), dtype=np.int64)
-        sample: dict[str, Any] = {"image": to_tensor(pixels, self.image_dtype, self.channels),
-                                  "meta": self._meta(index, image)}
-        if self.labels is not None:
-            tgt = {
-                "boxes": torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4)),
-                "labels": torch.as_tensor(np.asarray(box_labels, dtype=np.int64)),
-                "image_label": torch.tensor(target.image_label if target is not None else -1, dtype=torch.int64),
-            }
-            sample.update(self.target_transform(tgt) if self.target_transform else tgt)
+            pixels = self.transform(image=to_albumentations_dtype(arr if arr.flags.writeable else arr.copy()),
+                                    bboxes=np.zeros((0, 4), np.float32), labels=np.zeros((0,), np.int64))["image"]
+        sample["image"] = to_tensor(pixels, self.image_dtype, self.channels)
+        sample["meta"] = self._meta(index, image)
         return sample
 
     def _meta(self, index: int, image: XrayImage) -> dict[str, Any]:
@@ -357,32 +355,42 @@ class DicomXrayDataset(Dataset):
 
     # -------------------------------------------------------------- errors
     def _load_or_substitute(self, index: int) -> tuple[XrayImage, int]:
-        """The image of ``index``; under ``on_error="skip"`` a failed one is reported and replaced by the
-        next readable index (index + 1, + 2, ... wrapping), so batches keep their size and the default
-        collate works.  The substitute is the same on every run and every worker.  A failure is remembered for
-        the pass in this process (:class:`dicomxray.data.skiplog.Failures`): a bad file is read once, not once
-        per index whose substitute passes it."""
-        n = len(self.files)
-        for step in range(n):
-            i = (index + step) % n
-            known = self._failures.known(i) if self.on_error == "skip" else None
-            if known is not None:
-                self._record_skip(self.files[i], known, again=True)
-                continue
+        """The image of ``index``; under ``on_error="skip"`` a failed one (warned once per pass in this process) is
+        replaced by a readable index drawn from ``index`` and :attr:`epoch` (:func:`.skiplog.substitutes`): the same
+        on every run and worker, spread over the readable files, so batches keep their size."""
+        try:
+            return self._try(index), index
+        except DicomXrayError:
+            if self.on_error == "raise":
+                raise
+        for i in substitutes(index, self.epoch, len(self.files)):
             try:
-                return self.load(i), i
-            except DicomXrayError as exc:
-                if self.on_error == "raise":
-                    raise
-                self._failures.remember(i, exc)
-                self._record_skip(self.files[i], exc)
+                return self._try(i), i
+            except DicomXrayError:
+                continue
         raise SourceFileNotFoundError(f"{self.root}: no file of the data set could be read (see skipped())",
                                       path=str(self.root))
 
-    def _record_skip(self, path: str, exc: Exception, *, again: bool = False) -> None:
-        warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", SkipWarning, stacklevel=4)
-        if self._skip_log is not None and not again:
-            self._skip_log.record(path, exc)
+    def _try(self, index: int) -> XrayImage:
+        """``load(index)``, or the error it failed with earlier in this pass; a new failure warned and recorded."""
+        known = self._failures.known(index) if self.on_error == "skip" else None
+        if known is not None:
+            raise known
+        try:
+            return self.load(index)
+        except DicomXrayError as exc:
+            if self.on_error == "skip":
+                self._failures.remember(index, exc)
+                warnings.warn(f"dicomxray: skipping {exc}; a substitute sample takes its place", SkipWarning,
+                              stacklevel=4)
+                if self._skip_log is not None:
+                    self._skip_log.record(self.files[index], exc)
+            raise
+
+    def set_epoch(self, epoch: int) -> None:
+        """The pass about to start (as on torch's ``DistributedSampler``): ``on_error="skip"`` draws each pass's
+        substitutes anew.  Reaches DataLoader workers started afterwards (not persistent ones already running)."""
+        self.epoch = int(epoch)
 
     def skipped(self) -> list[tuple[str, str]]:
         """Files skipped so far by any worker, as ``(path, error)``, without repeats."""

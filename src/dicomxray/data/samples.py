@@ -39,11 +39,18 @@ def _view(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
 
 
+#: Fields kept per image (their sizes differ between images); every other tensor field is stacked.
+PER_IMAGE = frozenset({"boxes", "labels", "masks", "meta"})
+
+
 def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Detection collate: stacks images, keeps per-image ``boxes``/``labels``/``meta`` as lists."""
-    out: dict[str, Any] = {"image": torch.stack([s["image"] for s in batch]), "meta": [s["meta"] for s in batch]}
-    if batch and "boxes" in batch[0]:
-        out["boxes"] = [s["boxes"] for s in batch]
-        out["labels"] = [s["labels"] for s in batch]
-        out["image_label"] = torch.stack([s["image_label"] for s in batch])
+    """Detection and segmentation collate: one stacked tensor per field (``image`` ``B x C x H x W``,
+    ``image_label`` ``B``, ``image_labels`` ``B x K``, ``mask`` ``B x 1 x H x W``, and any tensor of one shape a
+    ``target_transform`` adds), per-image lists for ``boxes``, ``labels``, ``masks`` and ``meta``."""
+    out: dict[str, Any] = {}
+    for key in batch[0] if batch else ("image", "meta"):
+        values = [s[key] for s in batch]
+        stack = (key not in PER_IMAGE and all(isinstance(v, torch.Tensor) for v in values)
+                 and len({v.shape for v in values}) == 1)
+        out[key] = torch.stack(values) if stack else values
     return out

@@ -13,8 +13,9 @@ import os
 import tempfile
 import uuid
 import weakref
+from collections.abc import Iterator
 
-__all__ = ["Failures", "SkipLog"]
+__all__ = ["Failures", "SkipLog", "substitutes"]
 
 
 class SkipLog:
@@ -86,3 +87,35 @@ class Failures:
 
     def __contains__(self, index: object) -> bool:
         return index in self._failed and self._pid == os.getpid()
+
+
+_MASK = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: a stable hash of an int (Python's ``hash`` is salted per process for str only, but
+    is the identity on small ints: useless as a draw)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def substitutes(index: int, epoch: int, n: int, *, draws: int = 32) -> Iterator[int]:
+    """The indices tried, in order, in place of a failed ``index`` of a data set of ``n`` (``on_error="skip"``).
+
+    First ``draws`` indices drawn from a hash of ``(index, epoch, k)``, then every index once from a drawn start
+    (so a data set with one readable file still finds it); never ``index`` itself.  The same on every run and in
+    every worker, different for neighbouring indices: the substitutes of a run of bad files are spread over the
+    readable files instead of all being the file after the run.
+    """
+    if n <= 1:
+        return
+    seed = _mix(_mix(index) ^ (epoch * 0x632BE59BD9B4E019 & _MASK))
+    for k in range(draws):
+        yield (index + 1 + _mix(seed + k) % (n - 1)) % n
+    start = _mix(seed ^ 0x5851F42D4C957F2D) % n
+    for k in range(n):
+        j = (start + k) % n
+        if j != index:
+            yield j

@@ -70,15 +70,20 @@ def check_options(*, on_error: str, channels: int, image_dtype: str, remote_iden
 
 
 def find_files(root: str | os.PathLike[str] | None, files: Sequence[str | os.PathLike[str]] | None,
-               storage_options: Mapping[str, Any] | None) -> FileList:
-    """Discovery: ``files`` as given, else a folder walked (sorted) or a URL prefix listed once.
+               storage_options: Mapping[str, Any] | None, labels: LabelSource | None = None) -> FileList:
+    """Discovery: ``files`` as given, else the files ``labels.files(root)`` lists (a source whose metadata names
+    its files, so 377,000 of them are not sniffed one by one), else a folder walked (sorted) or a URL prefix
+    listed once.
 
     Raises
     ------
     SourceFileNotFoundError
         The root does not exist or holds no DICOM file (:func:`dicomxray.dicom.sources.find_sources`).
     """
-    if files is not None:  # the user's list: each file classified as given
+    listed = getattr(labels, "files", None)
+    if files is None and root is not None and callable(listed):
+        files = listed(root)  # None: the source leaves discovery to the walk
+    if files is not None:  # the user's (or the source's) list: each file classified as given
         base = (str(root) if is_url(root) else Path(os.path.expanduser(local_path(root)))) if root is not None else None
         return FileList(base, [f if is_url(f) else Path(f) for f in files])
     found = find_sources(root, storage_options)  # type: ignore[arg-type]  # check_options refuses neither-nor
@@ -112,10 +117,12 @@ def keep_labelled(found: FileList, labels: LabelSource | None) -> list[Any]:
     return kept
 
 
-def check_transform(labels: LabelSource | None, transform: Callable[..., Any] | None) -> None:
-    """With labels, an albumentations transform must move the boxes too (``ValueError`` otherwise)."""
+def check_transform(labels: LabelSource | None, transform: Callable[..., Any] | None, *, masks: bool = False) -> None:
+    """With labels, an albumentations transform must move the boxes too (``ValueError`` otherwise), unless the
+    source has masks (``masks``): a mask-only source's boxes are taken around its instances after augmentation, and
+    a sample that does have boxes is refused when it is read."""
     processors = getattr(transform, "processors", None)  # albumentations' Compose: a third-party attribute
-    if labels is not None and isinstance(processors, dict) and "bboxes" not in processors:
+    if labels is not None and not masks and isinstance(processors, dict) and "bboxes" not in processors:
         raise ValueError(
             "with labels, an albumentations transform must move the boxes too: build it with "
             "bbox_params=dicomxray.transforms.bbox_params() (train_transforms/val_transforms do)"
