@@ -159,7 +159,7 @@ class XrayCache:
         """The entry's image in memory of its own (no descriptor or map is kept open; nothing a caller
         writes reaches the entry), or ``None``.  The parsed header is remembered per process, so a hit
         costs one open, one ``fstat`` and one ``readinto`` of the pixels."""
-        path = self.entry_path(key)
+        path = os.path.join(self.directory, key[:2], key + _SUFFIX)  # entry_path's, without pathlib's cost
         entry = self._entries.get(key)
         if entry is None:
             entry = self._parse(path)
@@ -175,7 +175,7 @@ class XrayCache:
         self.stats.hits += 1
         return XrayImage(pixels, entry.meta)
 
-    def _parse(self, path: Path) -> _Entry | None:
+    def _parse(self, path: str | Path) -> _Entry | None:
         try:
             with open(path, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
@@ -200,9 +200,9 @@ class XrayCache:
                           stacklevel=4)
             return None
 
-    def _pixels(self, path: Path, entry: _Entry, out: np.ndarray | None = None) -> np.ndarray | None:
+    def _pixels(self, path: str | Path, entry: _Entry, out: np.ndarray | None = None) -> np.ndarray | None:
         fits = out is not None and out.shape == entry.shape and out.dtype == entry.dtype and out.flags.c_contiguous
-        pixels = out if fits else np.empty(entry.shape, entry.dtype)  # type: ignore[assignment]
+        pixels = out if out is not None and fits else np.empty(entry.shape, entry.dtype)
         try:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -226,7 +226,7 @@ class XrayCache:
             return None
         return pixels
 
-    def _corrupt(self, path: Path, exc: Exception) -> None:
+    def _corrupt(self, path: str | Path, exc: Exception) -> None:
         self.stats.corrupt += 1
         warnings.warn(f"dicomxray cache: corrupt entry {path} ({exc}); recomputing it", CacheWarning, stacklevel=5)
         _unlink(path)
@@ -371,7 +371,7 @@ def _decode_entry(buf: Any, size: int, *, check_crc: bool = True) -> XrayImage:
     return XrayImage(pixels, XrayMeta.from_dict(header["meta"]))
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: str | Path) -> None:
     """Remove a bad or abandoned entry; one already gone is fine, one that cannot be removed is reported."""
     try:
         os.unlink(path)

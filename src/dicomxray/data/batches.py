@@ -16,7 +16,6 @@ it, samples are built one at a time.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +65,7 @@ def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str
     samples = []
     for n, (image, i) in enumerate(images):
         # The per-sample step on the batch's own converted pixels: its image is a view of the batch already.
-        sample = ds._sample(dataclasses.replace(image, pixels=batch[n, 0].numpy()), i)
+        sample = ds._sample(XrayImage(batch[n, 0].numpy(), image.meta, image.identity), i)
         sample["image"] = batch[n]
         samples.append(sample)
     return samples
@@ -76,17 +75,16 @@ def _read(ds: DicomXrayDataset, indices: Sequence[int], buf: np.ndarray) -> list
     """Each index's image: a cache hit read straight into ``buf[n]``; anything else (a miss, the RAM tier, a
     read ahead, a failure and its substitute) through the dataset's own path."""
     reader = ds.pipeline
-    cache = ds.cache
-    direct = (isinstance(reader, CachedPipeline) and cache is not None and cache.identity == "stat"
-              and not ds.in_memory and not ds._concurrent)
+    cache = reader.cache if isinstance(reader, CachedPipeline) else None
+    direct = cache is not None and cache.identity == "stat" and not ds.in_memory and not ds._concurrent
+    opener = reader.pipeline.opener if isinstance(reader, CachedPipeline) else None
     pending = getattr(ds._prefetch, "_pending", {})
     out: list[tuple[XrayImage, int]] = []
     for n, i in enumerate(indices):
         image = None
-        if direct and i not in pending:
+        if direct and cache is not None and i not in pending:
             try:
-                image = cache.get(ds.files[i], reader.config, opener=reader.pipeline.opener,  # type: ignore[union-attr]
-                                  out=buf[n])
+                image = cache.get(ds.files[i], reader.config, opener=opener, out=buf[n])
             except DicomXrayError:  # the source is gone or unreadable: the dataset's path raises or skips it
                 image = None
         out.append((image, i) if image is not None else ds._load_or_substitute(i))
@@ -100,11 +98,14 @@ def _transport(image_dtype: str) -> np.dtype:
 def _empty(shape: tuple[int, ...], dtype: np.dtype, *, shared: bool) -> torch.Tensor:
     """A fresh tensor; in shared memory when a worker sends it on as it is (the DataLoader's transfer then moves
     no bytes), as PyTorch's own collate allocates it."""
-    t = torch.from_numpy(np.empty(0, dtype))
-    if not shared:
-        return torch.empty(shape, dtype=t.dtype)
-    storage = t._typed_storage()._new_shared(int(np.prod(shape)), device=t.device)
-    return t.new(storage).resize_(*shape)
+    t = torch.empty(shape if not shared else 0, dtype=_TORCH[dtype])
+    if shared:
+        storage = t._typed_storage()._new_shared(int(np.prod(shape)), device=t.device)
+        t = t.new(storage).resize_(*shape)
+    return t
+
+
+_TORCH = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16, np.dtype(np.float32): torch.float32}
 
 
 def _convert(tbuf: torch.Tensor, image_dtype: str, channels: int, *, worker: bool) -> torch.Tensor:
@@ -132,15 +133,15 @@ def _ready_batch(tensors: Sequence[Any]) -> torch.Tensor | None:
     """The ``B x ...`` tensor ``tensors`` are consecutive whole views of (a batch of :func:`batch_samples`), or
     ``None``."""
     first = tensors[0] if tensors else None
-    if not isinstance(first, torch.Tensor) or not first.is_contiguous():
+    base = first._base if isinstance(first, torch.Tensor) else None
+    if base is None or not base.is_contiguous() or base.numel() != len(tensors) * first.numel():  # type: ignore[union-attr]
         return None
-    storage, step, start = first.untyped_storage().data_ptr(), first.numel() * first.element_size(), first.data_ptr()
+    step, start = first.numel() * first.element_size(), base.data_ptr()  # type: ignore[union-attr]
     for n, t in enumerate(tensors):
-        if (not isinstance(t, torch.Tensor) or t.shape != first.shape or t.dtype != first.dtype
-                or not t.is_contiguous() or t.data_ptr() != start + n * step
-                or t.untyped_storage().data_ptr() != storage):
+        if (not isinstance(t, torch.Tensor) or t._base is not base or t.shape != first.shape  # type: ignore[union-attr]
+                or not t.is_contiguous() or t.data_ptr() != start + n * step):
             return None
-    return first.new_empty(0).set_(first.untyped_storage(), first.storage_offset(), (len(tensors), *first.shape))
+    return base.view(len(tensors), *first.shape)  # type: ignore[union-attr]
 
 
 def stack_ready(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -150,7 +151,7 @@ def stack_ready(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return ready if ready is not None else torch.stack(list(tensors))
 
 
-def ready_collate(batch: Sequence[Any]) -> Any:
+def ready_collate(batch: list[Any]) -> Any:
     """PyTorch's ``default_collate``, field for field the same batch, except that ``image`` of a batch read at
     once is handed on as the one tensor its samples are views of (:func:`stack_ready`) instead of stacked."""
     if not batch or not isinstance(batch[0], dict) or "image" not in batch[0]:

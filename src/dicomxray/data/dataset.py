@@ -286,9 +286,8 @@ class DicomXrayDataset(Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """A batch (PyTorch's fetcher hands over the whole batch): its files read at once in this process's
-        read-ahead threads (a URL's GETs, or its identity checks in front of the cache, overlap), its cache
-        hits in one pass into one tensor (:mod:`dicomxray.data.batches`), the samples in order (each equal to
-        :meth:`__getitem__`'s, its image a view of the batch's); errors and ``on_error="skip"`` as there."""
+        read-ahead threads (URLs), cache hits in one pass into one tensor (:mod:`.batches`), the samples in order,
+        each equal to :meth:`__getitem__`'s (its image a view of the batch's); errors and skips as there."""
         if not indices:
             return []
         if not self._plan_checked:
@@ -305,14 +304,13 @@ class DicomXrayDataset(Dataset):
                 plain.append(int(i))
         if self._concurrent:  # URLs: the batch's requests overlap; local files read in order, in this thread
             self._hint(plain)
-        return batch_samples(self, plain)  # cache hits read in one pass; images views of one tensor
+        return batch_samples(self, plain)
 
     def loader(self, *, batch_size: int, num_workers: int, sampler: Iterable[int] | None = None,
                shuffle: bool = False, **options: Any) -> DataLoader:
         """A DataLoader over this data set with a :class:`dicomxray.data.prefetch.PrefetchSampler` told the same
         ``batch_size`` and ``num_workers`` (so read-ahead reaches the worker that reads it), persistent workers
-        by default, and :func:`dicomxray.data.batches.ready_collate` (``default_collate``'s batches, the images
-        handed on without a copy); ``options`` are :func:`dicomxray.data.loader.make_loader`'s (the DataLoader's)."""
+        by default, :func:`.batches.ready_collate` (images not copied); ``options`` are :func:`.loader.make_loader`'s."""
         options.setdefault("collate_fn", ready_collate)
         return make_loader(self, batch_size=batch_size, num_workers=num_workers, sampler=sampler, shuffle=shuffle,
                            **options)
