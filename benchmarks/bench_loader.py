@@ -10,6 +10,8 @@ the median epoch counts.  Wall is images per second of the epoch; CPU is the CPU
 main process and its workers together (the cost one core pays: on a machine with fewer cores than workers the
 two differ).
 
+* torch runs one intra-op thread in the main process, as a DataLoader worker does (two spinning threads on a
+  shared 2-core machine made the limit itself erratic).
 * **limit**: a dataset whose ``__getitem__`` returns a ready tensor of the same shape and dtype (one per file,
   held in RAM) plus the same meta dict as ours: what the DataLoader itself costs (collate, worker transfer).
 * **dicomxray cached**: the disk cache; float32 from a uint8 render (the default, converted per sample),
@@ -48,6 +50,7 @@ from .common import machine, write_report
 from .data import bench_file
 
 BATCH = 8
+READY = " via ds.loader"
 
 
 class LimitDataset(Dataset):
@@ -120,10 +123,15 @@ def steady(makers: dict[str, Callable[[], Dataset]], workers: int, order: list[i
     over ``order``: every loader built and run once first (persistent workers started, cache filled), then
     ``repeats`` rounds of one timed epoch each, interleaved (A B C A B C ...) so the noise of a shared machine
     falls on every case alike; medians of the rounds."""
-    loaders = {}
+    torch.set_num_threads(1)  # as in a DataLoader worker: on a shared 2-core machine two threads spin and stall
+    loaders: dict[str, DataLoader] = {}
     for name, make in makers.items():
-        loaders[name] = DataLoader(make(), batch_size=BATCH, sampler=order, num_workers=workers,
-                                   persistent_workers=workers > 0)
+        ds = make()
+        if name.endswith(READY):  # the dataset's own loader: the batch handed on without a copy
+            loaders[name] = ds.loader(batch_size=BATCH, sampler=order, num_workers=workers)  # type: ignore[attr-defined]
+        else:
+            loaders[name] = DataLoader(ds, batch_size=BATCH, sampler=order, num_workers=workers,
+                                       persistent_workers=workers > 0)
         for _ in loaders[name]:  # warm-up: workers started, cache filled, pages in the page cache
             pass
     wall: dict[str, list[float]] = {name: [] for name in loaders}
@@ -196,13 +204,18 @@ def main(argv: list[str] | None = None) -> dict:
         "limit, uint8": (lambda: LimitDataset(n, size, torch.uint8), "limit"),
         "dicomxray cached, uint8": (ours(transport="uint8"), "uint8"),
         "dicomxray RAM tier, uint8": (ours(transport="uint8", ram=True), "uint8"),
+        "dicomxray cached, float32 (uint8 render, converted)" + READY: (ours(), "float32"),
+        "dicomxray cached, float32 (float32 render)" + READY: (ours("float32", cache="c32"), "float32"),
+        "dicomxray RAM tier, float32 (float32 render)" + READY: (ours("float32", ram=True, cache="c32"), "float32"),
+        "dicomxray cached, uint8" + READY: (ours(transport="uint8"), "uint8"),
+        "dicomxray RAM tier, uint8" + READY: (ours(transport="uint8", ram=True), "uint8"),
     }
     if not args.no_aug:
         cases["limit + train_transforms"] = (lambda: LimitDataset(n, size, torch.float32, train_transforms(size)),
                                              "limit")
         cases["dicomxray cached + train_transforms"] = (ours(aug=True), "aug")
     peers = {} if args.no_monai else monai_cases(files, size, str(tmp / "monai"))
-    config = f"{n} files x {passes} per epoch, batch {BATCH}, {size}x{size}, persistent workers"
+    config = f"{n} files x {passes} per epoch, batch {BATCH}, {size}x{size}, persistent workers, 1 torch thread"
     rows: list[list[Any]] = []
     results: dict[str, dict[str, dict[str, float]]] = {}
     for workers in args.workers:
@@ -240,7 +253,8 @@ def main(argv: list[str] | None = None) -> dict:
                "batch": BATCH, "repeats": repeats, "images_per_s": results, "cold_images_per_s": cold_ips,
                "classic_images_per_s": classic_ips}
     md = write_report(args.out, "loader", payload, rows,
-                      ["workers", f"dataset ({config}; plain DataLoader, default collate)", "images/s (wall)",
+                      ["workers", f"dataset ({config}; plain DataLoader, default collate, unless via ds.loader)",
+                       "images/s (wall)",
                        "CPU ms/image (all processes)", "vs its limit (wall)", "vs MONAI CacheDataset (wall)"])
     print(f"Machine: {payload['machine']}\n\n{md}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -55,12 +55,13 @@ def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str
     shared = plain and render == _transport(ds.image_dtype) and ds.channels == 1 and get_worker_info() is not None
     tbuf = _empty((len(indices), *shape), render, shared=shared)
     buf = tbuf.numpy()
-    images = _read(ds, indices, buf)
+    views = list(buf)  # a hit is read into its view and handed back as that very array
+    images = _read(ds, indices, views)
     if not plain or not all(im.pixels.shape == shape and im.pixels.dtype == render for im, _ in images):
         return [ds._sample(im, i) for im, i in images]
     for n, (image, _) in enumerate(images):
-        if image.pixels.ctypes.data != buf[n].ctypes.data:  # a miss, the RAM tier: copied into the batch
-            buf[n] = image.pixels
+        if image.pixels is not views[n]:  # a miss, the RAM tier, a read ahead: copied into the batch
+            views[n][...] = image.pixels
     batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=get_worker_info() is not None)
     samples = []
     for n, (image, i) in enumerate(images):
@@ -71,8 +72,8 @@ def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str
     return samples
 
 
-def _read(ds: DicomXrayDataset, indices: Sequence[int], buf: np.ndarray) -> list[tuple[XrayImage, int]]:
-    """Each index's image: a cache hit read straight into ``buf[n]``; anything else (a miss, the RAM tier, a
+def _read(ds: DicomXrayDataset, indices: Sequence[int], views: list[np.ndarray]) -> list[tuple[XrayImage, int]]:
+    """Each index's image: a cache hit read straight into ``views[n]``; anything else (a miss, the RAM tier, a
     read ahead, a failure and its substitute) through the dataset's own path."""
     reader = ds.pipeline
     cache = reader.cache if isinstance(reader, CachedPipeline) else None
@@ -84,9 +85,11 @@ def _read(ds: DicomXrayDataset, indices: Sequence[int], buf: np.ndarray) -> list
         image = None
         if direct and cache is not None and i not in pending:
             try:
-                image = cache.get(ds.files[i], reader.config, opener=opener, out=buf[n])
+                image = cache.get(ds.files[i], reader.config, opener=opener, out=views[n])
             except DicomXrayError:  # the source is gone or unreadable: the dataset's path raises or skips it
                 image = None
+        if image is not None:
+            ds._warm.add(i)  # read ahead no more: its next read is a hit here too, in this thread
         out.append((image, i) if image is not None else ds._load_or_substitute(i))
     return out
 

@@ -169,6 +169,7 @@ class DicomXrayDataset(Dataset):
         self._plan_checked = False
         self._concurrent = found.remote
         self._seeded: int | None = None
+        self._warm: set[int] = set()
         self.epoch = 0
 
     @classmethod
@@ -255,7 +256,8 @@ class DicomXrayDataset(Dataset):
         return int(index)
 
     def _hint(self, indices: Iterable[int]) -> None:
-        self._prefetch.hint((i for i in indices if i not in self._images and i not in self._failures), self._read)
+        skip = (self._images, self._failures, self._warm)  # in the RAM tier, failed, or a hit read here (batches.py)
+        self._prefetch.hint((i for i in indices if not any(i in s for s in skip)), self._read)
 
     def preload(self, *, progress: bool = True) -> DicomXrayDataset:
         """Fill the RAM tier (``in_memory=True``) now, in this process.
