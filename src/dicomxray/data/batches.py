@@ -88,9 +88,10 @@ def _read(ds: DicomXrayDataset, indices: Sequence[int], views: list[np.ndarray])
                 image = cache.get(ds.files[i], reader.config, opener=opener, out=views[n])
             except DicomXrayError:  # the source is gone or unreadable: the dataset's path raises or skips it
                 image = None
-        if image is not None:
-            ds._warm.add(i)  # read ahead no more: its next read is a hit here too, in this thread
-        out.append((image, i) if image is not None else ds._load_or_substitute(i))
+        got = (image, i) if image is not None else ds._load_or_substitute(i)
+        if direct:  # in the cache now (a hit, or a miss just written): read here from now on, not ahead in threads
+            ds._warm.add(got[1])
+        out.append(got)
     return out
 
 
