@@ -284,3 +284,12 @@ def test_the_loader_hands_on_the_batch_as_default_collate_would(tmp_path: Path, 
 def test_keep_ratio_batches_are_built_one_at_a_time(tmp_path: Path) -> None:
     ds = DicomXrayDataset(_folder(tmp_path / "imgs", 3), config=pipeline_config(size=30, keep_ratio=True))
     _same([ds[i] for i in range(3)], ds.__getitems__([0, 1, 2]))
+
+
+def test_ready_collate_copies_what_it_did_not_build() -> None:
+    table = torch.arange(24, dtype=torch.float32).view(4, 1, 2, 3)  # a user's rows: consecutive views of one tensor
+    batch = [{"image": table[n], "index": n} for n in range(4)]
+    out = ready_collate(batch)
+    _same(default_collate(batch), out)
+    out["image"].zero_()
+    assert table.sum() == 276  # a copy: writing into the batch does not reach the user's tensor

@@ -63,6 +63,8 @@ def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str
         if image.pixels is not views[n]:  # a miss, the RAM tier, a read ahead: copied into the batch
             views[n][...] = image.pixels
     batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=get_worker_info() is not None)
+    root = batch._base if batch._base is not None else batch
+    root.dicomxray_batch = True  # type: ignore[attr-defined]  # what ready_collate may hand on as it is
     samples = []
     for n, (image, i) in enumerate(images):
         # The per-sample step on the batch's own converted pixels: its image is a view of the batch already.
@@ -134,11 +136,11 @@ def _torch_dtype(image_dtype: str) -> torch.dtype:
 
 
 def _ready_batch(tensors: Sequence[Any]) -> torch.Tensor | None:
-    """The ``B x ...`` tensor ``tensors`` are consecutive whole views of (a batch of :func:`batch_samples`), or
-    ``None``."""
+    """The ``B x ...`` tensor ``tensors`` are consecutive whole views of, when it is the images of a batch of
+    :func:`batch_samples` (never a user's tensor that happens to be laid out so), or ``None``."""
     first = tensors[0] if tensors else None
     base = first._base if isinstance(first, torch.Tensor) else None
-    if base is None or not base.is_contiguous() or base.numel() != len(tensors) * first.numel():  # type: ignore[union-attr]
+    if base is None or not getattr(base, "dicomxray_batch", False) or base.numel() != len(tensors) * first.numel():  # type: ignore[union-attr]
         return None
     step, start = first.numel() * first.element_size(), base.data_ptr()  # type: ignore[union-attr]
     for n, t in enumerate(tensors):
