@@ -69,3 +69,15 @@ def test_predict_writes_a_submission_from_an_unlabelled_folder(tmp_path):
         opacity = pred.boxes[[c == "opacity" for c in pred.classes]]
         assert (opacity[:, [0, 2]] <= ds.Columns).all() and (opacity[:, [1, 3]] <= ds.Rows).all()
         assert pred.classes[-1] == "none"
+
+
+def test_segmentation_prints_dice(tmp_path):
+    out = run("train_segmentation.py", "--size", "48", "--epochs", "1", "--max-steps", "2", "--batch-size", "4",
+              "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)  # a synthetic SIIM-ACR folder, non-square films
+    assert "val Dice" in out and (tmp_path / "demo_out" / "siim-acr-examples" / "train-rle.csv").exists()
+
+
+def test_multilabel_prints_mean_auc_over_known_labels(tmp_path):
+    out = run("train_multilabel.py", "--size", "48", "--epochs", "1", "--max-steps", "2", "--batch-size", "4",
+              "--cache-dir", str(tmp_path / "c"), cwd=tmp_path)
+    assert "val mean AUC" in out

@@ -74,7 +74,8 @@ def preview_grid(
 ) -> Path:
     """Draw ``count`` samples of ``dataset`` (after its transform) with their boxes; write a PNG.
 
-    Each tile shows the image, its boxes and, when known, its class name.
+    Each tile shows the image, its mask (tinted) and boxes, and, when known, its class name: what the model sees,
+    so a box left without area by clipping is not drawn (the dataset drops it).
     """
     if indices is None:
         indices = list(range(min(count, len(dataset))))
@@ -87,6 +88,9 @@ def preview_grid(
         h, w = img.shape
         s = tile / max(h, w)
         im = Image.fromarray(np.clip(img * 255, 0, 255).astype(np.uint8)).convert("RGB")
+        if "mask" in sample:  # segmentation: the union tinted red over the image
+            tint = Image.new("RGB", im.size, _COLOURS[0])
+            im = Image.composite(Image.blend(im, tint, 0.4), im, Image.fromarray(sample["mask"][0].numpy() * 255))
         im = im.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BILINEAR)
         ox, oy = (n % cols) * tile, (n // cols) * tile
         sheet.paste(im, (ox, oy))

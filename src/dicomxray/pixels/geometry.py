@@ -224,7 +224,11 @@ def masks_to_output(masks: np.ndarray, geom: Geometry) -> np.ndarray:
     ch, cw, top, left = geom.content_height, geom.content_width, geom.pad_top, geom.pad_left
     rows = np.minimum(((np.arange(ch) + 0.5) * (h / ch)).astype(np.intp), h - 1)
     cols = np.minimum(((np.arange(cw) + 0.5) * (w / cw)).astype(np.intp), w - 1)
-    content = np.take(np.take(arr, rows, axis=1), cols, axis=2)  # rows first: the column gather is the smaller one
+    if arr.strides[1] < arr.strides[2]:  # column-major planes (a run-length decode's transpose): gather in that order
+        content = np.ascontiguousarray(np.take(np.take(arr.transpose(0, 2, 1), cols, axis=1), rows, axis=2)
+                                       .transpose(0, 2, 1))
+    else:  # rows first: the column gather is then the smaller one
+        content = np.take(np.take(arr, rows, axis=1), cols, axis=2)
     content = np.minimum(content, 1, out=content) if content.dtype == np.uint8 else (content != 0).astype(np.uint8)
     if (geom.height, geom.width) == (ch, cw):
         return content

@@ -231,3 +231,30 @@ def test_a_source_that_lists_its_files_is_not_walked(tmp_path: Path) -> None:
     assert asked == [tmp_path] and [Path(f).name for f in ds.files] == ["b.dcm"]
     labels.files = lambda root: None  # type: ignore[attr-defined]
     assert [Path(f).name for f in DicomXrayDataset(tmp_path, labels=labels, size=32).files] == ["a.dcm", "b.dcm"]
+
+
+def test_preview_draws_the_mask_and_no_box_without_area(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from dicomxray.cli.preview import preview_grid
+
+    films = tmp_path / "films"
+    ds = DicomXrayDataset(films, labels=_mask_set(films, {"a": ((200, 200), [(0, 0, 100, 200)])}), size=64)
+    out = np.asarray(Image.open(preview_grid(ds, tmp_path / "p.png", count=1, cols=1, tile=64)).convert("RGB"))
+    left, right = out[32:, 8:24].reshape(-1, 3).mean(0), out[32:, 40:56].reshape(-1, 3).mean(0)
+    assert left[0] > left[1] + 40 and abs(right[0] - right[1]) < 5  # the lesion tinted red, the rest grey
+    boxes = DicomXrayDataset(tmp_path, labels=_off_image(tmp_path), size=256)
+    assert boxes[0]["labels"].tolist() == [3]  # what preview draws: the sample's boxes, none without area
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_column_major_masks_map_as_row_major_ones(mode: dict) -> None:
+    from dicomxray.config import GeometryConfig
+    from dicomxray.pixels.geometry import masks_to_output, plan_geometry
+
+    rng = np.random.default_rng(0)
+    planes = (rng.random((2, 301, 419)) > 0.7).astype(np.uint8)
+    column_major = np.ascontiguousarray(planes.transpose(0, 2, 1)).transpose(0, 2, 1)  # as a run-length decode gives
+    geom = plan_geometry(301, 419, GeometryConfig(size=100, mode="letterbox" if mode.get("letterbox") else
+                                                  "keep_ratio" if mode.get("keep_ratio") else "square"))
+    assert np.array_equal(masks_to_output(column_major, geom), masks_to_output(planes, geom))
