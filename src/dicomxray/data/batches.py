@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["batch_samples", "output_shape", "ready_collate", "stack_ready"]
 
+_SENDS_AS_IS = "_dicomxray_ready_collate"  # set on a worker's data set once ready_collate has seen its batches
+
 
 def output_shape(config: PipelineConfig) -> tuple[int, int] | None:
     """The ``(height, width)`` every image of ``config`` has (``square`` and ``letterbox``), or ``None`` where
@@ -52,7 +54,9 @@ def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str
         return [ds._sample(*ds._load_or_substitute(i)) for i in indices]
     render = np.dtype(ds.config.render.dtype)
     plain = ds.transform is None
-    shared = plain and render == _transport(ds.image_dtype) and ds.channels == 1 and get_worker_info() is not None
+    # In shared memory only where ready_collate sends the batch on as it is (a stack would copy it into more).
+    send = get_worker_info() is not None and getattr(ds, _SENDS_AS_IS, False)
+    shared = send and plain and render == _transport(ds.image_dtype) and ds.channels == 1
     tbuf = _empty((len(indices), *shape), render, shared=shared)
     buf = tbuf.numpy()
     views = list(buf)  # a hit is read into its view and handed back as that very array
@@ -62,7 +66,7 @@ def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str
     for n, (image, _) in enumerate(images):
         if image.pixels is not views[n]:  # a miss, the RAM tier, a read ahead: copied into the batch
             views[n][...] = image.pixels
-    batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=get_worker_info() is not None)
+    batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=send)
     root = batch._base if batch._base is not None else batch
     root.dicomxray_batch = True  # type: ignore[attr-defined]  # what ready_collate may hand on as it is
     samples = []
@@ -165,5 +169,8 @@ def ready_collate(batch: list[Any]) -> Any:
     ready = _ready_batch([s["image"] for s in batch])
     if ready is None:
         return default_collate(batch)
+    info = get_worker_info()
+    if info is not None:  # this worker's next batches are read straight into shared memory
+        setattr(info.dataset, _SENDS_AS_IS, True)
     rest = default_collate([{k: v for k, v in s.items() if k != "image"} for s in batch])
     return {k: ready if k == "image" else rest[k] for k in batch[0]}
