@@ -181,7 +181,7 @@ def _same(a: object, b: object, where: str = "sample") -> None:
         torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=where)
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), where  # type: ignore[arg-type]
-        for n, (x, y) in enumerate(zip(a, b)):  # type: ignore[call-overload]
+        for n, (x, y) in enumerate(zip(a, b, strict=True)):  # type: ignore[call-overload]
             _same(x, y, f"{where}[{n}]")
     else:
         assert a == b, where

@@ -17,7 +17,7 @@ it, samples are built one at a time.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,9 +28,6 @@ from ..config import PipelineConfig
 from ..errors import DicomXrayError
 from ..pixels.pipeline import XrayImage
 from .samples import to_tensor
-
-if TYPE_CHECKING:
-    from .dataset import DicomXrayDataset
 
 __all__ = ["batch_samples", "output_shape", "ready_collate", "stack_ready"]
 
@@ -46,9 +43,9 @@ def output_shape(config: PipelineConfig) -> tuple[int, int] | None:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str, Any]]:
-    """The samples of ``indices`` (plain ints, announced already), in order; errors and ``on_error="skip"``
-    substitutes as one at a time."""
+def batch_samples(ds: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    """The samples of ``indices`` (plain ints, announced already) of ``ds`` (a
+    :class:`~dicomxray.DicomXrayDataset`), in order; errors and ``on_error="skip"`` substitutes as one at a time."""
     shape = output_shape(ds.config)
     if shape is None:
         return [ds._sample(*ds._load_or_substitute(i)) for i in indices]
@@ -78,7 +75,7 @@ def batch_samples(ds: DicomXrayDataset, indices: Sequence[int]) -> list[dict[str
     return samples
 
 
-def _read(ds: DicomXrayDataset, indices: Sequence[int], views: list[np.ndarray]) -> list[tuple[XrayImage, int]]:
+def _read(ds: Any, indices: Sequence[int], views: list[np.ndarray]) -> list[tuple[XrayImage, int]]:
     """Each index's image: a cache hit read straight into ``views[n]``; anything else (a miss, the RAM tier, a
     read ahead, a failure and its substitute) through the dataset's own path."""
     reader = ds.pipeline
