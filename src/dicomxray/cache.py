@@ -2,8 +2,7 @@
 
 Key = the source's identity (path, size, mtime, ctime and inode; or a SHA-256 of its bytes) + the pipeline's
 config fingerprint + a fingerprint of the pipeline's own code and codec versions.  Editing or replacing a DICOM
-file (even by ``cp -p``, which keeps size and mtime but not inode and ctime), changing any option, or changing
-the rendering code gives a new key, so an old array is never served.
+file (even by ``cp -p``: same size and mtime, new inode and ctime), any option or the rendering code gives a new key.
 
 Each entry is one file ``<key[:2]>/<key>.dxc``, read in one place (:func:`_read_head`)::
 
@@ -151,16 +150,17 @@ class XrayCache:
         return self.directory / key[:2] / f"{key}{_SUFFIX}"
 
     # ------------------------------------------------------------- read/write
-    def get(self, path: str | os.PathLike[str], config: PipelineConfig, *,
-            opener: Opener | None = None) -> XrayImage | None:
-        """The cached image, or ``None`` (a corrupt entry is removed and reported)."""
-        return self._lookup(self.key(path, config, opener=opener))
+    def get(self, path: str | os.PathLike[str], config: PipelineConfig, *, opener: Opener | None = None,
+            out: np.ndarray | None = None) -> XrayImage | None:
+        """The cached image, or ``None`` (a corrupt entry is removed and reported).  A hit is read into ``out``
+        (one image of a batch's allocation, say) when it is C-contiguous of the entry's shape and dtype."""
+        return self._lookup(self.key(path, config, opener=opener), out)
 
-    def _lookup(self, key: str) -> XrayImage | None:
+    def _lookup(self, key: str, out: np.ndarray | None = None) -> XrayImage | None:
         """The entry's image in memory of its own (no descriptor or map is kept open; nothing a caller
         writes reaches the entry), or ``None``.  The parsed header is remembered per process, so a hit
         costs one open, one ``fstat`` and one ``readinto`` of the pixels."""
-        path = self.entry_path(key)
+        path = os.path.join(self.directory, key[:2], key + _SUFFIX)  # entry_path's, without pathlib's cost
         entry = self._entries.get(key)
         if entry is None:
             entry = self._parse(path)
@@ -169,14 +169,14 @@ class XrayCache:
             if len(self._entries) >= _MAX_OPENED:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[key] = entry
-        pixels = self._pixels(path, entry)
+        pixels = self._pixels(path, entry, out)
         if pixels is None:
             self._entries.pop(key, None)
             return None
         self.stats.hits += 1
         return XrayImage(pixels, entry.meta)
 
-    def _parse(self, path: Path) -> _Entry | None:
+    def _parse(self, path: str | Path) -> _Entry | None:
         try:
             with open(path, "rb") as fh:
                 header, start, size = _read_head(fh)
@@ -191,8 +191,9 @@ class XrayCache:
             _warn(f"dicomxray cache: cannot open {path} ({exc}); reading the source instead")
             return None
 
-    def _pixels(self, path: Path, entry: _Entry) -> np.ndarray | None:
-        pixels = np.empty(entry.shape, entry.dtype)
+    def _pixels(self, path: str | Path, entry: _Entry, out: np.ndarray | None = None) -> np.ndarray | None:
+        fits = out is not None and out.shape == entry.shape and out.dtype == entry.dtype and out.flags.c_contiguous
+        pixels = out if out is not None and fits else np.empty(entry.shape, entry.dtype)
         try:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -215,7 +216,7 @@ class XrayCache:
             return None
         return pixels
 
-    def _corrupt(self, path: Path, exc: Exception) -> None:
+    def _corrupt(self, path: str | Path, exc: Exception) -> None:
         self.stats.corrupt += 1
         _warn(f"dicomxray cache: corrupt entry {path} ({exc}); recomputing it")
         _unlink(path)
@@ -371,7 +372,7 @@ def _warn(message: str) -> None:
     warnings.warn(message, CacheWarning, stacklevel=level)
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: str | Path) -> None:
     """Remove a bad or abandoned entry; one already gone is fine, one that cannot be removed is reported."""
     try:
         os.unlink(path)

@@ -8,11 +8,13 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from torch.utils.data import DataLoader, SequentialSampler
+from torch.utils.data import DataLoader, SequentialSampler, default_collate
 
-from dicomxray import CorruptPixelDataError, DicomXrayDataset, pipeline_config
+from dicomxray import CorruptPixelDataError, DicomXrayDataset, XrayCache, pipeline_config
+from dicomxray.data.batches import ready_collate
 from dicomxray.data.prefetch import Ahead, PrefetchSampler
 from dicomxray.errors import LoaderWarning, SkipWarning
 from dicomxray.pixels.pipeline import Pipeline, XrayImage
@@ -140,3 +142,154 @@ def test_read_ahead_crosses_the_epoch_boundary() -> None:
     assert last_of_worker_1.ahead == (7, 3, 4, 7)
     sampler.set_epoch(1)
     assert [int(i) for i in sampler] == [(i + 1) % 8 for i in range(8)]  # the order drawn ahead is the epoch's
+
+
+# ---------------------------------------------------------------- the batch path (issue 26)
+class _Labels:
+    """Boxes, a class, multi-labels and instance masks for every film of a folder."""
+
+    classes = ("negative", "positive")
+    box_classes = ("background", "finding")
+    multilabel_classes = ("a", "b", "c")
+
+    def __init__(self, names: list[str], shape: tuple[int, int]) -> None:
+        from dicomxray.labels import ArrayMasks, Target
+
+        self.targets = {}
+        for n, name in enumerate(names):
+            masks = np.zeros((1, *shape), np.uint8)
+            masks[0, 5 + n : 25 + n, 8:30] = 1
+            self.targets[name] = Target(boxes=np.array([[8, 5 + n, 30, 25 + n]], np.float32),
+                                        box_labels=np.ones(1, np.int64), image_label=n % 2,
+                                        image_labels=np.array([1, np.nan, n % 2], np.float32),
+                                        masks=ArrayMasks(masks), mask_label=1)
+
+    def target(self, key: str):  # noqa: ANN201
+        return self.targets.get(key)
+
+    def keys(self) -> set[str]:
+        return set(self.targets)
+
+
+def _same(a: object, b: object, where: str = "sample") -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), where
+        for k in a:
+            _same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
+        torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=where)
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where  # type: ignore[arg-type]
+        for n, (x, y) in enumerate(zip(a, b, strict=True)):  # type: ignore[call-overload]
+            _same(x, y, f"{where}[{n}]")
+    else:
+        assert a == b, where
+
+
+def _flip():  # noqa: ANN202
+    import albumentations as A
+
+    from dicomxray.transforms import bbox_params
+
+    return A.Compose([A.HorizontalFlip(p=1.0)], bbox_params=bbox_params())
+
+
+TIERS = [pytest.param({}, id="plain"), pytest.param({"cache": "c"}, id="cache"),
+         pytest.param({"cache": "c", "in_memory": True}, id="ram-tier")]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+@pytest.mark.parametrize(("render", "image_dtype", "channels"),
+                         [("uint8", "float32", 1), ("float32", "float32", 1), ("uint8", "uint8", 1),
+                          ("uint8", "uint8", 3), ("uint16", "float32", 3)])
+@pytest.mark.parametrize("transform", [False, True], ids=["", "flip"])
+def test_a_batch_equals_its_samples_read_one_at_a_time(tmp_path: Path, tier: dict, render: str, image_dtype: str,
+                                                       channels: int, transform: bool) -> None:
+    root = _folder(tmp_path / "imgs", 6)
+    labels = _Labels([f"{i:03d}" for i in range(6)], (40, 48))
+    order = [4, 1, 5, 0, 2]
+
+    def make() -> DicomXrayDataset:
+        kw = {k: (tmp_path / v if k == "cache" else v) for k, v in tier.items()}
+        return DicomXrayDataset(root, config=pipeline_config(size=(36, 32), dtype=render), labels=labels,
+                                channels=channels, image_dtype=image_dtype,  # type: ignore[arg-type]
+                                transform=_flip() if transform else None, **kw)
+
+    one, batched = make(), make()
+    for _ in range(2):  # cold (misses written to the cache, tier filled), then warm (hits)
+        expected = [one[i] for i in order]
+        got = batched.__getitems__(order)
+        _same(expected, got)
+        assert {"image", "meta", "boxes", "labels", "image_label", "image_labels", "mask", "masks"} <= set(got[0])
+    if not transform:  # one allocation: the images are consecutive views of one tensor, handed on without a copy
+        ready = ready_collate(got)
+        assert ready["image"].data_ptr() == got[0]["image"].data_ptr()
+        assert ready["image"].shape == (len(order), channels, 36, 32)
+        _same(default_collate(got), ready)
+    if "cache" in tier and not tier.get("in_memory"):
+        assert batched.cache is not None and batched.cache.stats.hits == 2 * len(order)  # the first dataset wrote them
+
+
+def test_the_batch_read_goes_into_one_allocation(tmp_path: Path) -> None:
+    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 4), size=24, cache=tmp_path / "c", image_dtype="uint8")
+    ds.__getitems__([0, 1, 2, 3])  # written
+    batch = ds.__getitems__([3, 2, 1, 0])  # read: hits straight into the batch's tensor
+    base = batch[0]["image"].data_ptr()
+    assert [s["image"].data_ptr() - base for s in batch] == [n * 24 * 24 for n in range(4)]
+    assert [s["meta"]["index"] for s in batch] == [3, 2, 1, 0]
+    batch[0]["image"].zero_()  # nothing written into a batch reaches the cache
+    assert torch.equal(ds.__getitems__([3])[0]["image"], ds[3]["image"]) and ds[3]["image"].any()
+
+
+def test_get_reads_a_hit_into_the_buffer_given(tmp_path: Path) -> None:
+    path = _folder(tmp_path / "imgs", 1) / "000.dcm"
+    cache = XrayCache(tmp_path / "c")
+    config = pipeline_config(size=16)
+    first = cache.load(path, config)
+    buf = np.zeros((2, 16, 16), np.uint8)
+    hit = cache.get(path, config, out=buf[1])
+    assert hit is not None and hit.pixels.ctypes.data == buf[1].ctypes.data and np.array_equal(buf[1], first.pixels)
+    other = cache.get(path, config, out=np.zeros((16, 16), np.float32))  # not the entry's dtype: memory of its own
+    assert other is not None and other.pixels.dtype == np.uint8 and np.array_equal(other.pixels, first.pixels)
+
+
+@pytest.mark.parametrize("kw", [pytest.param({"cache": True}, id="cache"), pytest.param({}, id="plain")])
+def test_a_batch_with_bad_files_equals_its_samples(tmp_path: Path, kw: dict) -> None:
+    root = _folder(tmp_path / "imgs", 8, bad=(2, 3))
+    extra = {"cache": tmp_path / "c"} if kw else {}
+
+    def make() -> DicomXrayDataset:
+        return DicomXrayDataset(root, size=24, on_error="skip", **extra)
+
+    one, batched = make(), make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkipWarning)
+        for _ in range(2):
+            _same([one[i] for i in range(8)], batched.__getitems__(list(range(8))))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_the_loader_hands_on_the_batch_as_default_collate_would(tmp_path: Path, workers: int) -> None:
+    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 6), size=24, cache=tmp_path / "c", labels=_Labels(
+        [f"{i:03d}" for i in range(6)], (40, 48)))
+    plain = list(DataLoader(ds, batch_size=3))
+    for _ in range(2):
+        got = list(ds.loader(batch_size=3, num_workers=workers, persistent_workers=False))
+        assert len(got) == len(plain)
+        for a, b in zip(plain, got, strict=True):
+            _same(a, b)
+
+
+def test_keep_ratio_batches_are_built_one_at_a_time(tmp_path: Path) -> None:
+    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 3), config=pipeline_config(size=30, keep_ratio=True))
+    _same([ds[i] for i in range(3)], ds.__getitems__([0, 1, 2]))
+
+
+def test_ready_collate_copies_what_it_did_not_build() -> None:
+    table = torch.arange(24, dtype=torch.float32).view(4, 1, 2, 3)  # a user's rows: consecutive views of one tensor
+    batch = [{"image": table[n], "index": n} for n in range(4)]
+    out = ready_collate(batch)
+    _same(default_collate(batch), out)
+    out["image"].zero_()
+    assert table.sum() == 276  # a copy: writing into the batch does not reach the user's tensor

@@ -20,6 +20,7 @@ from ..io.source import Opener
 from ..labels.base import LabelSource, Target
 from ..pixels.pipeline import XrayImage
 from ..transforms import to_albumentations_dtype
+from .batches import batch_samples, ready_collate
 from .loader import make_loader, plan_mismatch, warn_mismatch
 from .prefetch import Ahead, PrefetchConfig, Prefetcher
 from .samples import collate, to_tensor
@@ -35,6 +36,7 @@ from .steps import (
     keep_labelled,
     listing_of,
     make_reader,
+    reseed,
 )
 from .targets import sample_targets, tasks_of
 
@@ -171,6 +173,7 @@ class DicomXrayDataset(Dataset):
         self._plan_checked = False
         self._concurrent = found.remote
         self._seeded: int | None = None
+        self._warm: set[int] = set()
         self.epoch = 0
 
     @classmethod
@@ -259,7 +262,8 @@ class DicomXrayDataset(Dataset):
         return int(index)
 
     def _hint(self, indices: Iterable[int]) -> None:
-        self._prefetch.hint((i for i in indices if i not in self._images and i not in self._failures), self._read)
+        skip = (self._images, self._failures, self._warm)  # in the RAM tier, failed, or a hit read here (batches.py)
+        self._prefetch.hint((i for i in indices if not any(i in s for s in skip)), self._read)
 
     def preload(self, *, progress: bool = True) -> DicomXrayDataset:
         """Fill the RAM tier (``in_memory=True``) now, in this process.
@@ -290,8 +294,8 @@ class DicomXrayDataset(Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """A batch (PyTorch's fetcher hands over the whole batch): its files read at once in this process's
-        read-ahead threads (a URL's GETs, or its identity checks in front of the cache, overlap), the samples
-        in order; errors and ``on_error="skip"`` substitutes as :meth:`__getitem__`."""
+        read-ahead threads (URLs), cache hits in one pass into one tensor (:mod:`.batches`), the samples in order,
+        each equal to :meth:`__getitem__`'s (its image a view of the batch's); errors and skips as there."""
         if not indices:
             return []
         if not self._plan_checked:
@@ -308,13 +312,14 @@ class DicomXrayDataset(Dataset):
                 plain.append(int(i))
         if self._concurrent:  # URLs: the batch's requests overlap; local files read in order, in this thread
             self._hint(plain)
-        return [self._sample(*self._load_or_substitute(i)) for i in plain]
+        return batch_samples(self, plain)
 
     def loader(self, *, batch_size: int, num_workers: int, sampler: Iterable[int] | None = None,
                shuffle: bool = False, **options: Any) -> DataLoader:
         """A DataLoader over this data set with a :class:`dicomxray.data.prefetch.PrefetchSampler` told the same
         ``batch_size`` and ``num_workers`` (so read-ahead reaches the worker that reads it), persistent workers
-        by default; ``options`` are :func:`dicomxray.data.loader.make_loader`'s (the DataLoader's own)."""
+        by default, :func:`.batches.ready_collate` (images not copied); ``options`` are :func:`.loader.make_loader`'s."""
+        options.setdefault("collate_fn", ready_collate)
         return make_loader(self, batch_size=batch_size, num_workers=num_workers, sampler=sampler, shuffle=shuffle,
                            **options)
 
@@ -343,16 +348,8 @@ class DicomXrayDataset(Dataset):
         meta["geometry"] = torch.from_numpy(meta["geometry"])
         return meta
 
-    # --------------------------------------------------------- randomness
     def _maybe_reseed(self) -> None:
-        """Seed the transform from torch's per-worker seed, once per worker (or once in-process)."""
-        seed = torch.initial_seed()
-        if seed == self._seeded:
-            return
-        self._seeded = seed
-        setter = getattr(self.transform, "set_random_seed", None)
-        if setter is not None:
-            setter(seed % 2**32)
+        self._seeded = reseed(self.transform, self._seeded)
 
     # -------------------------------------------------------------- errors
     def _load_or_substitute(self, index: int) -> tuple[XrayImage, int]:

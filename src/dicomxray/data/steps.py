@@ -144,3 +144,16 @@ def make_reader(*, pipeline: Reader | None, config: PipelineConfig | None, size:
         size = TRAINING_SIZE
     plain = Pipeline(pipeline_config(config, size=size), opener=opener)
     return CachedPipeline(plain, XrayCache(CacheConfig.of(cache))) if cache is not None else plain
+
+
+def reseed(transform: Any, seeded: int | None) -> int:
+    """Seed ``transform`` from torch's per-worker seed once per worker (or once in-process): the seed now, which
+    the caller keeps and hands back as ``seeded`` (nothing is done while it is unchanged)."""
+    import torch
+
+    seed = torch.initial_seed()
+    if seed != seeded:
+        setter = getattr(transform, "set_random_seed", None)
+        if setter is not None:
+            setter(seed % 2**32)
+    return seed

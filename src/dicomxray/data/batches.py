@@ -1,0 +1,173 @@
+"""A batch read at once: the cache hits of a batch read in one pass into one allocation, the images converted
+together, the samples views of one ``B x C x H x W`` tensor.
+
+:meth:`dicomxray.DicomXrayDataset.__getitems__` hands its indices here.  The result is what PyTorch's fetcher
+expects, one sample dict per index, each built by the dataset's own per-sample step (targets, masks, meta,
+``target_transform``), so a batch equals the samples read one at a time, field for field.  What is shared is
+the image memory: ``sample["image"]`` of the samples of one batch are consecutive views of one tensor, so
+:func:`ready_collate` (what :meth:`~dicomxray.DicomXrayDataset.loader` collates with) hands that tensor on
+without the copy a stack makes, and a worker process allocates it in shared memory, where the DataLoader's
+transfer finds it.  A plain ``DataLoader`` and its default collate work unchanged (they stack the views).
+
+With a ``transform`` the images are still read in one pass; the transform runs per sample, as before.  Where
+the output shape is not fixed by the configuration (``keep_ratio``, full resolution) or an image differs from
+it, samples are built one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate, get_worker_info
+
+from ..cache import CachedPipeline
+from ..config import PipelineConfig
+from ..errors import DicomXrayError
+from ..pixels.pipeline import XrayImage
+from .samples import to_tensor
+
+__all__ = ["batch_samples", "output_shape", "ready_collate", "stack_ready"]
+
+_SENDS_AS_IS = "_dicomxray_ready_collate"  # set on a worker's data set once ready_collate has seen its batches
+
+
+def output_shape(config: PipelineConfig) -> tuple[int, int] | None:
+    """The ``(height, width)`` every image of ``config`` has (``square`` and ``letterbox``), or ``None`` where
+    it depends on the image (``keep_ratio``, full resolution)."""
+    size, mode = config.geometry.size, config.geometry.mode
+    if size is None or mode == "keep_ratio":
+        return None
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def batch_samples(ds: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
+    """The samples of ``indices`` (plain ints, announced already) of ``ds`` (a
+    :class:`~dicomxray.DicomXrayDataset`), in order; errors and ``on_error="skip"`` substitutes as one at a time."""
+    shape = output_shape(ds.config)
+    if shape is None:
+        return [ds._sample(*ds._load_or_substitute(i)) for i in indices]
+    render = np.dtype(ds.config.render.dtype)
+    plain = ds.transform is None
+    # In shared memory only where ready_collate sends the batch on as it is (a stack would copy it into more).
+    send = get_worker_info() is not None and getattr(ds, _SENDS_AS_IS, False)
+    shared = send and plain and render == _transport(ds.image_dtype) and ds.channels == 1
+    tbuf = _empty((len(indices), *shape), render, shared=shared)
+    buf = tbuf.numpy()
+    views = list(buf)  # a hit is read into its view and handed back as that very array
+    images = _read(ds, indices, views)
+    if not plain or not all(im.pixels.shape == shape and im.pixels.dtype == render for im, _ in images):
+        return [ds._sample(im, i) for im, i in images]
+    for n, (image, _) in enumerate(images):
+        if image.pixels is not views[n]:  # a miss, the RAM tier, a read ahead: copied into the batch
+            views[n][...] = image.pixels
+    batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=send)
+    root = batch._base if batch._base is not None else batch
+    root.dicomxray_batch = True  # type: ignore[attr-defined]  # what ready_collate may hand on as it is
+    samples = []
+    for n, (image, i) in enumerate(images):
+        # The per-sample step on the batch's own converted pixels: its image is a view of the batch already.
+        sample = ds._sample(XrayImage(batch[n, 0].numpy(), image.meta, image.identity), i)
+        sample["image"] = batch[n]
+        samples.append(sample)
+    return samples
+
+
+def _read(ds: Any, indices: Sequence[int], views: list[np.ndarray]) -> list[tuple[XrayImage, int]]:
+    """Each index's image: a cache hit read straight into ``views[n]``; anything else (a miss, the RAM tier, a
+    read ahead, a failure and its substitute) through the dataset's own path."""
+    reader = ds.pipeline
+    cache = reader.cache if isinstance(reader, CachedPipeline) else None
+    direct = cache is not None and cache.identity == "stat" and not ds.in_memory and not ds._concurrent
+    opener = reader.pipeline.opener if isinstance(reader, CachedPipeline) else None
+    pending = getattr(ds._prefetch, "_pending", {})
+    out: list[tuple[XrayImage, int]] = []
+    for n, i in enumerate(indices):
+        image = None
+        if direct and cache is not None and i not in pending:
+            try:
+                image = cache.get(ds.files[i], reader.config, opener=opener, out=views[n])
+            except DicomXrayError:  # the source is gone or unreadable: the dataset's path raises or skips it
+                image = None
+        got = (image, i) if image is not None else ds._load_or_substitute(i)
+        if direct:  # in the cache now (a hit, or a miss just written): read here from now on, not ahead in threads
+            ds._warm.add(got[1])
+        out.append(got)
+    return out
+
+
+def _transport(image_dtype: str) -> np.dtype:
+    return np.dtype(np.uint8 if image_dtype == "uint8" else np.float32)
+
+
+def _empty(shape: tuple[int, ...], dtype: np.dtype, *, shared: bool) -> torch.Tensor:
+    """A fresh tensor; in shared memory when a worker sends it on as it is (the DataLoader's transfer then moves
+    no bytes), as PyTorch's own collate allocates it."""
+    t = torch.empty(shape if not shared else 0, dtype=_TORCH[dtype])
+    if shared:
+        storage = t._typed_storage()._new_shared(int(np.prod(shape)), device=t.device)
+        t = t.new(storage).resize_(*shape)
+    return t
+
+
+_TORCH = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16, np.dtype(np.float32): torch.float32}
+
+
+def _convert(tbuf: torch.Tensor, image_dtype: str, channels: int, *, worker: bool) -> torch.Tensor:
+    """``B x H x W`` rendered pixels as the ``B x C x H x W`` batch of ``image_dtype``: the arithmetic of
+    :func:`dicomxray.data.samples.to_tensor`, once for the batch (none when the dtypes agree)."""
+    b, h, w = tbuf.shape
+    if tbuf.dtype == _torch_dtype(image_dtype):
+        t = tbuf.unsqueeze(1)
+    else:
+        t = to_tensor(tbuf.numpy().reshape(b * h, w), image_dtype, 1).view(b, 1, h, w)
+        if worker:
+            t.share_memory_()
+    if channels == 3:
+        t = t.expand(b, 3, h, w).contiguous()
+        if worker:
+            t.share_memory_()
+    return t
+
+
+def _torch_dtype(image_dtype: str) -> torch.dtype:
+    return torch.uint8 if image_dtype == "uint8" else torch.float32
+
+
+def _ready_batch(tensors: Sequence[Any]) -> torch.Tensor | None:
+    """The ``B x ...`` tensor ``tensors`` are consecutive whole views of, when it is the images of a batch of
+    :func:`batch_samples` (never a user's tensor that happens to be laid out so), or ``None``."""
+    first = tensors[0] if tensors else None
+    base = first._base if isinstance(first, torch.Tensor) else None
+    if base is None or not getattr(base, "dicomxray_batch", False) or base.numel() != len(tensors) * first.numel():  # type: ignore[union-attr]
+        return None
+    step, start = first.numel() * first.element_size(), base.data_ptr()  # type: ignore[union-attr]
+    for n, t in enumerate(tensors):
+        if (not isinstance(t, torch.Tensor) or t._base is not base or t.shape != first.shape  # type: ignore[union-attr]
+                or not t.is_contiguous() or t.data_ptr() != start + n * step):
+            return None
+    return base.view(len(tensors), *first.shape)  # type: ignore[union-attr]
+
+
+def stack_ready(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack(tensors)``, or without a copy the tensor they are consecutive views of when they are the
+    images of one batch of :func:`batch_samples`."""
+    ready = _ready_batch(tensors)
+    return ready if ready is not None else torch.stack(list(tensors))
+
+
+def ready_collate(batch: list[Any]) -> Any:
+    """PyTorch's ``default_collate``, field for field the same batch, except that ``image`` of a batch read at
+    once is handed on as the one tensor its samples are views of (:func:`stack_ready`) instead of stacked."""
+    if not batch or not isinstance(batch[0], dict) or "image" not in batch[0]:
+        return default_collate(batch)
+    ready = _ready_batch([s["image"] for s in batch])
+    if ready is None:
+        return default_collate(batch)
+    info = get_worker_info()
+    if info is not None:  # this worker's next batches are read straight into shared memory
+        setattr(info.dataset, _SENDS_AS_IS, True)
+    rest = default_collate([{k: v for k, v in s.items() if k != "image"} for s in batch])
+    return {k: ready if k == "image" else rest[k] for k in batch[0]}
