@@ -35,6 +35,11 @@ class References:
     missing: list[Any] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
 
+    def account(self, rel: str, missing: list[Any], skipped: list[tuple[str, str]]) -> None:
+        """Add what the DICOMDIR named ``rel`` (as a walk lists it) misses and refuses to a walk's tallies."""
+        missing.extend(self.missing)
+        skipped.extend((f"{rel} -> {ref}", "DICOMDIR reference outside the root") for ref in self.refused)
+
 
 def safe_parts(parts: list[str]) -> bool:
     """Whether Referenced File ID components stay in the DICOMDIR's folder: plain names only (PS3.10 8.5)."""

@@ -130,8 +130,7 @@ def discover_files(base: Path, extensions: Iterable[str], *, dicomdir: bool = Tr
                 skipped.append((rel, "unreadable DICOMDIR"))
                 continue
             dirs.append(full)
-            missing.extend(refs.missing)
-            skipped.extend((f"{rel} -> {ref}", "DICOMDIR reference outside the root") for ref in refs.refused)
+            refs.account(rel, missing, skipped)
             for ref in refs.found:  # vouched for by the DICOMDIR: no need to read its bytes
                 found[os.path.normcase(os.path.abspath(ref))] = (Path(os.path.relpath(ref, top)).as_posix(), ref)
     for rel, full in names:

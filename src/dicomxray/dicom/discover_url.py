@@ -111,8 +111,7 @@ def discover_url(root: str, *, storage_options: Mapping[str, Any] | None = None,
                 skipped.append((rel, "unreadable DICOMDIR"))
                 continue
             dirs.append(url)
-            missing.extend(refs.missing)
-            skipped.extend((f"{rel} -> {ref}", "DICOMDIR reference outside the root") for ref in refs.refused)
+            refs.account(rel, missing, skipped)
             for hit in refs.found:
                 found[hit[len(base) + 1 :]] = hit
         elif leaf.lower().endswith(exts):
