@@ -4,6 +4,7 @@ errors naming the URL, and a batch's requests overlapping."""
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,21 @@ def test_a_failed_pass_listing_is_raised_and_the_next_pass_lists_again(flat: Pat
         twin = copy.deepcopy(ds)  # a copy in the same process owns a listing folder of its own
         assert twin._listing._shared != ds._listing._shared
         assert sum(len(b["image"]) for b in DataLoader(twin, batch_size=4)) == N
+
+
+def test_immutable_identities_are_never_waited_for_in_a_fresh_worker() -> None:
+    """DICOMweb identities (SOP Instance UIDs) name bytes that never change: a process reading a pass keeps them
+    without waiting for (or making) a new listing, even with the server unreachable; a bucket's ETags do not."""
+    from dicomxray.data.epochs import EpochListing
+    from dicomxray.io.identity import IMMUTABLE_PREFIX, FileIdentity
+
+    root = "dicomweb+http://127.0.0.1:9/dicom-web"  # nothing listens on the discard port
+    url = f"{root}/studies/1/series/2/instances/3"
+    idents = {url: FileIdentity(url, -1, 0, 0, 0, etag=f"{IMMUTABLE_PREFIX}3")}
+    assert idents[url].immutable and not FileIdentity("s3://b/k", 1, 0, 0, 0, etag='"abc"').immutable
+    listing = EpochListing(root, None, idents, versioned_only=True)
+    listing._pid = listing._owner = -1  # as a freshly forked worker sees it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a relisting attempt would warn that the server does not answer
+        listing.renew()
+    assert dict(listing) == idents

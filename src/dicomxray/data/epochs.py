@@ -120,6 +120,9 @@ class EpochListing(Mapping[str, FileIdentity]):
                  identities: Mapping[str, FileIdentity], *, versioned_only: bool = False) -> None:
         self.root, self.storage_options, self.versioned_only = root, storage_options, versioned_only
         self._identities = self._kept(identities)
+        # every entry names bytes that never change (DICOMweb UIDs): a cached read needs no newer listing, so no
+        # pass waits for one (the owner still relists in the background: a server that is down is warned of)
+        self._immutable = bool(self._identities) and all(i.immutable for i in self._identities.values())
         self._owner = self._pid = os.getpid()
         self._generation = 0  # the generation this process holds (0: the data set's own listing)
         self._seen: tuple[int, int] | None = None  # the marker's (inode, mtime) when this process last looked
@@ -286,6 +289,8 @@ class EpochListing(Mapping[str, FileIdentity]):
         nothing when they already are (one ``stat``).  ``token`` (a PrefetchSampler's pass) is not needed: the
         marker says which pass is the newest."""
         pid = os.getpid()
+        if self._immutable:
+            return
         now = _started()
         with contextlib.suppress(OSError):  # a listing started at a fork before this is not this pass's
             os.utime(os.path.join(self._shared, _READS), ns=(now, now))

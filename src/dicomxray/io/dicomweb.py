@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ImageTooLargeError, RemoteSourceError, SourceFileNotFoundError
-from .identity import FileIdentity, Source
+from .identity import IMMUTABLE_PREFIX, FileIdentity, Source
 
 __all__ = ["ACCEPT", "PAGE", "DicomWebUrl", "check_instance", "instance_identity", "is_dicomweb", "list_instances", "parse",
            "read_instance", "relative_name"]
@@ -111,7 +111,7 @@ def instance_identity(url: str) -> FileIdentity:
     where = parse(url)
     if where.instance is None or where.series is None:
         raise ValueError(f"{url}: not an instance URL (.../studies/S/series/SE/instances/I)")
-    return FileIdentity(url, -1, 0, 0, 0, etag=f"dicomweb:{where.instance}")
+    return FileIdentity(url, -1, 0, 0, 0, etag=f"{IMMUTABLE_PREFIX}{where.instance}")
 
 
 # ----------------------------------------------------------------------------- requests

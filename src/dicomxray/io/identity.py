@@ -9,7 +9,10 @@ import re
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["FileIdentity", "Source", "is_url", "local_path"]
+__all__ = ["IMMUTABLE_PREFIX", "FileIdentity", "Source", "is_url", "local_path"]
+
+#: The ``etag`` prefix of identities that name bytes that never change (a DICOMweb instance: its SOP Instance UID).
+IMMUTABLE_PREFIX = "dicomweb:"
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
@@ -95,6 +98,12 @@ class FileIdentity:
         token there, a DICOM SOP Instance UID say).  A weak HTTP validator (``W/"..."``) is not one.  A listing
         entry that is versioned identifies the object's bytes without asking the store again."""
         return bool(self.etag) and not self.etag.startswith("W/")
+
+    @property
+    def immutable(self) -> bool:
+        """Whether the identity names bytes that never change: a DICOM SOP Instance UID from a DICOMweb listing
+        (``etag="dicomweb:<UID>"``; DICOM does not let an instance's content change under its UID)."""
+        return self.etag.startswith(IMMUTABLE_PREFIX)
 
     @property
     def weak(self) -> bool:
