@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,15 @@ def sized_boxes(boxes: np.ndarray, scores: Any, *, min_size: float = 1.0) -> tup
     s = np.asarray(scores.tolist() if hasattr(scores, "tolist") else scores, np.float64).reshape(-1)
     keep = ((b[:, 2] - b[:, 0]) >= min_size) & ((b[:, 3] - b[:, 1]) >= min_size)
     return b[keep], s[keep].tolist()
+
+
+def small_task_args(argv: list[str] | None, doc: str | None, *, epochs: int, cache: str) -> argparse.Namespace:
+    """The options the small task examples share: a data folder (default: synthetic), size, epochs, steps, batch."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=None, help="a folder in the data set's layout; default: synthetic")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--max-steps", type=int, default=None, help="stop each epoch after this many steps (smoke tests)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--cache-dir", type=Path, default=Path("demo_out") / cache)
+    return parser.parse_args(argv)

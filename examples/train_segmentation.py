@@ -12,12 +12,11 @@ with the competition's Dice (``siim_acr_dice``; ``siim_acr_rle`` writes a submis
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import conv_block, pick_device, train_one_epoch
+from _common import conv_block, pick_device, small_task_args, train_one_epoch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -68,14 +67,7 @@ class TinyUNet(nn.Module):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--cache-dir", type=Path, default=Path("demo_out") / "cache-seg")
-    args = parser.parse_args(argv)
+    args = small_task_args(argv, __doc__, epochs=3, cache="cache-seg")
     torch.manual_seed(0)
     data = args.data
     if data is None:
