@@ -26,6 +26,7 @@ from torch.utils.data import default_collate, get_worker_info
 from ..cache import CachedPipeline
 from ..config import PipelineConfig
 from ..errors import DicomXrayError
+from ..io.source import Location, locate
 from ..pixels.pipeline import XrayImage
 from .samples import to_tensor
 
@@ -66,12 +67,36 @@ def batch_samples(ds: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
     batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=send)
     root = batch._base if batch._base is not None else batch
     root.dicomxray_batch = True  # type: ignore[attr-defined]  # what ready_collate may hand on as it is
+    if ds.labels is None:  # nothing per sample beyond the image and its meta: built for the batch at once
+        return _plain_samples(batch, images, shared=send)
     samples = []
     for n, (image, i) in enumerate(images):
         # The per-sample step on the batch's own converted pixels: its image is a view of the batch already.
         sample = ds._sample(XrayImage(batch[n, 0].numpy(), image.meta, image.identity), i)
         sample["image"] = batch[n]
         samples.append(sample)
+    return samples
+
+
+def _plain_samples(batch: torch.Tensor, images: list[tuple[XrayImage, int]], *,
+                   shared: bool) -> list[dict[str, Any]]:
+    """The samples of a batch without labels or transform, equal to the per-sample step's: ``image`` and
+    ``meta`` (the image's record, ``index``, its arrays as views of one ``B x ...`` tensor per field)."""
+    records = [image.meta.record for image, _ in images]
+    fields = {}
+    for key in ("original_size", "geometry"):
+        first = records[0][key]
+        t = _empty((len(records), *first.shape), first.dtype, shared=shared)
+        np.stack([r[key] for r in records], out=t.numpy())
+        t.dicomxray_batch = True  # type: ignore[attr-defined]
+        fields[key] = t.unbind(0)
+    samples = []
+    for n, ((_, i), record, image) in enumerate(zip(images, records, batch.unbind(0), strict=True)):
+        meta = dict(record)
+        meta["index"] = i
+        meta["original_size"] = fields["original_size"][n]
+        meta["geometry"] = fields["geometry"][n]
+        samples.append({"image": image, "meta": meta})
     return samples
 
 
@@ -83,12 +108,14 @@ def _read(ds: Any, indices: Sequence[int], views: list[np.ndarray]) -> list[tupl
     direct = cache is not None and cache.identity == "stat" and not ds.in_memory and not ds._concurrent
     opener = reader.pipeline.opener if isinstance(reader, CachedPipeline) else None
     pending = getattr(ds._prefetch, "_pending", {})
+    where = _located(ds) if direct else {}
     out: list[tuple[XrayImage, int]] = []
     for n, i in enumerate(indices):
         image = None
         if direct and cache is not None and i not in pending:
             try:
-                image = cache.get(ds.files[i], reader.config, opener=opener, out=views[n])
+                image = cache.get(where.get(i) or where.setdefault(i, locate(ds.files[i])), reader.config,
+                                  opener=opener, out=views[n])
             except DicomXrayError:  # the source is gone or unreadable: the dataset's path raises or skips it
                 image = None
         got = (image, i) if image is not None else ds._load_or_substitute(i)
@@ -96,6 +123,14 @@ def _read(ds: Any, indices: Sequence[int], views: list[np.ndarray]) -> list[tupl
             ds._warm.add(got[1])
         out.append(got)
     return out
+
+
+def _located(ds: Any) -> dict[int, Location]:
+    """The data set's files classified once (:func:`~dicomxray.io.source.locate`), by index, as they are read."""
+    memo = ds.__dict__.get("_dicomxray_located")
+    if memo is None or memo[0] is not ds.files:
+        memo = ds.__dict__["_dicomxray_located"] = (ds.files, {})
+    return memo[1]
 
 
 def _transport(image_dtype: str) -> np.dtype:
@@ -112,7 +147,8 @@ def _empty(shape: tuple[int, ...], dtype: np.dtype, *, shared: bool) -> torch.Te
     return t
 
 
-_TORCH = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16, np.dtype(np.float32): torch.float32}
+_TORCH = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16, np.dtype(np.float32): torch.float32,
+          np.dtype(np.int64): torch.int64, np.dtype(np.float64): torch.float64}
 
 
 def _convert(tbuf: torch.Tensor, image_dtype: str, channels: int, *, worker: bool) -> torch.Tensor:
@@ -169,5 +205,27 @@ def ready_collate(batch: list[Any]) -> Any:
     info = get_worker_info()
     if info is not None:  # this worker's next batches are read straight into shared memory
         setattr(info.dataset, _SENDS_AS_IS, True)
-    rest = default_collate([{k: v for k, v in s.items() if k != "image"} for s in batch])
-    return {k: ready if k == "image" else rest[k] for k in batch[0]}
+    out: dict[str, Any] = {}
+    for key in batch[0]:
+        values = [s[key] for s in batch]
+        out[key] = ready if key == "image" else _collate_meta(values) if key == "meta" else default_collate(values)
+    return out
+
+
+def _collate_meta(metas: list[Any]) -> Any:
+    """``default_collate(metas)``, with the tensors of a batch built at once handed on (:func:`stack_ready`) and
+    strings listed without the generic recursion."""
+    if not all(type(m) is dict for m in metas):
+        return default_collate(metas)
+    out: dict[str, Any] = {}
+    for key in metas[0]:
+        values = [m[key] for m in metas]
+        first = values[0]
+        if isinstance(first, torch.Tensor):
+            ready = _ready_batch(values)
+            out[key] = ready if ready is not None else default_collate(values)
+        elif type(first) is str and all(type(v) is str for v in values):
+            out[key] = values
+        else:
+            out[key] = default_collate(values)
+    return out
