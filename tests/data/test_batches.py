@@ -309,3 +309,32 @@ def test_a_batch_without_labels_has_its_meta_in_one_allocation_per_field(tmp_pat
     batch[0]["meta"]["geometry"].zero_()  # a sample's meta is its own: nothing written reaches the next read
     _same(ds[3]["meta"], ds.__getitems__([3])[0]["meta"])
     assert ds[3]["meta"]["geometry"].any()
+
+
+def _part(batch: list[dict], hold: str) -> object:
+    """What a caller keeps of a batch: the samples, one image, an array of one, the collated batch, a storage..."""
+    if hold == "samples":
+        return batch
+    image = batch[1]["image"]
+    return {"image": image, "array": image.numpy(), "collated": ready_collate(batch)["image"],
+            "storage": image.untyped_storage(), "meta-less row": image[0, 0]}[hold]
+
+
+@pytest.mark.parametrize("hold", ["samples", "image", "array", "collated", "storage", "meta-less row"])
+def test_a_batch_buffer_is_written_again_only_when_nothing_holds_it(tmp_path: Path, hold: str) -> None:
+    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 4), size=24, cache=tmp_path / "c", image_dtype="uint8")
+    ds.__getitems__([0, 1, 2, 3])  # written
+    batch = ds.__getitems__([0, 1, 2, 3])
+    ptr = batch[0]["image"].data_ptr()
+    kept = _part(batch, hold)
+    expected = [ds[i]["image"].clone() for i in range(4)]
+    del batch
+    for _ in range(6):  # every later batch in memory of its own while anything of the first is alive
+        again = ds.__getitems__([3, 2, 1, 0])
+        assert again[0]["image"].data_ptr() != ptr
+    if hold == "samples":  # untouched by the later batches
+        assert all(torch.equal(s["image"], e) for s, e in zip(kept, expected, strict=True))  # type: ignore[call-overload]
+    del kept, again
+    reused = ds.__getitems__([3, 2, 1, 0])
+    assert reused[0]["image"].data_ptr() == ptr or hold != "samples"  # nothing holds it: written again
+    _same(reused, [ds[i] for i in [3, 2, 1, 0]])
