@@ -67,7 +67,7 @@ def batch_samples(ds: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
     for n, (image, _) in enumerate(images):
         if image.pixels is not views[n]:  # a miss, the RAM tier, a read ahead: copied into the batch
             views[n][...] = image.pixels
-    batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=send)
+    batch = _convert(tbuf, ds.image_dtype, ds.channels, worker=send, out=None if send else _float_buffer(ds, tbuf))
     root = batch._base if batch._base is not None else batch
     root.dicomxray_batch = True  # type: ignore[attr-defined]  # what ready_collate may hand on as it is
     if ds.labels is None:  # nothing per sample beyond the image and its meta: built for the batch at once
@@ -184,12 +184,23 @@ _TORCH = {np.dtype(np.uint8): torch.uint8, np.dtype(np.uint16): torch.uint16, np
           np.dtype(np.int64): torch.int64, np.dtype(np.float64): torch.float64}
 
 
-def _convert(tbuf: torch.Tensor, image_dtype: str, channels: int, *, worker: bool) -> torch.Tensor:
+def _float_buffer(ds: Any, tbuf: torch.Tensor) -> torch.Tensor | None:
+    """A reused float32 buffer for a uint8 batch converted to ``float32``, one channel (else ``None``)."""
+    if tbuf.dtype != torch.uint8 or ds.image_dtype != "float32" or ds.channels != 1:
+        return None
+    return _reused(ds, tuple(tbuf.shape), np.dtype(np.float32))
+
+
+def _convert(tbuf: torch.Tensor, image_dtype: str, channels: int, *, worker: bool,
+             out: torch.Tensor | None = None) -> torch.Tensor:
     """``B x H x W`` rendered pixels as the ``B x C x H x W`` batch of ``image_dtype``: the arithmetic of
-    :func:`dicomxray.data.samples.to_tensor`, once for the batch (none when the dtypes agree)."""
+    :func:`dicomxray.data.samples.to_tensor`, once for the batch (none when the dtypes agree); a uint8 batch made
+    float32 into ``out`` where given."""
     b, h, w = tbuf.shape
     if tbuf.dtype == _torch_dtype(image_dtype):
         t = tbuf.unsqueeze(1)
+    elif out is not None and tbuf.dtype == torch.uint8:
+        t = out.copy_(tbuf).div_(255.0).unsqueeze(1)  # to_tensor's t.to(torch.float32).div_(255.0), in place
     else:
         t = to_tensor(tbuf.numpy().reshape(b * h, w), image_dtype, 1).view(b, 1, h, w)
         if worker:
