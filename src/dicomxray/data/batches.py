@@ -9,6 +9,11 @@ the image memory: ``sample["image"]`` of the samples of one batch are consecutiv
 without the copy a stack makes, and a worker process allocates it in shared memory, where the DataLoader's
 transfer finds it.  A plain ``DataLoader`` and its default collate work unchanged (they stack the views).
 
+Without labels or transform the samples are built here for the whole batch: ``meta``'s tensors are views of one
+``B x ...`` tensor per field, which :func:`ready_collate` hands on too.  Outside a worker's shared memory the
+batch's buffers are written again once nothing of the batch they held is alive (no tensor, array or storage of
+it: :func:`_reused`), instead of fresh pages the kernel zeroes and faults in at every batch.
+
 With a ``transform`` the images are still read in one pass; the transform runs per sample, as before.  Where
 the output shape is not fixed by the configuration (``keep_ratio``, full resolution) or an image differs from
 it, samples are built one at a time.
