@@ -93,9 +93,12 @@ def _plain_samples(batch: torch.Tensor, images: list[tuple[XrayImage, int]], *,
     records = [image.meta.record for image, _ in images]
     fields = {}
     for key in ("original_size", "geometry"):
-        first = records[0][key]
-        t = _empty((len(records), *first.shape), first.dtype, shared=shared)
-        np.stack([r[key] for r in records], out=t.numpy())
+        rows = [r[key] for r in records]
+        if shared:
+            t = _empty((len(rows), *rows[0].shape), rows[0].dtype, shared=True)
+            np.stack(rows, out=t.numpy())
+        else:
+            t = torch.from_numpy(np.stack(rows))
         t.dicomxray_batch = True  # type: ignore[attr-defined]
         fields[key] = t.unbind(0)
     samples = []
@@ -228,11 +231,12 @@ def _ready_batch(tensors: Sequence[Any]) -> torch.Tensor | None:
     base = first._base if isinstance(first, torch.Tensor) else None
     if base is None or not getattr(base, "dicomxray_batch", False) or base.numel() != len(tensors) * first.numel():  # type: ignore[union-attr]
         return None
-    step, start = first.numel() * first.element_size(), base.data_ptr()  # type: ignore[union-attr]
-    for n, t in enumerate(tensors):
-        if (not isinstance(t, torch.Tensor) or t._base is not base or t.shape != first.shape  # type: ignore[union-attr]
-                or not t.is_contiguous() or t.data_ptr() != start + n * step):
+    shape, step, at = first.shape, first.numel() * first.element_size(), base.data_ptr()  # type: ignore[union-attr]
+    for t in tensors:
+        if (not isinstance(t, torch.Tensor) or t._base is not base or t.data_ptr() != at or t.shape != shape
+                or not t.is_contiguous()):
             return None
+        at += step
     return base.view(len(tensors), *first.shape)  # type: ignore[union-attr]
 
 
