@@ -229,6 +229,10 @@ def test_a_batch_equals_its_samples_read_one_at_a_time(tmp_path: Path, tier: dic
         assert ready["image"].data_ptr() == got[0]["image"].data_ptr()
         assert ready["image"].shape == (len(order), channels, 36, 32)
         _same(default_collate(got), ready)
+        _same(DicomXrayDataset.collate(expected), DicomXrayDataset.collate(got))
+        if labelled:  # the masks too, through either collate
+            assert ready["mask"].data_ptr() == got[0]["mask"].data_ptr()
+            assert DicomXrayDataset.collate(got)["mask"].data_ptr() == got[0]["mask"].data_ptr()
     if "cache" in tier and not tier.get("in_memory"):
         assert batched.cache is not None and batched.cache.stats.hits == 2 * len(order)  # the first dataset wrote them
 
@@ -316,19 +320,22 @@ def _part(batch: list[dict], hold: str) -> object:
     if hold == "samples":
         return batch
     image = batch[1]["image"]
+    if hold == "sent":  # moved to shared memory for another process (a queue, a worker's transfer): nothing held here
+        image.share_memory_()
+        return None
     return {"image": image, "array": image.numpy(), "collated": ready_collate(batch)["image"],
             "storage": image.untyped_storage(), "meta-less row": image[0, 0]}[hold]
 
 
-@pytest.mark.parametrize("hold", ["samples", "image", "array", "collated", "storage", "meta-less row"])
+@pytest.mark.parametrize("hold", ["samples", "image", "array", "collated", "storage", "meta-less row", "sent"])
 @pytest.mark.parametrize("image_dtype", ["uint8", "float32"])
 def test_a_batch_buffer_is_written_again_only_when_nothing_holds_it(tmp_path: Path, hold: str, image_dtype: str) -> None:
     ds = DicomXrayDataset(_folder(tmp_path / "imgs", 4), size=24, cache=tmp_path / "c",
                           image_dtype=image_dtype)  # type: ignore[arg-type]  # float32: converted into a buffer too
     ds.__getitems__([0, 1, 2, 3])  # written
     batch = ds.__getitems__([0, 1, 2, 3])
-    ptr = batch[0]["image"].data_ptr()
     kept = _part(batch, hold)
+    ptr = batch[0]["image"].data_ptr()
     expected = [ds[i]["image"].clone() for i in range(4)]
     del batch
     for _ in range(6):  # every later batch in memory of its own while anything of the first is alive

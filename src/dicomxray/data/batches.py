@@ -36,7 +36,7 @@ from ..config import PipelineConfig
 from ..errors import DicomXrayError
 from ..io.source import Location, locate
 from ..pixels.pipeline import XrayImage
-from .samples import to_tensor
+from .samples import _ready_batch, stack_ready, to_tensor
 
 __all__ = ["batch_samples", "output_shape", "ready_collate", "stack_ready"]
 
@@ -83,7 +83,25 @@ def batch_samples(ds: Any, indices: Sequence[int]) -> list[dict[str, Any]]:
         sample = ds._sample(XrayImage(batch[n, 0].numpy(), image.meta, image.identity), i)
         sample["image"] = batch[n]
         samples.append(sample)
+    if ds.tasks.masks and ds.target_transform is None:
+        _gather(ds, samples, "mask", shared=send)
     return samples
+
+
+def _gather(ds: Any, samples: list[dict[str, Any]], key: str, *, shared: bool) -> None:
+    """The samples' uint8 ``key`` tensors (one shape) copied into one ``B x ...`` tensor, each sample's field a
+    view of it: what :func:`dicomxray.data.samples.collate` and :func:`ready_collate` hand on without a stack."""
+    values = [s[key] for s in samples]
+    first = values[0]
+    if any(not isinstance(v, torch.Tensor) or v.shape != first.shape or v.dtype != torch.uint8 for v in values):
+        return
+    shape = (len(values), *first.shape)
+    u8 = np.dtype(np.uint8)
+    buf = _empty(shape, u8, shared=True) if shared else _reused(ds, shape, u8)
+    torch.stack(values, out=buf)
+    buf.dicomxray_batch = True  # type: ignore[attr-defined]
+    for s, view in zip(samples, buf.unbind(0), strict=True):
+        s[key] = view
 
 
 def _plain_samples(batch: torch.Tensor, images: list[tuple[XrayImage, int]], *,
@@ -153,9 +171,11 @@ _POOL_LOCK = threading.Lock()
 
 
 def _reused(ds: Any, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
-    """A batch buffer of this process: one of the last few whose batch nobody holds any more (no tensor, array
-    or storage of it alive but the pool's), else a fresh one.  Memory written again instead of fresh pages that
-    the kernel zeroes and faults in one by one (an 8 MiB batch: 2048 faults)."""
+    """A batch buffer of the main process: one of the last few whose batch nobody holds any more (no tensor, array
+    or storage of it alive but the pool's, never sent to another process), else a fresh one.  Memory written
+    again instead of fresh pages that the kernel zeroes and faults in one by one (an 8 MiB batch: 2048 faults)."""
+    if get_worker_info() is not None:  # a worker's batch may leave for another process (moved to shared memory)
+        return _empty(shape, dtype, shared=False)
     with _POOL_LOCK:
         pool = _POOL.setdefault(ds, [])
         for n in range(len(pool)):
@@ -172,10 +192,11 @@ def _reused(ds: Any, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
 
 def _unheld(storage: torch.UntypedStorage) -> bool:
     """No tensor but the pool's uses ``storage`` and no one holds its Python object but the caller's probe."""
-    return sys.getrefcount(storage) == 3 and torch._C._storage_Use_Count(storage._cdata) == 2
+    return (sys.getrefcount(storage) == 3 and torch._C._storage_Use_Count(storage._cdata) == 2
+            and not storage.is_shared())  # never one sent to another process
 
 
-_POOLED = 4  # batch buffers kept per data set and process: the one being read, those the loop still holds
+_POOLED = 8  # batch buffers kept per data set and process (images, masks): being read, still held by the loop
 
 
 def _empty(shape: tuple[int, ...], dtype: np.dtype, *, shared: bool) -> torch.Tensor:
@@ -224,29 +245,6 @@ def _torch_dtype(image_dtype: str) -> torch.dtype:
     return torch.uint8 if image_dtype == "uint8" else torch.float32
 
 
-def _ready_batch(tensors: Sequence[Any]) -> torch.Tensor | None:
-    """The ``B x ...`` tensor ``tensors`` are consecutive whole views of, when it is the images of a batch of
-    :func:`batch_samples` (never a user's tensor that happens to be laid out so), or ``None``."""
-    first = tensors[0] if tensors else None
-    base = first._base if isinstance(first, torch.Tensor) else None
-    if base is None or not getattr(base, "dicomxray_batch", False) or base.numel() != len(tensors) * first.numel():  # type: ignore[union-attr]
-        return None
-    shape, step, at = first.shape, first.numel() * first.element_size(), base.data_ptr()  # type: ignore[union-attr]
-    for t in tensors:
-        if (not isinstance(t, torch.Tensor) or t._base is not base or t.data_ptr() != at or t.shape != shape
-                or not t.is_contiguous()):
-            return None
-        at += step
-    return base.view(len(tensors), *first.shape)  # type: ignore[union-attr]
-
-
-def stack_ready(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """``torch.stack(tensors)``, or without a copy the tensor they are consecutive views of when they are the
-    images of one batch of :func:`batch_samples`."""
-    ready = _ready_batch(tensors)
-    return ready if ready is not None else torch.stack(list(tensors))
-
-
 def ready_collate(batch: list[Any]) -> Any:
     """PyTorch's ``default_collate``, field for field the same batch, except that ``image`` of a batch read at
     once is handed on as the one tensor its samples are views of (:func:`stack_ready`) instead of stacked."""
@@ -261,7 +259,13 @@ def ready_collate(batch: list[Any]) -> Any:
     out: dict[str, Any] = {}
     for key in batch[0]:
         values = [s[key] for s in batch]
-        out[key] = ready if key == "image" else _collate_meta(values) if key == "meta" else default_collate(values)
+        if key == "image":
+            out[key] = ready
+        elif key == "meta":
+            out[key] = _collate_meta(values)
+        else:
+            gathered = _ready_batch(values) if isinstance(values[0], torch.Tensor) else None
+            out[key] = gathered if gathered is not None else default_collate(values)
     return out
 
 
