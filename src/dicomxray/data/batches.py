@@ -180,7 +180,7 @@ def _reused(ds: Any, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
         pool = _POOL.setdefault(ds, [])
         for n in range(len(pool)):
             t = pool[n]  # free: the pool's reference, this name's and getrefcount's; one storage user beside the probe's
-            if t.shape == shape and t.dtype == _TORCH[dtype] and sys.getrefcount(t) == 3 and _unheld(t.untyped_storage()):
+            if t.shape == shape and t.dtype == _TORCH[dtype] and sys.getrefcount(t) == _FREE[0] and _unheld(t.untyped_storage()):
                 pool.append(pool.pop(n))
                 return t
         t = _empty(shape, dtype, shared=False)
@@ -192,10 +192,23 @@ def _reused(ds: Any, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
 
 def _unheld(storage: torch.UntypedStorage) -> bool:
     """No tensor but the pool's uses ``storage`` and no one holds its Python object but the caller's probe."""
-    return (sys.getrefcount(storage) == 3 and torch._C._storage_Use_Count(storage._cdata) == 2
+    return (sys.getrefcount(storage) == _FREE[1] and torch._C._storage_Use_Count(storage._cdata) == 2
             and not storage.is_shared())  # never one sent to another process
 
 
+def _free_counts() -> tuple[int, int]:
+    """What ``sys.getrefcount`` says of a pooled tensor nobody else holds, probed as :func:`_reused` probes it, and of
+    its storage in :func:`_unheld` (the interpreter decides how many references its own frames hold)."""
+    pool = [torch.empty(1)]
+    t = pool[0]
+    return sys.getrefcount(t), _storage_refs(t.untyped_storage())
+
+
+def _storage_refs(storage: torch.UntypedStorage) -> int:
+    return sys.getrefcount(storage)
+
+
+_FREE = _free_counts()
 _POOLED = 8  # batch buffers kept per data set and process (images, masks): being read, still held by the loop
 
 
