@@ -4,7 +4,8 @@
 
 The warm configuration (every row of the table names it): ``--files`` distinct DICOMs, each read ``--passes``
 times per epoch (a fixed shuffled order), a plain ``DataLoader(batch_size=8, num_workers=0 or 2)`` with its
-default collate and persistent workers, 512x512 output.  Every loader is built and run once first (workers
+default collate and persistent workers, or (rows "via ds.loader") ``ds.loader(batch_size=8, ...)``: the same
+DataLoader with ``ready_collate`` and a ``PrefetchSampler``; 512x512 output.  Every loader is built and run once first (workers
 started, cache filled), then the cases are timed one epoch each in turn (A B C A B C ...) ``--repeats`` times;
 the median epoch counts.  Wall is images per second of the epoch; CPU is the CPU milliseconds per image of the
 main process and its workers together (the cost one core pays: on a machine with fewer cores than workers the

@@ -42,7 +42,7 @@ from .config import CacheConfig, CacheIdentity, PipelineConfig
 from .dicom.header import max_file_bytes
 from .errors import CacheError, CacheWarning
 from .io.atomic import atomic_write
-from .io.source import FileIdentity, Opener, file_identity, locate
+from .io.source import FileIdentity, Location, Opener, file_identity, locate
 from .pixels.fingerprint import code_fingerprint
 from .pixels.pipeline import Pipeline, XrayImage, XrayMeta
 
@@ -126,7 +126,7 @@ class XrayCache:
         self.__init__(state["config"])  # type: ignore[misc]
 
     # ------------------------------------------------------------------ keys
-    def key(self, path: str | os.PathLike[str], config: PipelineConfig, *, opener: Opener | None = None) -> str:
+    def key(self, path: str | os.PathLike[str] | Location, config: PipelineConfig, *, opener: Opener | None = None) -> str:
         """The entry key for ``path`` rendered with ``config`` (content identity reads the file;
         ``opener`` carries a URL's storage options)."""
         opener = opener or Opener()
@@ -150,7 +150,7 @@ class XrayCache:
         return self.directory / key[:2] / f"{key}{_SUFFIX}"
 
     # ------------------------------------------------------------- read/write
-    def get(self, path: str | os.PathLike[str], config: PipelineConfig, *, opener: Opener | None = None,
+    def get(self, path: str | os.PathLike[str] | Location, config: PipelineConfig, *, opener: Opener | None = None,
             out: np.ndarray | None = None) -> XrayImage | None:
         """The cached image, or ``None`` (a corrupt entry is removed and reported).  A hit is read into ``out``
         (one image of a batch's allocation, say) when it is C-contiguous of the entry's shape and dtype."""

@@ -204,10 +204,11 @@ TIERS = [pytest.param({}, id="plain"), pytest.param({"cache": "c"}, id="cache"),
                          [("uint8", "float32", 1), ("float32", "float32", 1), ("uint8", "uint8", 1),
                           ("uint8", "uint8", 3), ("uint16", "float32", 3)])
 @pytest.mark.parametrize("transform", [False, True], ids=["", "flip"])
+@pytest.mark.parametrize("labelled", [True, False], ids=["labels", "no-labels"])
 def test_a_batch_equals_its_samples_read_one_at_a_time(tmp_path: Path, tier: dict, render: str, image_dtype: str,
-                                                       channels: int, transform: bool) -> None:
+                                                       channels: int, transform: bool, labelled: bool) -> None:
     root = _folder(tmp_path / "imgs", 6)
-    labels = _Labels([f"{i:03d}" for i in range(6)], (40, 48))
+    labels = _Labels([f"{i:03d}" for i in range(6)], (40, 48)) if labelled else None
     order = [4, 1, 5, 0, 2]
 
     def make() -> DicomXrayDataset:
@@ -221,12 +222,17 @@ def test_a_batch_equals_its_samples_read_one_at_a_time(tmp_path: Path, tier: dic
         expected = [one[i] for i in order]
         got = batched.__getitems__(order)
         _same(expected, got)
-        assert {"image", "meta", "boxes", "labels", "image_label", "image_labels", "mask", "masks"} <= set(got[0])
+        fields = {"image", "meta", "boxes", "labels", "image_label", "image_labels", "mask", "masks"}
+        assert fields <= set(got[0]) if labelled else set(got[0]) == {"image", "meta"}
     if not transform:  # one allocation: the images are consecutive views of one tensor, handed on without a copy
         ready = ready_collate(got)
         assert ready["image"].data_ptr() == got[0]["image"].data_ptr()
         assert ready["image"].shape == (len(order), channels, 36, 32)
         _same(default_collate(got), ready)
+        _same(DicomXrayDataset.collate(expected), DicomXrayDataset.collate(got))
+        if labelled:  # the masks too, through either collate
+            assert ready["mask"].data_ptr() == got[0]["mask"].data_ptr()
+            assert DicomXrayDataset.collate(got)["mask"].data_ptr() == got[0]["mask"].data_ptr()
     if "cache" in tier and not tier.get("in_memory"):
         assert batched.cache is not None and batched.cache.stats.hits == 2 * len(order)  # the first dataset wrote them
 
@@ -270,9 +276,10 @@ def test_a_batch_with_bad_files_equals_its_samples(tmp_path: Path, kw: dict) -> 
 
 
 @pytest.mark.parametrize("workers", [0, 1])
-def test_the_loader_hands_on_the_batch_as_default_collate_would(tmp_path: Path, workers: int) -> None:
-    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 6), size=24, cache=tmp_path / "c", labels=_Labels(
-        [f"{i:03d}" for i in range(6)], (40, 48)))
+@pytest.mark.parametrize("labelled", [True, False], ids=["labels", "no-labels"])
+def test_the_loader_hands_on_the_batch_as_default_collate_would(tmp_path: Path, workers: int, labelled: bool) -> None:
+    labels = _Labels([f"{i:03d}" for i in range(6)], (40, 48)) if labelled else None
+    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 6), size=24, cache=tmp_path / "c", labels=labels)
     plain = list(DataLoader(ds, batch_size=3))
     for _ in range(2):
         got = list(ds.loader(batch_size=3, num_workers=workers, persistent_workers=False))
@@ -293,3 +300,50 @@ def test_ready_collate_copies_what_it_did_not_build() -> None:
     _same(default_collate(batch), out)
     out["image"].zero_()
     assert table.sum() == 276  # a copy: writing into the batch does not reach the user's tensor
+
+
+def test_a_batch_without_labels_has_its_meta_in_one_allocation_per_field(tmp_path: Path) -> None:
+    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 4), size=24, cache=tmp_path / "c")
+    ds.__getitems__([0, 1, 2, 3])  # written
+    batch = ds.__getitems__([3, 2, 1, 0])
+    ready = ready_collate(batch)
+    for key in ("original_size", "geometry"):  # handed on as the tensor the samples' fields are views of
+        assert ready["meta"][key].data_ptr() == batch[0]["meta"][key].data_ptr()
+    _same(default_collate(batch), ready)
+    batch[0]["meta"]["geometry"].zero_()  # a sample's meta is its own: nothing written reaches the next read
+    _same(ds[3]["meta"], ds.__getitems__([3])[0]["meta"])
+    assert ds[3]["meta"]["geometry"].any()
+
+
+def _part(batch: list[dict], hold: str) -> object:
+    """What a caller keeps of a batch: the samples, one image, an array of one, the collated batch, a storage..."""
+    if hold == "samples":
+        return batch
+    image = batch[1]["image"]
+    if hold == "sent":  # moved to shared memory for another process (a queue, a worker's transfer): nothing held here
+        image.share_memory_()
+        return None
+    return {"image": image, "array": image.numpy(), "collated": ready_collate(batch)["image"],
+            "storage": image.untyped_storage(), "meta-less row": image[0, 0]}[hold]
+
+
+@pytest.mark.parametrize("hold", ["samples", "image", "array", "collated", "storage", "meta-less row", "sent"])
+@pytest.mark.parametrize("image_dtype", ["uint8", "float32"])
+def test_a_batch_buffer_is_written_again_only_when_nothing_holds_it(tmp_path: Path, hold: str, image_dtype: str) -> None:
+    ds = DicomXrayDataset(_folder(tmp_path / "imgs", 4), size=24, cache=tmp_path / "c",
+                          image_dtype=image_dtype)  # type: ignore[arg-type]  # float32: converted into a buffer too
+    ds.__getitems__([0, 1, 2, 3])  # written
+    batch = ds.__getitems__([0, 1, 2, 3])
+    kept = _part(batch, hold)
+    ptr = batch[0]["image"].data_ptr()
+    expected = [ds[i]["image"].clone() for i in range(4)]
+    del batch
+    for _ in range(6):  # every later batch in memory of its own while anything of the first is alive
+        again = ds.__getitems__([3, 2, 1, 0])
+        assert again[0]["image"].data_ptr() != ptr
+    if hold == "samples":  # untouched by the later batches
+        assert all(torch.equal(s["image"], e) for s, e in zip(kept, expected, strict=True))  # type: ignore[call-overload]
+    del kept, again
+    reused = ds.__getitems__([3, 2, 1, 0])
+    assert reused[0]["image"].data_ptr() == ptr or hold != "samples"  # nothing holds it: written again
+    _same(reused, [ds[i] for i in [3, 2, 1, 0]])

@@ -262,8 +262,8 @@ class DicomXrayDataset(Dataset):
         return int(index)
 
     def _hint(self, indices: Iterable[int]) -> None:
-        skip = (self._images, self._failures, self._warm)  # in the RAM tier, failed, or a hit read here (batches.py)
-        self._prefetch.hint((i for i in indices if not any(i in s for s in skip)), self._read)
+        warm, tier, failed = self._warm, self._images, self._failures  # a hit read here (batches.py), in RAM, failed
+        self._prefetch.hint([i for i in indices if i not in warm and i not in tier and i not in failed], self._read)
 
     def preload(self, *, progress: bool = True) -> DicomXrayDataset:
         """Fill the RAM tier (``in_memory=True``) now, in this process.

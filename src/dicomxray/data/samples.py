@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["collate", "to_tensor"]
+__all__ = ["collate", "stack_ready", "to_tensor"]
 
 
 def to_tensor(pixels: np.ndarray, image_dtype: str, channels: int) -> torch.Tensor:
@@ -39,6 +39,29 @@ def _view(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr if arr.flags.writeable else arr.copy())
 
 
+def _ready_batch(tensors: Sequence[Any]) -> torch.Tensor | None:
+    """The ``B x ...`` tensor ``tensors`` are consecutive whole views of, when it is the images of a batch of
+    :func:`dicomxray.data.batches.batch_samples` (never a user's tensor that happens to be laid out so), or ``None``."""
+    first = tensors[0] if tensors else None
+    base = first._base if isinstance(first, torch.Tensor) else None
+    if base is None or not getattr(base, "dicomxray_batch", False) or base.numel() != len(tensors) * first.numel():  # type: ignore[union-attr]
+        return None
+    shape, step, at = first.shape, first.numel() * first.element_size(), base.data_ptr()  # type: ignore[union-attr]
+    for t in tensors:
+        if (not isinstance(t, torch.Tensor) or t._base is not base or t.data_ptr() != at or t.shape != shape
+                or not t.is_contiguous()):
+            return None
+        at += step
+    return base.view(len(tensors), *first.shape)  # type: ignore[union-attr]
+
+
+def stack_ready(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack(tensors)``, or without a copy the tensor they are consecutive views of when they are the
+    images of one batch of :func:`dicomxray.data.batches.batch_samples`."""
+    ready = _ready_batch(tensors)
+    return ready if ready is not None else torch.stack(list(tensors))
+
+
 #: Fields kept per image (their sizes differ between images); every other tensor field is stacked.
 PER_IMAGE = frozenset({"boxes", "labels", "masks", "meta"})
 
@@ -52,5 +75,5 @@ def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
         values = [s[key] for s in batch]
         stack = (key not in PER_IMAGE and all(isinstance(v, torch.Tensor) for v in values)
                  and len({v.shape for v in values}) == 1)
-        out[key] = torch.stack(values) if stack else values
+        out[key] = stack_ready(values) if stack else values
     return out
