@@ -192,7 +192,8 @@ def _reused(ds: Any, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
 
 def _unheld(storage: torch.UntypedStorage) -> bool:
     """No tensor but the pool's uses ``storage`` and no one holds its Python object but the caller's probe."""
-    return (sys.getrefcount(storage) == _FREE[1] and torch._C._storage_Use_Count(storage._cdata) == 2
+    use_count = getattr(torch._C, "_storage_Use_Count", None)  # a torch without it: buffers are never reused
+    return (use_count is not None and sys.getrefcount(storage) == _FREE[1] and use_count(storage._cdata) == 2
             and not storage.is_shared())  # never one sent to another process
 
 
