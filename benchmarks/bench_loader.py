@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
     peers = {} if args.no_monai else monai_cases(files, size, str(tmp / "monai"))
     config = f"{n} files x {passes} per epoch, batch {BATCH}, {size}x{size}, persistent workers, 1 torch thread"
     rows: list[list[Any]] = []
+    ratios: list[dict[str, Any]] = []  # every case against its limit and MONAI, for run_all's goal lines
     results: dict[str, dict[str, dict[str, float]]] = {}
     for workers in args.workers:
         got = steady({**{name: make for name, (make, _) in cases.items()}, **peers}, workers, order, repeats)
@@ -231,6 +232,8 @@ def main(argv: list[str] | None = None) -> dict:
             ips = r["images_per_s"]
             ratio = f"{ips / limits[kind]:.2f}x" if kind in limits else "-"
             rows.append([workers, name, ips, r["cpu_ms_per_image"], ratio, f"{ips / monai:.2f}x" if monai else "-"])
+            ratios.append({"workers": workers, "case": name, "vs_limit": ips / limits[kind] if kind in limits else None,
+                           "vs_monai": ips / monai if monai else None})
             print(rows[-1], flush=True)
 
     cold_ips = classic_ips = None
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append([0, f"dicomxray cold (decode + cache write), {n} files once", cold_ips, "-", "-", "-"])
         rows.append([0, f"classic recipe, {n} files once", classic_ips, "-", "-", "-"])
     payload = {"machine": machine(), "configuration": config, "files": n, "passes": passes, "size": size,
-               "batch": BATCH, "repeats": repeats, "images_per_s": results, "cold_images_per_s": cold_ips,
+               "batch": BATCH, "repeats": repeats, "images_per_s": results, "ratios": ratios, "cold_images_per_s": cold_ips,
                "classic_images_per_s": classic_ips}
     md = write_report(args.out, "loader", payload, rows,
                       ["workers", f"dataset ({config}; plain DataLoader, default collate, unless via ds.loader)",

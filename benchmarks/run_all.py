@@ -65,16 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             ok = r["vs_raw_decode"] <= 1.15
             print(f"  {label:<22} {r['vs_raw_decode']:5.2f}x of the raw decode, wall (goal <= 1.15) "
                   f"{'ok' if ok else 'MISSED'}")
-    for workers, got in loader["images_per_s"].items():
-        for name, ips in got.items():
-            limit = got["limit, uint8"] if "uint8" in name else got["limit + train_transforms"] if "transforms" in name \
-                else got["limit, float32"]
-            if name.startswith("dicomxray"):
-                print(f"  {workers} {name:<55} {ips / limit:5.2f}x its limit (goal >= 0.85)")
-        monai = got.get("MONAI CacheDataset")
-        if monai:
-            best = max(v for k, v in got.items() if k.startswith("dicomxray") and "float32" in k)
-            print(f"  {workers} best float32 dicomxray vs MONAI CacheDataset {best / monai:5.2f}x (goal >= 1)")
+    for r in loader.get("ratios", []):
+        if r["case"].startswith("dicomxray") and r["vs_limit"] is not None:
+            print(f"  workers={r['workers']} {r['case']:<55} {r['vs_limit']:5.2f}x its limit (goal >= 0.85)")
+        if "RAM" in r["case"] and r["case"].startswith("dicomxray") and r["vs_monai"] is not None:
+            print(f"  workers={r['workers']} {r['case']:<55} {r['vs_monai']:5.2f}x MONAI CacheDataset (goal >= 1)")
     goals = {"HTTP 50 ms, plain DataLoader": ("vs_plain_http_0ms", 0.7),
              "HTTP 50 ms, PrefetchSampler": ("vs_plain_http_0ms", 0.9),
              "cached: HTTP 50 ms, request, plain DataLoader": ("vs_local", 0.7),
