@@ -155,7 +155,8 @@ def test_import_dicomxray_loads_the_pipeline_only() -> None:
     assert all(m.startswith(allowed) for m in ours), sorted(m for m in ours if not m.startswith(allowed))
     assert "dicomxray.pixels.pipeline" in ours
     heavy = {"torch", "pandas", "pyarrow", "distributed", "dask", "fsspec", "albumentations",
-             "concurrent.futures.process", "dicomxray.cache", "dicomxray.index", "dicomxray.jobs", "dicomxray.data"}
+             "concurrent.futures.process", "dicomxray.cache", "dicomxray.index", "dicomxray.jobs", "dicomxray.data",
+             "dicomxray.io.dicomweb", "aiohttp"}
     assert not heavy & loaded, sorted(heavy & loaded)
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import ImageTooLargeError, RemoteSourceError, SourceFileNotFoundError
-from .identity import IMMUTABLE_PREFIX, FileIdentity, Source
+from .identity import DICOMWEB_SCHEMES, IMMUTABLE_PREFIX, FileIdentity, Source, is_dicomweb
 
 __all__ = ["ACCEPT", "PAGE", "DicomWebUrl", "check_instance", "instance_identity", "is_dicomweb", "list_instances", "parse",
            "read_instance", "relative_name"]
@@ -38,16 +38,10 @@ __all__ = ["ACCEPT", "PAGE", "DicomWebUrl", "check_instance", "instance_identity
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 #: Instances asked for per QIDO-RS page (a server may cap it lower: paging goes on until an empty page).
 PAGE = 1000
-_SCHEMES = ("dicomweb+http", "dicomweb+https")
 _PATH = re.compile(r"^(?P<prefix>.*?)(?:/studies/(?P<study>[^/]+)(?:/series/(?P<series>[^/]+)"
                    r"(?:/instances/(?P<instance>[^/]+))?)?)?/*$")
 _STUDY, _SERIES, _SOP, _SYNTAX = "0020000D", "0020000E", "00080018", "00083002"
 _RESERVED = frozenset({"limit", "offset"})
-
-
-def is_dicomweb(path: object) -> bool:
-    """Whether ``path`` is a ``dicomweb+http(s)://`` URL."""
-    return isinstance(path, str) and path.split("://", 1)[0].lower() in _SCHEMES
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,7 @@ def parse(url: str) -> DicomWebUrl:
     """``url`` taken apart (``ValueError`` for another scheme, a series without a study, or ``limit``/``offset``
     in the query: paging is the lister's)."""
     scheme = url.split("://", 1)[0].lower()
-    if scheme not in _SCHEMES:
+    if scheme not in DICOMWEB_SCHEMES:
         raise ValueError(f"{url}: not a dicomweb+http(s):// URL")
     parts = urlsplit("//" + url[len(scheme) + 3:])
     m = _PATH.match(parts.path)

@@ -9,7 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-__all__ = ["IMMUTABLE_PREFIX", "FileIdentity", "Source", "is_url", "local_path"]
+__all__ = ["DICOMWEB_SCHEMES", "IMMUTABLE_PREFIX", "FileIdentity", "Source", "is_dicomweb", "is_url", "local_path"]
 
 #: The ``etag`` prefix of identities that name bytes that never change (a DICOMweb instance: its SOP Instance UID).
 IMMUTABLE_PREFIX = "dicomweb:"
@@ -23,6 +23,15 @@ def is_url(path: object) -> bool:
         return False
     m = _SCHEME.match(path)
     return m is not None and m.group(1).lower() != "file"
+
+
+#: The schemes of DICOMweb roots (:mod:`dicomxray.io.dicomweb` reads them).
+DICOMWEB_SCHEMES = ("dicomweb+http", "dicomweb+https")
+
+
+def is_dicomweb(path: object) -> bool:
+    """Whether ``path`` is a ``dicomweb+http(s)://`` URL (a kind of URL: :func:`is_url` holds too)."""
+    return isinstance(path, str) and path.split("://", 1)[0].lower() in DICOMWEB_SCHEMES
 
 
 def local_path(path: str | os.PathLike[str]) -> str:

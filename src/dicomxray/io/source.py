@@ -19,8 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ImageTooLargeError, SourceChangedError
-from .dicomweb import is_dicomweb
-from .identity import FileIdentity, Source, is_url, local_path
+from .identity import FileIdentity, Source, is_dicomweb, is_url, local_path
 from .translate import translate
 
 __all__ = ["FileIdentity", "Location", "Opener", "Source", "file_identity", "is_url", "local_path", "locate", "read_source"]
