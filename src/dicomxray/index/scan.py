@@ -49,7 +49,7 @@ from ..errors import (
     MissingPixelDataError,
     NotDicomError,
 )
-from ..io.source import _identity as stat_identity
+from ..io.identity import FileIdentity
 from ..io.translate import translate, unreadable_dataset
 from .table import identity_values
 from .truth import DISPLAY_TAGS, header_dataset, header_refusal, walked_display
@@ -336,7 +336,7 @@ def scan_file(path: str, *, key: bytes, include_patient: bool = False) -> dict[s
         return _error_row(row, translate(exc, path))
     try:
         st = os.fstat(fd)  # the identity of the bytes read below, not of whatever the name points at later
-        row.update(identity_values(stat_identity(path, st)))
+        row.update(identity_values(FileIdentity.of_stat(path, st)))
         if not stat.S_ISREG(st.st_mode):
             raise NotDicomError("not a regular file")
         row.update(_read_row(_FileReader(fd), st.st_size))

@@ -64,6 +64,12 @@ class FileIdentity:
     sha256: str = ""
     etag: str = ""
 
+    @classmethod
+    def of_stat(cls, path: str, st: os.stat_result) -> FileIdentity:
+        """The identity of the local file ``path`` whose ``os.stat`` (or ``os.fstat`` of an open descriptor) is
+        ``st``."""
+        return cls(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
     def token(self, content: bool = False) -> str:
         """THE answer to "is this input unchanged?": equal tokens mean the same content, for every consumer
         (the cache key, the export stamp, a Dask manifest's shard names, the incremental index through

@@ -49,10 +49,6 @@ def locate(path: str | os.PathLike[str] | Location) -> Location:
     return Location(os.path.abspath(os.path.expanduser(local_path(path))), False)
 
 
-def _identity(path: str, st: os.stat_result) -> FileIdentity:
-    return FileIdentity(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-
-
 def file_identity(path: str | os.PathLike[str] | Location, *,
                   storage_options: Mapping[str, Any] | None = None) -> FileIdentity:
     """The stat :class:`FileIdentity` of ``path`` (no read), or ``SourceFileNotFoundError``.
@@ -69,7 +65,7 @@ def file_identity(path: str | os.PathLike[str] | Location, *,
 
         return head_url(where.path, storage_options)
     try:
-        return _identity(where.path, os.stat(where.path))
+        return FileIdentity.of_stat(where.path, os.stat(where.path))
     except OSError as exc:  # a vanished file, permissions, a symlink loop...: one map, named
         raise translate(exc, where.path, doing="stat") from None
 
@@ -110,7 +106,7 @@ def read_source(
                 after = os.fstat(fh.fileno())
         except OSError as exc:  # missing, a directory, permissions, a symlink loop, EIO, EMFILE...: named, skippable
             raise translate(exc, p) from None
-        ident = _identity(p, before)
+        ident = FileIdentity.of_stat(p, before)
         # Content changes show in size and mtime; the inode's ctime also moves when a rename replaces the
         # file meanwhile (its link count drops), which leaves the bytes we hold intact.
         if (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns) == (len(data), before.st_mtime_ns):
